@@ -1,0 +1,100 @@
+"""The profile: everything segment rules may read about one user, as one in-memory value.
+
+The storage adapter builds it from the user's items (fetched in one go: a Query on the user's
+partition, or that partition's run of a Scan); the rule engine reads it and nothing else. Instants
+are epoch seconds (float), days are epoch days (int, UTC), money is float (rules compare, never
+book-keep). Counts are never unset: absent means zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+# A custom attribute value: str, int/float, bool, instant (AttributeInstant), or a list of strings.
+CustomValue = Union[str, int, float, bool, "AttributeInstant", list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeInstant:
+    """A custom attribute that holds a moment in time (sent as an RFC 3339 string with a zone)."""
+
+    epoch: float
+
+
+@dataclass(slots=True)
+class DailyCounts:
+    """Counts per epoch day for a bounded recent period, plus the lifetime total."""
+
+    total: int = 0
+    by_day: dict[int, int] = field(default_factory=dict)
+
+    def in_window(self, first_day: int, last_day: int) -> int:
+        """Sum over the days first_day..last_day inclusive."""
+        if first_day > last_day:
+            return 0
+        return sum(count for day, count in self.by_day.items() if first_day <= day <= last_day)
+
+
+@dataclass(slots=True)
+class EventStats:
+    counts: DailyCounts = field(default_factory=DailyCounts)
+    first: float | None = None
+    last: float | None = None
+
+
+@dataclass(slots=True)
+class CampaignHistory:
+    """What one campaign did to this user (filled by the campaign sender and push events)."""
+
+    received: bool = False
+    opened: bool = False
+    converted: bool = False
+    in_control: bool = False
+    last_received: float | None = None
+
+
+@dataclass(slots=True)
+class Profile:
+    user_id: str | None
+    device_id: str | None  # the key of an anonymous profile; None once identified
+    created_at: float | None = None
+    # Standard attributes, by their dsl.md field names: country, language, time_zone, platform,
+    # app_version, first_name, last_name, email. Absent key = unset.
+    standard: dict[str, str] = field(default_factory=dict)
+    custom: dict[str, CustomValue] = field(default_factory=dict)
+    sessions: DailyCounts = field(default_factory=DailyCounts)
+    first_session: float | None = None
+    last_session: float | None = None
+    events: dict[str, EventStats] = field(default_factory=dict)
+    purchases: DailyCounts = field(default_factory=DailyCounts)
+    spent_total: float = 0.0
+    spent_by_day: dict[int, float] = field(default_factory=dict)
+    first_purchase: float | None = None
+    last_purchase: float | None = None
+    push_subscription: str | None = None
+    email_subscription: str | None = None
+    push_opted_in_at: float | None = None
+    push_unsubscribed_at: float | None = None
+    push_enabled: bool = False
+    campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
+    last_received_any: float | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def key(self) -> str:
+        """The stable identity string (``u:...`` / ``d:...``) that random_bucket hashes."""
+        return f"u:{self.user_id}" if self.user_id is not None else f"d:{self.device_id}"
+
+    def identity(self) -> Mapping[str, str]:
+        """How api.md writes a user: {"user_id": ...} or {"device_id": ...}."""
+        if self.user_id is not None:
+            return {"user_id": self.user_id}
+        return {"device_id": self.device_id or ""}
+
+    def spent_in_window(self, first_day: int, last_day: int) -> float:
+        return sum(amount for day, amount in self.spent_by_day.items() if first_day <= day <= last_day)

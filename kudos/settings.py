@@ -1,0 +1,73 @@
+"""Settings, read once from the environment into a typed model."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+# Rule files ship inside the function code; `kudos serve --segments DIR` overrides this.
+DEFAULT_SEGMENTS_DIR = Path(__file__).resolve().parent.parent / "segments"
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel, frozen=True):
+    users_table: str = "kudos-users"
+    activity_table: str = "kudos-activity"
+    region: str = "us-east-1"
+    dynamodb_endpoint_url: str | None = None
+    # api.md: a session may start at most 30 days before and 1 day after the server receive time.
+    session_max_age_days: int = Field(default=30, ge=1, le=365)
+    session_max_future_days: int = Field(default=1, ge=0, le=30)
+    # How long a session id is remembered; must stay well past the acceptance window (api.md dedup).
+    session_retention_days: int = Field(default=120, ge=60, le=3650)
+    # Partition keys per day for activity items; raise it for apps with more than ~1k sessions/s.
+    # Only ever raise it: readers query shards 0..day_shards-1.
+    day_shards: int = Field(default=4, ge=1, le=256)
+    segments_dir: Path = DEFAULT_SEGMENTS_DIR
+    # Comma-separated keys. Empty and auth_required false: no auth (local). auth_required true with
+    # no keys: every request is refused (fail closed on a misconfigured stack).
+    app_keys: frozenset[str] = frozenset()
+    server_keys: frozenset[str] = frozenset()
+    auth_required: bool = False
+
+    @field_validator("app_keys", "server_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        names = {
+            "users_table": "USERS_TABLE",
+            "activity_table": "ACTIVITY_TABLE",
+            "region": "AWS_REGION",
+            "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
+            "session_max_age_days": "SESSION_MAX_AGE_DAYS",
+            "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
+            "session_retention_days": "SESSION_RETENTION_DAYS",
+            "day_shards": "DAY_SHARDS",
+            "segments_dir": "SEGMENTS_DIR",
+            "app_keys": "KUDOS_APP_KEYS",
+            "server_keys": "KUDOS_SERVER_KEYS",
+            "auth_required": "KUDOS_AUTH_REQUIRED",
+        }
+        values = {field: env[var] for field, var in names.items() if env.get(var)}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise SettingsError(f"invalid settings from the environment: {error}") from error
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (never at import time)."""
+    return Settings.from_env()
