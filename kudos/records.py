@@ -1,0 +1,259 @@
+"""What is stored about one user, as small typed records (one DynamoDB item each).
+
+Records are plain values: the ingest code reads them, computes the new value in Python and writes
+it back guarded by ``version`` (optimistic concurrency), so a conflicting writer retries rather than
+losing an update. ``UserRecords.to_profile`` assembles what segment rules read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from kudos.profile import AttributeInstant, CampaignHistory, CustomValue, DailyCounts, EventStats, Profile
+from kudos.store.keys import UserKey
+
+# Day counters are kept for this many days before the newest day written (rules read ≤ 90 days;
+# the margin covers sessions dated up to a day ahead of the server clock).
+RETAINED_DAYS = 92
+
+T = TypeVar("T")
+Number = TypeVar("Number", int, float)
+
+
+def prune_days(by_day: dict[int, T], newest_day: int) -> dict[int, T]:
+    oldest = newest_day - RETAINED_DAYS
+    if all(day >= oldest for day in by_day):
+        return by_day
+    return {day: value for day, value in by_day.items() if day >= oldest}
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _sum_days(a: dict[int, Number], b: dict[int, Number]) -> dict[int, Number]:
+    merged = dict(a)
+    for day, value in b.items():
+        merged[day] = merged.get(day, 0) + value
+    return merged
+
+
+@dataclass(slots=True)
+class ActivityRecord:
+    """The hot item: written on every new session, so it holds only what sessions change."""
+
+    aid: str  # random activity id: the only link between this profile and the activity table
+    created_at: float
+    version: int = 0
+    sessions_total: int = 0
+    first_session: float | None = None
+    last_session: float | None = None
+    first_active_day: int | None = None
+    last_api_day: int | None = None
+    session_days: dict[int, int] = field(default_factory=dict)
+
+    def merged_with(self, other: ActivityRecord) -> ActivityRecord:
+        """``self`` (the identified profile) absorbing ``other`` (the anonymous one)."""
+        first_days = [d for d in (self.first_active_day, other.first_active_day) if d is not None]
+        api_days = [d for d in (self.last_api_day, other.last_api_day) if d is not None]
+        return replace(
+            self,
+            created_at=min(self.created_at, other.created_at),
+            sessions_total=self.sessions_total + other.sessions_total,
+            first_session=_min(self.first_session, other.first_session),
+            last_session=_max(self.last_session, other.last_session),
+            first_active_day=min(first_days) if first_days else None,
+            last_api_day=max(api_days) if api_days else None,
+            session_days=_sum_days(self.session_days, other.session_days),
+        )
+
+
+@dataclass(slots=True)
+class AttributesRecord:
+    version: int = 0
+    standard: dict[str, str] = field(default_factory=dict)
+    custom: dict[str, CustomValue] = field(default_factory=dict)
+    push_subscription: str | None = None
+    email_subscription: str | None = None
+    push_opted_in_at: float | None = None
+    push_unsubscribed_at: float | None = None
+
+    def merged_with(self, other: AttributesRecord) -> AttributesRecord:
+        """Attributes already set on ``self`` win (api.md, identify)."""
+        return replace(
+            self,
+            standard={**other.standard, **self.standard},
+            custom={**other.custom, **self.custom},
+            push_subscription=self.push_subscription or other.push_subscription,
+            email_subscription=self.email_subscription or other.email_subscription,
+            push_opted_in_at=self.push_opted_in_at or other.push_opted_in_at,
+            push_unsubscribed_at=self.push_unsubscribed_at or other.push_unsubscribed_at,
+        )
+
+
+@dataclass(slots=True)
+class EventRecord:
+    name: str
+    version: int = 0
+    total: int = 0
+    first: float | None = None
+    last: float | None = None
+    by_day: dict[int, int] = field(default_factory=dict)
+
+    def merged_with(self, other: EventRecord) -> EventRecord:
+        return replace(
+            self,
+            total=self.total + other.total,
+            first=_min(self.first, other.first),
+            last=_max(self.last, other.last),
+            by_day=_sum_days(self.by_day, other.by_day),
+        )
+
+
+@dataclass(slots=True)
+class PurchasesRecord:
+    version: int = 0
+    total: int = 0
+    spent_total: float = 0.0
+    first: float | None = None
+    last: float | None = None
+    count_by_day: dict[int, int] = field(default_factory=dict)
+    spent_by_day: dict[int, float] = field(default_factory=dict)
+
+    def merged_with(self, other: PurchasesRecord) -> PurchasesRecord:
+        return replace(
+            self,
+            total=self.total + other.total,
+            spent_total=self.spent_total + other.spent_total,
+            first=_min(self.first, other.first),
+            last=_max(self.last, other.last),
+            count_by_day=_sum_days(self.count_by_day, other.count_by_day),
+            spent_by_day=_sum_days(self.spent_by_day, other.spent_by_day),
+        )
+
+
+@dataclass(slots=True)
+class TokenRecord:
+    device_id: str
+    platform: str
+    token: str
+    enabled: bool
+    valid: bool = True
+    updated_at: float = 0.0
+    version: int = 0
+
+    @property
+    def usable(self) -> bool:
+        return self.enabled and self.valid
+
+
+@dataclass(slots=True)
+class CampaignRecord:
+    campaign_id: str
+    version: int = 0
+    received: bool = False
+    opened: bool = False
+    converted: bool = False
+    in_control: bool = False
+    last_received: float | None = None
+
+    def merged_with(self, other: CampaignRecord) -> CampaignRecord:
+        return replace(
+            self,
+            received=self.received or other.received,
+            opened=self.opened or other.opened,
+            converted=self.converted or other.converted,
+            in_control=self.in_control or other.in_control,
+            last_received=_max(self.last_received, other.last_received),
+        )
+
+
+Record = ActivityRecord | AttributesRecord | EventRecord | PurchasesRecord | TokenRecord | CampaignRecord
+
+
+@dataclass(slots=True)
+class UserRecords:
+    """Every record of one user, as read in one go."""
+
+    key: UserKey
+    activity: ActivityRecord | None = None
+    attributes: AttributesRecord | None = None
+    purchases: PurchasesRecord | None = None
+    events: dict[str, EventRecord] = field(default_factory=dict)
+    tokens: dict[str, TokenRecord] = field(default_factory=dict)
+    campaigns: dict[str, CampaignRecord] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.activity is not None
+
+    def add(self, record: Record) -> None:
+        if isinstance(record, ActivityRecord):
+            self.activity = record
+        elif isinstance(record, AttributesRecord):
+            self.attributes = record
+        elif isinstance(record, PurchasesRecord):
+            self.purchases = record
+        elif isinstance(record, EventRecord):
+            self.events[record.name] = record
+        elif isinstance(record, TokenRecord):
+            self.tokens[record.device_id] = record
+        else:
+            self.campaigns[record.campaign_id] = record
+
+    def records(self) -> list[Record]:
+        found: list[Record] = [r for r in (self.activity, self.attributes, self.purchases) if r is not None]
+        return [*found, *self.events.values(), *self.tokens.values(), *self.campaigns.values()]
+
+    def to_profile(self) -> Profile:
+        activity, attributes, purchases = self.activity, self.attributes, self.purchases
+        profile = Profile(user_id=self.key.user_id, device_id=self.key.device_id)
+        if activity is not None:
+            profile.created_at = activity.created_at
+            profile.sessions = DailyCounts(activity.sessions_total, activity.session_days)
+            profile.first_session = activity.first_session
+            profile.last_session = activity.last_session
+        if attributes is not None:
+            profile.standard = attributes.standard
+            profile.custom = attributes.custom
+            profile.push_subscription = attributes.push_subscription
+            profile.email_subscription = attributes.email_subscription
+            profile.push_opted_in_at = attributes.push_opted_in_at
+            profile.push_unsubscribed_at = attributes.push_unsubscribed_at
+        if purchases is not None:
+            profile.purchases = DailyCounts(purchases.total, purchases.count_by_day)
+            profile.spent_total = purchases.spent_total
+            profile.spent_by_day = purchases.spent_by_day
+            profile.first_purchase = purchases.first
+            profile.last_purchase = purchases.last
+        profile.events = {
+            name: EventStats(DailyCounts(e.total, e.by_day), e.first, e.last)
+            for name, e in self.events.items()
+        }
+        profile.push_enabled = any(token.usable for token in self.tokens.values())
+        profile.campaigns = {
+            cid: CampaignHistory(c.received, c.opened, c.converted, c.in_control, c.last_received)
+            for cid, c in self.campaigns.items()
+        }
+        received = [c.last_received for c in self.campaigns.values() if c.last_received is not None]
+        profile.last_received_any = max(received) if received else None
+        return profile
+
+
+__all__ = [
+    "ActivityRecord",
+    "AttributeInstant",
+    "AttributesRecord",
+    "CampaignRecord",
+    "EventRecord",
+    "PurchasesRecord",
+    "Record",
+    "TokenRecord",
+    "UserRecords",
+    "prune_days",
+]

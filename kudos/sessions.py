@@ -1,0 +1,258 @@
+"""POST /v1/sessions: sessions cached on a device, uploaded late, perhaps twice, with a wrong clock.
+
+Each new session costs two writes: its own item in the activity table (which is also the dedup
+record and what DAU and session counts are computed from) and the user's activity record.
+A duplicate costs one failed conditional write.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from kudos.activity import activity_expiry, fresh_activity, note_first_activity
+from kudos.errors import BadRequest
+from kudos.records import ActivityRecord, AttributesRecord, Record, prune_days
+from kudos.settings import Settings
+from kudos.store.dynamo import Store
+from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
+from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, day_start, parse_instant
+from kudos.userdata import Change, Slot, apply_updates, read_aids
+from kudos.validation import (
+    MAX_ID_LENGTH,
+    Instant,
+    ItemError,
+    optional_array,
+    require_object,
+    validate_item,
+)
+
+MAX_SESSIONS = 500
+# A re-upload whose clock correction differs (a retried request, a device clock fixed in
+# between) can move a session across midnight; sessions this close to a day boundary are also
+# looked for on the neighbouring day.
+NEIGHBOUR_DAY_TOLERANCE = 3600.0
+
+Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH)]
+Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
+# Session fields that are also standard profile attributes (dsl.md), "last value reported".
+SESSION_ATTRIBUTES = ("platform", "app_version", "country", "language", "time_zone")
+
+
+class SessionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    session_id: Id
+    device_id: Id
+    user_id: Id | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
+    platform: Text | None = None
+    app_version: Text | None = None
+    country: Text | None = None
+    language: Text | None = None
+    time_zone: Text | None = None
+
+
+@dataclass(slots=True)
+class AcceptedSession:
+    index: int
+    session_id: str
+    user: UserKey
+    started: float
+    ended: float | None
+    attributes: dict[str, str]
+
+    @property
+    def day(self) -> int:
+        return day_of(self.started)
+
+
+@dataclass(slots=True)
+class SessionsResult:
+    new_sessions: int = 0
+    duplicates: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": "success",
+            "sessions_processed": self.new_sessions + self.duplicates,
+            "new_sessions": self.new_sessions,
+            "duplicates": self.duplicates,
+            "errors": [error.to_json() for error in self.errors],
+        }
+
+
+def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> SessionsResult:
+    payload = require_object(body)
+    if "sessions" not in payload:
+        raise BadRequest("sessions: is required")
+    raw_sessions = optional_array(payload, "sessions", MAX_SESSIONS)
+    skew = 0.0
+    if payload.get("sent_at") is not None:
+        try:
+            skew = now - parse_instant(payload["sent_at"])
+        except InstantError as error:
+            raise BadRequest(f"sent_at: {error}") from None
+
+    result = SessionsResult()
+    accepted = _accept(raw_sessions, skew, now, settings, result.errors)
+    _assign_users(store, accepted)
+    aids = read_aids(store, {session.user for session in accepted})
+    tentative = {user: aids.get(user) or fresh_activity(now).aid for user in {s.user for s in accepted}}
+
+    new_by_user: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
+    for session in accepted:
+        expires = activity_expiry(settings, session.day)
+        if _seen_on_neighbour_day(store, session):
+            result.duplicates += 1
+            continue
+        stored = store.insert_session(
+            session.day, session.session_id, tentative[session.user], session.started, session.ended, expires
+        )
+        if stored is None:
+            result.new_sessions += 1
+            new_by_user[session.user].append(session)
+        else:
+            result.duplicates += 1
+            if session.ended is not None and "e" not in stored:
+                store.update_session(session.day, session.session_id, ended=session.ended)
+
+    _update_profiles(store, settings, now, new_by_user, tentative)
+    result.errors.sort(key=lambda error: error.index)
+    return result
+
+
+def _accept(
+    raw_sessions: list[Any], skew: float, now: float, settings: Settings, errors: list[ItemError]
+) -> list[AcceptedSession]:
+    earliest = now - settings.session_max_age_days * SECONDS_PER_DAY
+    latest = now + settings.session_max_future_days * SECONDS_PER_DAY
+    by_id: dict[str, AcceptedSession] = {}
+    for index, raw in enumerate(raw_sessions):
+        parsed = validate_item(SessionIn, raw, "sessions", index)
+        if isinstance(parsed, ItemError):
+            errors.append(parsed)
+            continue
+        started = parsed.started_at + skew
+        ended = parsed.ended_at + skew if parsed.ended_at is not None else None
+        problem = _window_problem(started, earliest, latest, settings)
+        if problem:
+            errors.append(ItemError("sessions", index, f"sessions[{index}].started_at", problem))
+            continue
+        if ended is not None and ended < started:
+            errors.append(ItemError("sessions", index, f"sessions[{index}].ended_at", "before started_at"))
+            continue
+        if parsed.session_id in by_id:
+            # The same session twice in one batch: one session; the copy may bring ended_at.
+            first = by_id[parsed.session_id]
+            if first.ended is None and ended is not None:
+                first.ended = ended
+            continue
+        user = UserKey(parsed.user_id, None) if parsed.user_id else UserKey(None, parsed.device_id)
+        attributes = {name: getattr(parsed, name) for name in SESSION_ATTRIBUTES if getattr(parsed, name)}
+        by_id[parsed.session_id] = AcceptedSession(index, parsed.session_id, user, started, ended, attributes)
+    return list(by_id.values())
+
+
+def _window_problem(started: float, earliest: float, latest: float, settings: Settings) -> str | None:
+    if started < earliest:
+        return f"more than {settings.session_max_age_days} days before the server's receive time"
+    if started > latest:
+        return f"more than {settings.session_max_future_days} days after the server's receive time"
+    return None
+
+
+def _assign_users(store: Store, sessions: list[AcceptedSession]) -> None:
+    """Anonymous sessions of a device that was identified belong to that user."""
+    anonymous = {s.user.device_id for s in sessions if s.user.device_id is not None}
+    if not anonymous:
+        return
+    aliases = store.resolve_devices(d for d in anonymous if d is not None)
+    for session in sessions:
+        if session.user.device_id in aliases:
+            session.user = aliases[session.user.device_id]
+
+
+def _seen_on_neighbour_day(store: Store, session: AcceptedSession) -> bool:
+    offset = session.started - day_start(session.day)
+    if offset < NEIGHBOUR_DAY_TOLERANCE:
+        neighbour = session.day - 1
+    elif offset > SECONDS_PER_DAY - NEIGHBOUR_DAY_TOLERANCE:
+        neighbour = session.day + 1
+    else:
+        return False
+    stored = store.get_session(neighbour, session.session_id)
+    if stored is None:
+        return False
+    if session.ended is not None and "e" not in stored:
+        store.update_session(neighbour, session.session_id, ended=session.ended)
+    return True
+
+
+def _update_profiles(
+    store: Store,
+    settings: Settings,
+    now: float,
+    new_by_user: dict[UserKey, list[AcceptedSession]],
+    tentative_aids: dict[UserKey, str],
+) -> None:
+    outcomes = apply_updates(
+        store,
+        {
+            (user, ACTIVITY_SK): _count_sessions(sessions, tentative_aids[user], now)
+            for user, sessions in new_by_user.items()
+        },
+    )
+    attribute_changes: dict[Slot, Change] = {}
+    for (user, _), outcome in outcomes.items():
+        activity = outcome.after
+        assert isinstance(activity, ActivityRecord)
+        if activity.aid != tentative_aids[user]:
+            # Another request created this profile first: point our sessions at its aid.
+            for session in new_by_user[user]:
+                store.update_session(session.day, session.session_id, aid=activity.aid)
+        note_first_activity(store, settings, outcome)
+        newest = max(new_by_user[user], key=lambda s: s.started)
+        previous_last = outcome.before.last_session if isinstance(outcome.before, ActivityRecord) else None
+        if newest.attributes and (previous_last is None or newest.started >= previous_last):
+            attribute_changes[(user, PROFILE_SK)] = _report_attributes(newest)
+    apply_updates(store, attribute_changes)
+
+
+def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Change:
+    def change(stored: Record | None) -> Record:
+        activity = stored if isinstance(stored, ActivityRecord) else replace(fresh_activity(now), aid=aid)
+        for session in sessions:
+            activity.session_days[session.day] = activity.session_days.get(session.day, 0) + 1
+        activity.sessions_total += len(sessions)
+        first = min(s.started for s in sessions)
+        last = max(s.started for s in sessions)
+        if activity.first_session is None or first < activity.first_session:
+            activity.first_session = first
+        if activity.last_session is None or last > activity.last_session:
+            activity.last_session = last
+        first_day = day_of(first)
+        if activity.first_active_day is None or first_day < activity.first_active_day:
+            activity.first_active_day = first_day
+        activity.session_days = prune_days(activity.session_days, max(activity.session_days))
+        return activity
+
+    return change
+
+
+def _report_attributes(newest: AcceptedSession) -> Change:
+    """Standard attributes follow the user's latest session (an old one uploaded late changes nothing)."""
+
+    def change(stored: Record | None) -> Record | None:
+        attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
+        if all(attributes.standard.get(name) == value for name, value in newest.attributes.items()):
+            return None
+        attributes.standard.update(newest.attributes)
+        return attributes
+
+    return change

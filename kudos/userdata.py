@@ -1,0 +1,67 @@
+"""Changing user records safely: read, compute in Python, write back guarded by version.
+
+Every ingest path changes records through ``apply_updates``: a change is a pure function of the
+record as stored (or None when there is none yet), so a write that loses a race is simply
+recomputed from a fresh read.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from kudos.records import ActivityRecord, Record
+from kudos.store.dynamo import Store
+from kudos.store.keys import ACTIVITY_SK, UserKey
+
+Slot = tuple[UserKey, str]
+# Given the stored record (None if absent), the record to store, or None to leave it as it is.
+Change = Callable[[Record | None], Record | None]
+
+MAX_ATTEMPTS = 8
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """A record kept changing under us; the request can be retried as a whole."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    before: Record | None
+    after: Record
+
+
+def new_aid() -> str:
+    """A random activity id: links a profile to its activity without naming the user."""
+    return secrets.token_urlsafe(9)
+
+
+def apply_updates(store: Store, changes: dict[Slot, Change]) -> dict[Slot, Outcome]:
+    """Apply every change; the stored record before and after, for each slot that was written."""
+    outcomes: dict[Slot, Outcome] = {}
+    pending = dict(changes)
+    for _ in range(MAX_ATTEMPTS):
+        current = store.get_records(pending)
+        conflicts: dict[Slot, Change] = {}
+        for slot, change in pending.items():
+            stored = current.get(slot)
+            before = copy.deepcopy(stored)
+            after = change(stored)
+            if after is None:
+                continue
+            if store.save(slot[0], after):
+                outcomes[slot] = Outcome(before, after)
+            else:
+                conflicts[slot] = change
+        if not conflicts:
+            return outcomes
+        pending = conflicts
+    raise ConcurrentUpdateError(f"{len(pending)} records changed on every one of {MAX_ATTEMPTS} attempts")
+
+
+def read_aids(store: Store, users: Iterable[UserKey]) -> dict[UserKey, str]:
+    """The stored activity id of each user that has a profile."""
+    found = store.get_records((user, ACTIVITY_SK) for user in users)
+    return {user: record.aid for (user, _), record in found.items() if isinstance(record, ActivityRecord)}

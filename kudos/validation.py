@@ -1,0 +1,179 @@
+"""Turning request bodies into checked values, and errors into messages that name the field.
+
+Every ingest route shares this: a body that cannot be used at all is a BadRequest (400) or
+PayloadTooLarge (413); one bad item is an ItemError reported by index, and never costs the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic_core import PydanticCustomError
+
+from kudos.errors import BadRequest, PayloadTooLarge
+from kudos.timeutil import InstantError, parse_instant
+
+MAX_BODY_BYTES = 1_000_000
+MAX_ID_LENGTH = 256
+MAX_NAME_LENGTH = 255
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _instant(value: object) -> float:
+    try:
+        return parse_instant(value)
+    except InstantError as error:
+        raise PydanticCustomError("instant", str(error)) from None
+
+
+Instant = Annotated[float, BeforeValidator(_instant)]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """One rejected item: ``sessions[3].started_at: no time zone``."""
+
+    input_array: str
+    index: int
+    field: str
+    problem: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.field}: {self.problem}"
+
+    def to_json(self) -> dict[str, Any]:
+        # Braze's shape (type, input_array, index) plus the field and a readable message.
+        return {
+            "type": self.message,
+            "input_array": self.input_array,
+            "index": self.index,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The JSON value of a request body, or a BadRequest / PayloadTooLarge saying why not."""
+    if body is None or body == "":
+        raise BadRequest("the request body is empty; expected a JSON object")
+    raw = body.encode() if isinstance(body, str) else body
+    if is_base64:
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("the request body is not valid base64") from None
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the request body is {len(raw)} bytes; at most {max_bytes} are accepted")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not UTF-8") from None
+    except ValueError as error:
+        raise BadRequest(f"the request body is not valid JSON: {error}") from None
+
+
+def require_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"the request body must be a JSON object, not {json_type(value)}")
+    return value
+
+
+def optional_array(body: dict[str, Any], name: str, limit: int) -> list[Any]:
+    """``body[name]`` as a list of at most ``limit`` items; absent or null is an empty list."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadRequest(f"{name}: expected a list, not {json_type(value)}")
+    if len(value) > limit:
+        raise BadRequest(f"{name}: {len(value)} items; at most {limit} are accepted per request")
+    return value
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+_PROBLEMS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "missing": lambda e: "is required",
+    "string_type": lambda e: f"expected a string, not {json_type(e.get('input'))}",
+    "string_too_short": lambda e: "must not be empty",
+    "string_too_long": lambda e: f"longer than {e['ctx']['max_length']} characters",
+    "bool_type": lambda e: f"expected true or false, not {json_type(e.get('input'))}",
+    "int_type": lambda e: f"expected an integer, not {json_type(e.get('input'))}",
+    "int_from_float": lambda e: "expected an integer",
+    "float_type": lambda e: f"expected a number, not {json_type(e.get('input'))}",
+    "finite_number": lambda e: "expected a finite number",
+    "literal_error": lambda e: f"expected {e['ctx']['expected']}",
+    "model_type": lambda e: f"expected an object, not {json_type(e.get('input'))}",
+    "dict_type": lambda e: f"expected an object, not {json_type(e.get('input'))}",
+    "list_type": lambda e: f"expected a list, not {json_type(e.get('input'))}",
+    "greater_than_equal": lambda e: f"must be at least {e['ctx']['ge']}",
+    "less_than_equal": lambda e: f"must be at most {e['ctx']['le']}",
+    "greater_than": lambda e: f"must be greater than {e['ctx']['gt']}",
+}
+
+
+def field_path(prefix: str, loc: Iterable[int | str]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def describe_validation_error(error: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    """(field, problem) pairs for a pydantic error, in our wording rather than pydantic's."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        describe = _PROBLEMS.get(detail["type"])
+        problem = describe(dict(detail)) if describe else str(detail["msg"])
+        problems.append((field_path(prefix, detail["loc"]), problem))
+    return problems
+
+
+def validate_item(model: type[Model], raw: Any, input_array: str, index: int) -> Model | ItemError:
+    """One array item as ``model``, or the first problem with it as an ItemError."""
+    prefix = f"{input_array}[{index}]"
+    if not isinstance(raw, dict):
+        return ItemError(input_array, index, prefix, f"expected an object, not {json_type(raw)}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        field, problem = describe_validation_error(error, prefix)[0]
+        return ItemError(input_array, index, field, problem)
+
+
+def validate_request(model: type[Model], raw: Any) -> Model:
+    """A whole request body as ``model``; every problem goes into one BadRequest."""
+    try:
+        return model.model_validate(require_object(raw))
+    except ValidationError as error:
+        problems = describe_validation_error(error, "")
+        details = [
+            {"field": field.lstrip("."), "message": f"{field.lstrip('.')}: {p}"} for field, p in problems
+        ]
+        raise BadRequest("; ".join(d["message"] for d in details), errors=details) from None
