@@ -54,3 +54,12 @@ bench: $(STAMP) $(DDB_LOCAL)
 
 clean:
 	rm -rf $(VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Lint the SAM template (cfn-lint, offline) and build every function and the layer into .aws-sam/.
+# No Docker, no AWS credentials: the region is a dummy one, needed by the linter only.
+SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
+SAM_REGION := us-east-1
+.PHONY: sam-check
+sam-check: $(STAMP)
+	$(SAM) validate --lint --region $(SAM_REGION)
+	$(SAM) build --parallel --region $(SAM_REGION)
