@@ -1,0 +1,375 @@
+"""POST /v1/users/track: attributes, custom events and purchases from a backend (Braze shapes).
+
+A user the request updates is active on the day the server processes it (api.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from kudos.activity import activity_expiry, fresh_activity, note_first_activity
+from kudos.errors import BadRequest
+from kudos.identity import UserRef, resolve_refs
+from kudos.profile import AttributeInstant, CustomValue
+from kudos.records import ActivityRecord, AttributesRecord, EventRecord, PurchasesRecord, Record, prune_days
+from kudos.settings import Settings
+from kudos.store.dynamo import Store
+from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, PURCHASES_SK, UserKey, event_sk
+from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
+from kudos.userdata import Change, Slot, apply_updates
+from kudos.validation import (
+    MAX_NAME_LENGTH,
+    Instant,
+    ItemError,
+    json_type,
+    optional_array,
+    require_object,
+    validate_item,
+)
+
+MAX_OBJECTS = 75
+MAX_ATTRIBUTES_PER_OBJECT = 256
+MAX_STRING_VALUE = 1024
+MAX_LIST_LENGTH = 100
+STANDARD_ATTRIBUTES = frozenset(
+    {"country", "language", "time_zone", "platform", "app_version", "first_name", "last_name", "email"}
+)
+SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
+IDENTITY_KEYS = frozenset({"external_id", "device_id"})
+
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+class EventIn(UserRef):
+    model_config = ConfigDict(extra="ignore")
+
+    name: Name
+    time: Instant
+    properties: dict[str, Any] | None = None
+
+
+class PurchaseIn(UserRef):
+    model_config = ConfigDict(extra="ignore")
+
+    product_id: Name
+    currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")]
+    price: float = Field(ge=0, allow_inf_nan=False, strict=True)
+    quantity: int = Field(default=1, ge=1, le=100, strict=True)
+    time: Instant
+    properties: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_is_a_number(cls, data: Any) -> Any:
+        # strict floats refuse integers; a price of 5 is a price.
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("price"), int)
+            and not isinstance(data["price"], bool)
+        ):
+            data = {**data, "price": float(data["price"])}
+        return data
+
+
+@dataclass(slots=True)
+class AttributeUpdate:
+    """One attributes object, checked: what to set, unset, increment, add to and remove from lists."""
+
+    standard: dict[str, str | None] = field(default_factory=dict)
+    custom: dict[str, CustomValue | None] = field(default_factory=dict)
+    increments: dict[str, float] = field(default_factory=dict)
+    list_adds: dict[str, list[str]] = field(default_factory=dict)
+    list_removes: dict[str, list[str]] = field(default_factory=dict)
+    push_subscription: str | None = None
+    email_subscription: str | None = None
+
+    def apply(self, attributes: AttributesRecord, now: float) -> None:
+        for name, text in self.standard.items():
+            if text is None:
+                attributes.standard.pop(name, None)
+            else:
+                attributes.standard[name] = text
+        for name, value in self.custom.items():
+            if value is None:
+                attributes.custom.pop(name, None)
+            else:
+                attributes.custom[name] = value
+        for name, step in self.increments.items():
+            current = attributes.custom.get(name)
+            base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
+            total = base + step
+            attributes.custom[name] = int(total) if float(total).is_integer() else total
+        for name in self.list_adds.keys() | self.list_removes.keys():
+            current = attributes.custom.get(name)
+            values = list(current) if isinstance(current, list) else []
+            values += [v for v in dict.fromkeys(self.list_adds.get(name, [])) if v not in values]
+            removed = set(self.list_removes.get(name, []))
+            attributes.custom[name] = [v for v in values if v not in removed]
+        if self.push_subscription is not None and self.push_subscription != attributes.push_subscription:
+            attributes.push_subscription = self.push_subscription
+            if self.push_subscription == "unsubscribed":
+                attributes.push_unsubscribed_at = now
+            else:
+                attributes.push_opted_in_at = now
+        if self.email_subscription is not None:
+            attributes.email_subscription = self.email_subscription
+
+
+@dataclass(slots=True)
+class TrackResult:
+    attributes_processed: int = 0
+    events_processed: int = 0
+    purchases_processed: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": "success",
+            "attributes_processed": self.attributes_processed,
+            "events_processed": self.events_processed,
+            "purchases_processed": self.purchases_processed,
+            "errors": [error.to_json() for error in self.errors],
+        }
+
+
+@dataclass(slots=True)
+class _UserChanges:
+    attributes: list[AttributeUpdate] = field(default_factory=list)
+    events: dict[str, list[EventIn]] = field(default_factory=lambda: defaultdict(list))
+    purchases: list[PurchaseIn] = field(default_factory=list)
+
+
+def track_users(store: Store, settings: Settings, now: float, body: Any) -> TrackResult:
+    payload = require_object(body)
+    arrays = {
+        name: optional_array(payload, name, MAX_OBJECTS) for name in ("attributes", "events", "purchases")
+    }
+    if not any(name in payload for name in arrays):
+        raise BadRequest("expected at least one of attributes, events, purchases")
+    result = TrackResult()
+    latest = now + settings.session_max_future_days * SECONDS_PER_DAY
+    refs: list[tuple[UserRef, str, Any]] = []
+    for index, raw in enumerate(arrays["attributes"]):
+        parsed = _parse_attributes(raw, index)
+        if isinstance(parsed, ItemError):
+            result.errors.append(parsed)
+        else:
+            refs.append(parsed)
+    for name, model in (("events", EventIn), ("purchases", PurchaseIn)):
+        for index, raw in enumerate(arrays[name]):
+            item = validate_item(model, raw, name, index)
+            if isinstance(item, ItemError):
+                result.errors.append(item)
+            elif item.time > latest:  # type: ignore[attr-defined]
+                result.errors.append(
+                    ItemError(
+                        name, index, f"{name}[{index}].time", "more than the accepted days in the future"
+                    )
+                )
+            else:
+                refs.append((item, name, item))
+
+    users = resolve_refs(store, [ref for ref, _, _ in refs])
+    per_user: dict[UserKey, _UserChanges] = defaultdict(_UserChanges)
+    for (_, kind, change), user in zip(refs, users, strict=True):
+        changes = per_user[user]
+        if kind == "attributes":
+            changes.attributes.append(change)
+            result.attributes_processed += 1
+        elif kind == "events":
+            changes.events[change.name].append(change)
+            result.events_processed += 1
+        else:
+            changes.purchases.append(change)
+            result.purchases_processed += 1
+
+    _store_changes(store, settings, now, per_user)
+    result.errors.sort(key=lambda error: (error.input_array, error.index))
+    return result
+
+
+def _store_changes(
+    store: Store, settings: Settings, now: float, per_user: dict[UserKey, _UserChanges]
+) -> None:
+    today = day_of(now)
+    changes: dict[Slot, Change] = {}
+    for user, user_changes in per_user.items():
+        changes[(user, ACTIVITY_SK)] = _active_today(today, now)
+        if user_changes.attributes:
+            changes[(user, PROFILE_SK)] = _update_attributes(user_changes.attributes, now)
+        for name, events in user_changes.events.items():
+            changes[(user, event_sk(name))] = _count_events(name, events)
+        if user_changes.purchases:
+            changes[(user, PURCHASES_SK)] = _count_purchases(user_changes.purchases)
+    for (_, sk), outcome in apply_updates(store, changes).items():
+        if sk != ACTIVITY_SK:
+            continue
+        assert isinstance(outcome.after, ActivityRecord)
+        store.mark_api_active(today, outcome.after.aid, activity_expiry(settings, today))
+        note_first_activity(store, settings, outcome)
+
+
+def _active_today(today: int, now: float) -> Change:
+    def change(stored: Record | None) -> Record | None:
+        activity = stored if isinstance(stored, ActivityRecord) else fresh_activity(now)
+        if activity.last_api_day == today and activity.version:
+            return None  # already counted active today: no write
+        activity.last_api_day = today
+        if activity.first_active_day is None or today < activity.first_active_day:
+            activity.first_active_day = today
+        return activity
+
+    return change
+
+
+def _update_attributes(updates: list[AttributeUpdate], now: float) -> Change:
+    def change(stored: Record | None) -> Record:
+        attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
+        for update in updates:
+            update.apply(attributes, now)
+        return attributes
+
+    return change
+
+
+def _count_events(name: str, events: list[EventIn]) -> Change:
+    def change(stored: Record | None) -> Record:
+        record = stored if isinstance(stored, EventRecord) else EventRecord(name=name)
+        for event in events:
+            record.total += 1
+            day = day_of(event.time)
+            record.by_day[day] = record.by_day.get(day, 0) + 1
+            record.first = event.time if record.first is None else min(record.first, event.time)
+            record.last = event.time if record.last is None else max(record.last, event.time)
+        record.by_day = prune_days(record.by_day, max(record.by_day))
+        return record
+
+    return change
+
+
+def _count_purchases(purchases: list[PurchaseIn]) -> Change:
+    def change(stored: Record | None) -> Record:
+        record = stored if isinstance(stored, PurchasesRecord) else PurchasesRecord()
+        for purchase in purchases:
+            amount = purchase.price * purchase.quantity
+            day = day_of(purchase.time)
+            record.total += 1
+            record.spent_total += amount
+            record.count_by_day[day] = record.count_by_day.get(day, 0) + 1
+            record.spent_by_day[day] = record.spent_by_day.get(day, 0.0) + amount
+            record.first = purchase.time if record.first is None else min(record.first, purchase.time)
+            record.last = purchase.time if record.last is None else max(record.last, purchase.time)
+        newest = max(record.count_by_day)
+        record.count_by_day = prune_days(record.count_by_day, newest)
+        record.spent_by_day = prune_days(record.spent_by_day, newest)
+        return record
+
+    return change
+
+
+def _parse_attributes(raw: Any, index: int) -> tuple[UserRef, str, AttributeUpdate] | ItemError:
+    prefix = f"attributes[{index}]"
+    if not isinstance(raw, dict):
+        return ItemError("attributes", index, prefix, f"expected an object, not {json_type(raw)}")
+    ref = validate_item(UserRef, {k: raw[k] for k in IDENTITY_KEYS if k in raw}, "attributes", index)
+    if isinstance(ref, ItemError):
+        return ref
+    if len(raw) > MAX_ATTRIBUTES_PER_OBJECT:
+        return ItemError("attributes", index, prefix, f"more than {MAX_ATTRIBUTES_PER_OBJECT} attributes")
+    update = AttributeUpdate()
+    for name, value in raw.items():
+        if name in IDENTITY_KEYS:
+            continue
+        problem = _add_attribute(update, name, value)
+        if problem:
+            return ItemError("attributes", index, f"{prefix}.{name}", problem)
+    return (ref, "attributes", update)
+
+
+def _add_attribute(update: AttributeUpdate, name: str, value: Any) -> str | None:
+    """Record one attribute in ``update``; a problem with it as text, or None."""
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return f"an attribute name must have 1 to {MAX_NAME_LENGTH} characters"
+    if name in ("push_subscribe", "email_subscribe"):
+        if value not in SUBSCRIPTION_STATES:
+            return f"expected one of {', '.join(SUBSCRIPTION_STATES)}"
+        if name == "push_subscribe":
+            update.push_subscription = value
+        else:
+            update.email_subscription = value
+        return None
+    if name in STANDARD_ATTRIBUTES:
+        if value is not None and not isinstance(value, str):
+            return f"expected a string or null, not {json_type(value)}"
+        problem = _string_problem(value) if value is not None else None
+        if problem is None:
+            update.standard[name] = value
+        return problem
+    if isinstance(value, dict):
+        return _add_operation(update, name, value)
+    try:
+        update.custom[name] = _custom_value(value)
+    except ValueError as problem:
+        return str(problem)
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if not text:
+        return "must not be empty (send null to unset)"
+    if len(text) > MAX_STRING_VALUE:
+        return f"longer than {MAX_STRING_VALUE} characters"
+    return None
+
+
+def _custom_value(value: Any) -> CustomValue | None:
+    """The stored form of a custom attribute value; ValueError says what is wrong with it."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        return value
+    if isinstance(value, str):
+        problem = _string_problem(value)
+        if problem:
+            raise ValueError(problem)
+        # Braze's rule: a string that is an ISO 8601 instant is a time attribute.
+        if value[:1].isdigit() and "T" in value:
+            try:
+                return AttributeInstant(parse_instant(value))
+            except InstantError:
+                return value
+        return value
+    if isinstance(value, list):
+        if len(value) > MAX_LIST_LENGTH:
+            raise ValueError(f"more than {MAX_LIST_LENGTH} elements")
+        if not all(isinstance(element, str) and element for element in value):
+            raise ValueError("a list attribute holds non-empty strings only")
+        return list(dict.fromkeys(value))
+    raise ValueError(f"unsupported value: {json_type(value)}")
+
+
+def _add_operation(update: AttributeUpdate, name: str, operation: dict[str, Any]) -> str | None:
+    if set(operation) == {"inc"}:
+        step = operation["inc"]
+        if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step):
+            return "inc: expected a finite number"
+        update.increments[name] = step
+        return None
+    if operation and set(operation) <= {"add", "remove"}:
+        for verb in ("add", "remove"):
+            values = operation.get(verb, [])
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                return f"{verb}: expected a list of non-empty strings"
+            if len(values) > MAX_LIST_LENGTH:
+                return f"{verb}: more than {MAX_LIST_LENGTH} elements"
+        update.list_adds[name] = operation.get("add", [])
+        update.list_removes[name] = operation.get("remove", [])
+        return None
+    return 'expected a value, null, {"inc": n} or {"add": [...], "remove": [...]}'
