@@ -1,0 +1,350 @@
+"""template.yaml says what the code and the contract (api.md) expect: routes, handlers, tables, IAM."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kudos.settings import Settings
+from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+RUNTIME = "python3.13"
+
+# Logical id -> (handler, routes, {table logical id: DynamoDB actions}). The brief of each function.
+FUNCTIONS: dict[str, tuple[str, set[str], dict[str, set[str]]]] = {
+    "SdkIngestFunction": (
+        "functions.sdk_ingest.handler",
+        {"POST /v1/sessions", "POST /v1/push/tokens", "POST /v1/push/events"},
+        {
+            "UsersTable": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"},
+            "ActivityTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+        },
+    ),
+    "BackendIngestFunction": (
+        "functions.backend_ingest.handler",
+        {"POST /v1/users/track", "POST /v1/users/identify", "POST /v1/users/delete"},
+        {
+            "UsersTable": {
+                "GetItem",
+                "BatchGetItem",
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "Query",
+                "BatchWriteItem",
+            },
+            "ActivityTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+        },
+    ),
+    "MetricsFunction": (
+        "functions.metrics.handler",
+        {"GET /v1/metrics/active-users"},
+        {"ActivityTable": {"Query", "GetItem", "PutItem"}},
+    ),
+    "SegmentsFunction": (
+        "functions.segments.handler",
+        {"GET /v1/segments", "GET /v1/segments/{name}/members", "GET /v1/segments/{name}/explain"},
+        {"UsersTable": {"Scan", "Query", "GetItem"}, "ActivityTable": {"GetItem"}},
+    ),
+    "RollupFunction": (
+        "functions.rollup.handler",
+        set(),
+        {"ActivityTable": {"Query", "GetItem", "PutItem"}},
+    ),
+}
+TABLES = ("UsersTable", "ActivityTable")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that reads CloudFormation's short tags (!Ref, !GetAtt, !Sub...) as their long form."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+@cache
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template()["Resources"].items() if res["Type"] == kind}
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return resources("AWS::Serverless::Function")
+
+
+def prop(function: dict[str, Any], name: str) -> Any:
+    """A function property, falling back on Globals as SAM does."""
+    return function["Properties"].get(name, template().get("Globals", {}).get("Function", {}).get(name))
+
+
+def http_routes() -> dict[str, str]:
+    """'METHOD /path' -> the logical id of the function it invokes."""
+    routes: dict[str, str] = {}
+    for name, function in functions().items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            route = f"{event['Properties']['Method'].upper()} {event['Properties']['Path']}"
+            assert route not in routes, f"{route} is declared twice"
+            assert event["Properties"].get("ApiId") == {"Ref": "HttpApi"}, f"{route} is not on HttpApi"
+            routes[route] = name
+    return routes
+
+
+def test_the_template_declares_exactly_the_expected_functions() -> None:
+    assert set(functions()) == set(FUNCTIONS)
+
+
+def test_every_route_goes_to_its_function() -> None:
+    expected = {route: name for name, (_, routes, _) in FUNCTIONS.items() for route in routes}
+    assert http_routes() == expected
+
+
+def test_the_rollup_runs_daily_on_a_schedule() -> None:
+    events = functions()["RollupFunction"]["Properties"]["Events"]
+    schedules = [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"]
+    assert len(schedules) == 1
+    assert re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", schedules[0]), schedules[0]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_handler_is_a_module_of_the_repository_that_defines_it(name: str) -> None:
+    handler = functions()[name]["Properties"]["Handler"]
+    assert handler == FUNCTIONS[name][0]
+    module, _, attribute = handler.rpartition(".")
+    base = ROOT.joinpath(*module.split("."))
+    candidates = [base.with_suffix(".py"), base / "__init__.py"]
+    source = next((path for path in candidates if path.is_file()), None)
+    assert source is not None, f"{handler}: neither {candidates[0]} nor {candidates[1]} exists"
+    # Read, not imported: importing would run the module's start-up code.
+    defined: set[str] = set()
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom):
+            defined.update(alias.asname or alias.name for alias in node.names)
+    assert attribute in defined, f"{source.relative_to(ROOT)} defines no top-level {attribute!r}"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_runtime_and_architecture(name: str) -> None:
+    function = functions()[name]
+    assert prop(function, "Runtime") == RUNTIME
+    assert prop(function, "Architectures") == ["arm64"]
+    assert {"Ref": "DepsLayer"} in prop(function, "Layers")
+
+
+def test_the_layer_targets_the_same_runtime() -> None:
+    layer = resources("AWS::Serverless::LayerVersion")["DepsLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    layer_makefile = (ROOT / layer["Properties"]["ContentUri"] / "Makefile").read_text()
+    assert "--python-version $(LAMBDA_PYTHON)" in layer_makefile
+    assert f"LAMBDA_PYTHON := {RUNTIME.removeprefix('python')}" in layer_makefile
+    assert "aarch64" in layer_makefile
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_has_a_build_target(name: str) -> None:
+    function = functions()[name]
+    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    makefile = (ROOT / prop(function, "CodeUri") / "Makefile").read_text()
+    assert re.search(rf"^FUNCTIONS :=.*\b{name}\b", makefile, re.MULTILINE), f"no build-{name} in Makefile"
+
+
+def test_the_layer_installs_every_runtime_dependency() -> None:
+    def name(requirement: str) -> str:
+        return re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {name(r) for r in pyproject["project"]["dependencies"]}
+    lines = (ROOT / "deploy/layer/requirements.txt").read_text().splitlines()
+    pinned = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    assert needed <= {name(r) for r in pinned}
+    for requirement in pinned:
+        assert "==" in requirement, f"{requirement}: pin an exact version"
+
+
+# --- IAM --------------------------------------------------------------------------------------------
+
+
+def statements(name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in functions()[name]["Properties"].get("Policies", []):
+        # Only inline documents: SAM policy templates and managed policies are not least privilege here.
+        assert isinstance(policy, dict), f"{name}: policy {policy!r} is not an inline document"
+        assert "Statement" in policy, f"{name}: policy {policy!r} is not an inline document"
+        found.extend(policy["Statement"])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_policies_name_each_action_on_each_table_and_nothing_more(name: str) -> None:
+    granted: dict[str, set[str]] = {}
+    for statement in statements(name):
+        assert statement["Effect"] == "Allow"
+        actions = as_list(statement["Action"])
+        for action in actions:
+            assert "*" not in action, f"{name}: wildcard action {action}"
+            assert action.startswith("dynamodb:"), f"{name}: {action} is not a DynamoDB action"
+        for resource in as_list(statement["Resource"]):
+            # Only a table's own ARN: a string could be "*", "table/*" or an index.
+            assert isinstance(resource, dict), f"{name}: resource {resource!r} is not a table ARN"
+            assert set(resource) == {"Fn::GetAtt"}, f"{name}: resource {resource!r} is not a table ARN"
+            table, attribute = resource["Fn::GetAtt"]
+            assert table in TABLES
+            assert attribute == "Arn"
+            granted.setdefault(table, set()).update(a.removeprefix("dynamodb:") for a in actions)
+    assert granted == FUNCTIONS[name][2]
+
+
+def test_no_policy_anywhere_grants_a_wildcard_on_dynamodb() -> None:
+    def walk(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            found = [node] if "Effect" in node and "Action" in node else []
+            for value in node.values():
+                found.extend(walk(value))
+            return found
+        if isinstance(node, list):
+            return [s for value in node for s in walk(value)]
+        return []
+
+    for statement in walk(template()["Resources"]):
+        actions = as_list(statement["Action"])
+        if not any(a == "*" or a.startswith("dynamodb:") for a in actions):
+            continue
+        assert all("*" not in a for a in actions), statement
+        assert all(r != "*" and "*" not in str(r) for r in as_list(statement["Resource"])), statement
+
+
+# --- tables -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_tables(name: str) -> None:
+    table = resources("AWS::DynamoDB::Table")[name]
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [
+        {"AttributeName": PK, "KeyType": "HASH"},
+        {"AttributeName": SK, "KeyType": "RANGE"},
+    ]
+    assert sorted(properties["AttributeDefinitions"], key=lambda d: d["AttributeName"]) == sorted(
+        [{"AttributeName": PK, "AttributeType": "S"}, {"AttributeName": SK, "AttributeType": "S"}],
+        key=lambda d: d["AttributeName"],
+    )
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_activity_items_expire_on_the_ttl_attribute_the_code_writes() -> None:
+    tables = resources("AWS::DynamoDB::Table")
+    ttl = tables["ActivityTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert "TimeToLiveSpecification" not in tables["UsersTable"]["Properties"]
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+
+def environment() -> dict[str, Any]:
+    return template()["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_environment_names_are_the_ones_settings_reads() -> None:
+    variables = environment()
+    assert variables["USERS_TABLE"] == {"Ref": "UsersTable"}
+    assert variables["ACTIVITY_TABLE"] == {"Ref": "ActivityTable"}
+    assert variables["KUDOS_AUTH_REQUIRED"] == "true"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "kudos"
+    # Give every non-Powertools variable a distinct value and see it arrive in Settings.
+    samples = {
+        "USERS_TABLE": "users-t",
+        "ACTIVITY_TABLE": "activity-t",
+        "SESSION_MAX_AGE_DAYS": "31",
+        "SESSION_MAX_FUTURE_DAYS": "2",
+        "SESSION_RETENTION_DAYS": "121",
+        "DAY_SHARDS": "5",
+        "KUDOS_AUTH_REQUIRED": "true",
+        "KUDOS_APP_KEYS": "app-1,app-2",
+        "KUDOS_SERVER_KEYS": "server-1",
+    }
+    assert {n for n in variables if not n.startswith("POWERTOOLS_")} == set(samples)
+    settings = Settings.from_env(samples)
+    assert settings.users_table == "users-t"
+    assert settings.activity_table == "activity-t"
+    assert settings.session_max_age_days == 31
+    assert settings.session_max_future_days == 2
+    assert settings.session_retention_days == 121
+    assert settings.day_shards == 5
+    assert settings.auth_required is True
+    assert settings.app_keys == {"app-1", "app-2"}
+    assert settings.server_keys == {"server-1"}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable", "field"),
+    [
+        ("SessionMaxAgeDays", "SESSION_MAX_AGE_DAYS", "session_max_age_days"),
+        ("SessionMaxFutureDays", "SESSION_MAX_FUTURE_DAYS", "session_max_future_days"),
+        ("SessionRetentionDays", "SESSION_RETENTION_DAYS", "session_retention_days"),
+        ("DayShards", "DAY_SHARDS", "day_shards"),
+    ],
+)
+def test_parameters_default_to_the_settings_defaults(parameter: str, variable: str, field: str) -> None:
+    assert environment()[variable] == {"Ref": parameter}
+    declared = template()["Parameters"][parameter]
+    assert declared["Default"] == getattr(Settings(), field)
+    # Settings' bounds, so that a deploy fails rather than the functions at run time.
+    Settings.model_validate({field: declared["MinValue"]})
+    Settings.model_validate({field: declared["MaxValue"]})
+
+
+@pytest.mark.parametrize("parameter", ["AppKeys", "ServerKeys"])
+def test_keys_are_secret_parameters(parameter: str) -> None:
+    declared = template()["Parameters"][parameter]
+    assert declared["NoEcho"] is True
+    assert "Default" not in declared
+
+
+def test_outputs_name_the_api_and_the_tables() -> None:
+    outputs = template()["Outputs"]
+    assert "HttpApi" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
+    assert outputs["UsersTableName"]["Value"] == {"Ref": "UsersTable"}
+    assert outputs["ActivityTableName"]["Value"] == {"Ref": "ActivityTable"}
