@@ -1,0 +1,193 @@
+"""POST /v1/push/tokens and /v1/push/events: what devices tell us about push delivery.
+
+Tokens decide ``push_enabled``; events update subscription state and campaign history, and are
+kept (with a TTL) in the activity table for the campaign results to come.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, StrictBool
+
+from kudos.activity import activity_expiry
+from kudos.errors import BadRequest
+from kudos.identity import Id
+from kudos.records import AttributesRecord, CampaignRecord, Record, TokenRecord
+from kudos.settings import Settings
+from kudos.store.dynamo import Store
+from kudos.store.keys import CAMPAIGN_SK_PREFIX, PROFILE_SK, TOKEN_SK_PREFIX, UserKey, campaign_sk, token_sk
+from kudos.timeutil import SECONDS_PER_DAY, day_of
+from kudos.userdata import Change, Slot, apply_updates
+from kudos.validation import (
+    Instant,
+    ItemError,
+    optional_array,
+    require_object,
+    validate_item,
+    validate_request,
+)
+
+MAX_PUSH_EVENTS = 500
+Platform = Literal["ios", "android", "web"]
+PushEventType = Literal["delivered", "opened", "opted_out", "opted_in", "token_invalid"]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    device_id: Id
+    user_id: Id | None = None
+    platform: Platform
+    token: Id
+    enabled: StrictBool
+
+
+class PushEventIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: PushEventType
+    device_id: Id | None = None
+    user_id: Id | None = None
+    campaign_id: Id | None = None
+    send_id: Id | None = None
+    time: Instant
+
+
+def register_token(store: Store, now: float, body: Any) -> dict[str, Any]:
+    registration = validate_request(TokenIn, body)
+    user = _owner(store, registration.user_id, registration.device_id)
+
+    def change(stored: Record | None) -> Record:
+        version = stored.version if stored is not None else 0
+        return TokenRecord(
+            device_id=registration.device_id,
+            platform=registration.platform,
+            token=registration.token,
+            enabled=registration.enabled,
+            valid=True,
+            updated_at=now,
+            version=version,
+        )
+
+    apply_updates(store, {(user, token_sk(registration.device_id)): change})
+    return {"message": "success", "push_enabled": registration.enabled}
+
+
+@dataclass(slots=True)
+class PushEventsResult:
+    events_processed: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": "success",
+            "events_processed": self.events_processed,
+            "errors": [error.to_json() for error in self.errors],
+        }
+
+
+def record_push_events(store: Store, settings: Settings, now: float, body: Any) -> PushEventsResult:
+    payload = require_object(body)
+    if "events" not in payload:
+        raise BadRequest("events: is required")
+    result = PushEventsResult()
+    latest = now + settings.session_max_future_days * SECONDS_PER_DAY
+    changes: dict[Slot, list[PushEventIn]] = {}
+    for index, raw in enumerate(optional_array(payload, "events", MAX_PUSH_EVENTS)):
+        event = validate_item(PushEventIn, raw, "events", index)
+        if isinstance(event, ItemError):
+            result.errors.append(event)
+            continue
+        problem = _event_problem(event, latest)
+        if problem:
+            result.errors.append(ItemError("events", index, f"events[{index}].{problem[0]}", problem[1]))
+            continue
+        user = _owner(store, event.user_id, event.device_id)
+        day = day_of(event.time)
+        store.put_push_event(
+            day,
+            f"{event.time:.3f}#{uuid.uuid4().hex[:12]}",
+            {
+                "type": event.type,
+                "user": user.token,
+                "campaign": event.campaign_id,
+                "send": event.send_id,
+                "device": event.device_id,
+                "time": event.time,
+            },
+            activity_expiry(settings, day),
+        )
+        for slot in _slots(user, event):
+            changes.setdefault(slot, []).append(event)
+        result.events_processed += 1
+    apply_updates(store, {slot: _apply_push_events(slot, events) for slot, events in changes.items()})
+    return result
+
+
+def _event_problem(event: PushEventIn, latest: float) -> tuple[str, str] | None:
+    if event.user_id is None and event.device_id is None:
+        return ("device_id", "device_id or user_id is required")
+    if event.time > latest:
+        return ("time", "more than the accepted days in the future")
+    if event.type in ("delivered", "opened") and event.campaign_id is None:
+        return ("campaign_id", f"is required for a {event.type} event")
+    if event.type == "token_invalid" and event.device_id is None:
+        return ("device_id", "is required for a token_invalid event")
+    return None
+
+
+def _owner(store: Store, user_id: str | None, device_id: str | None) -> UserKey:
+    if user_id is not None:
+        return UserKey(user_id, None)
+    assert device_id is not None
+    return store.alias_target(device_id) or UserKey(None, device_id)
+
+
+def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
+    if event.type in ("opted_out", "opted_in"):
+        return [(user, PROFILE_SK)]
+    if event.type == "token_invalid":
+        assert event.device_id is not None
+        return [(user, token_sk(event.device_id))]
+    assert event.campaign_id is not None
+    return [(user, campaign_sk(event.campaign_id))]
+
+
+def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
+    _, sk = slot
+
+    def change(stored: Record | None) -> Record | None:
+        ordered = sorted(events, key=lambda e: e.time)
+        if sk == PROFILE_SK:
+            attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
+            for event in ordered:
+                if event.type == "opted_out":
+                    attributes.push_subscription = "unsubscribed"
+                    attributes.push_unsubscribed_at = event.time
+                else:
+                    attributes.push_subscription = "opted_in"
+                    attributes.push_opted_in_at = event.time
+            return attributes
+        if sk.startswith(TOKEN_SK_PREFIX):
+            if not isinstance(stored, TokenRecord):
+                return None  # no token registered for this device: nothing to invalidate
+            stored.valid = False
+            return stored
+        campaign = (
+            stored
+            if isinstance(stored, CampaignRecord)
+            else CampaignRecord(sk.removeprefix(CAMPAIGN_SK_PREFIX))
+        )
+        for event in ordered:
+            if event.type == "delivered":
+                campaign.received = True
+                if campaign.last_received is None or event.time > campaign.last_received:
+                    campaign.last_received = event.time
+            elif event.type == "opened":
+                campaign.opened = True
+        return campaign
+
+    return change

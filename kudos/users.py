@@ -1,0 +1,134 @@
+"""POST /v1/users/identify and /v1/users/delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from kudos.errors import BadRequest
+from kudos.identity import Id
+from kudos.records import Record, UserRecords
+from kudos.store.codec import record_sk
+from kudos.store.dynamo import Store
+from kudos.store.keys import UserKey
+from kudos.userdata import MAX_ATTEMPTS, ConcurrentUpdateError
+from kudos.validation import MAX_ID_LENGTH, ItemError, optional_array, require_object, validate_item
+
+MAX_ALIASES = 50
+MAX_DELETIONS = 50
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    device_id: Id
+    external_id: Id
+
+
+@dataclass(slots=True)
+class IdentifyResult:
+    aliases_processed: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": "success",
+            "aliases_processed": self.aliases_processed,
+            "errors": [error.to_json() for error in self.errors],
+        }
+
+
+def identify_users(store: Store, body: Any) -> IdentifyResult:
+    payload = require_object(body)
+    if "aliases_to_identify" not in payload:
+        raise BadRequest("aliases_to_identify: is required")
+    result = IdentifyResult()
+    for index, raw in enumerate(optional_array(payload, "aliases_to_identify", MAX_ALIASES)):
+        alias = validate_item(AliasIn, raw, "aliases_to_identify", index)
+        if isinstance(alias, ItemError):
+            result.errors.append(alias)
+            continue
+        merge_device_into_user(store, alias.device_id, UserKey(alias.external_id, None))
+        result.aliases_processed += 1
+    return result
+
+
+def merge_device_into_user(store: Store, device_id: str, user: UserKey) -> None:
+    """Merge the anonymous profile of ``device_id`` into ``user``; later device-only data goes there too.
+
+    Counts are summed, the earliest first and latest last instants kept, and attributes already
+    set on the identified profile win. Figures already recorded for past days are not rewritten.
+    """
+    anonymous = UserKey(None, device_id)
+    for _ in range(MAX_ATTEMPTS):
+        source = store.load_user(anonymous)
+        target = store.load_user(user)
+        merged = _merged_records(source, target)
+        deletions = [(anonymous, record_sk(record)) for record in source.records()]
+        if not merged or store.replace_user(user, merged, deletions):
+            break
+    else:
+        raise ConcurrentUpdateError(f"the profiles of {device_id!r} and {user.user_id!r} kept changing")
+    store.put_alias(device_id, user)
+
+
+def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
+    """The records the identified profile must hold after absorbing ``source``."""
+    merged: list[Record] = []
+    if source.activity is not None:
+        if target.activity is None:
+            # The anonymous profile becomes the identified one, activity id and all.
+            merged.append(replace(source.activity, version=0))
+        else:
+            merged.append(target.activity.merged_with(source.activity))
+    for mine, theirs in ((target.attributes, source.attributes), (target.purchases, source.purchases)):
+        if theirs is not None:
+            merged.append(replace(theirs, version=0) if mine is None else mine.merged_with(theirs))  # type: ignore[arg-type]
+    for name, event in source.events.items():
+        existing = target.events.get(name)
+        merged.append(replace(event, version=0) if existing is None else existing.merged_with(event))
+    for device, token in source.tokens.items():
+        current = target.tokens.get(device)
+        # The device's newest registration wins, wherever it was stored.
+        if current is None or token.updated_at > current.updated_at:
+            merged.append(replace(token, version=current.version if current else 0))
+    for cid, campaign in source.campaigns.items():
+        existing_campaign = target.campaigns.get(cid)
+        merged.append(
+            replace(campaign, version=0)
+            if existing_campaign is None
+            else existing_campaign.merged_with(campaign)
+        )
+    return merged
+
+
+def delete_users(store: Store, body: Any) -> dict[str, Any]:
+    """Delete the profiles and everything stored about them.
+
+    The activity table keeps only random activity ids, which nothing links to a person once the
+    profile is gone: past active-user figures stay as they were.
+    """
+    payload = require_object(body)
+    external_ids = optional_array(payload, "external_ids", MAX_DELETIONS)
+    device_ids = optional_array(payload, "device_ids", MAX_DELETIONS)
+    if len(external_ids) + len(device_ids) > MAX_DELETIONS:
+        raise BadRequest(f"at most {MAX_DELETIONS} external_ids and device_ids together per request")
+    errors = []
+    for name, values in (("external_ids", external_ids), ("device_ids", device_ids)):
+        for index, value in enumerate(values):
+            if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+                errors.append(
+                    {"field": f"{name}[{index}]", "message": f"{name}[{index}]: expected a non-empty id"}
+                )
+    if errors:
+        raise BadRequest("; ".join(e["message"] for e in errors), errors=errors)
+    deleted = 0
+    for user_id in dict.fromkeys(external_ids):
+        deleted += bool(store.delete_user(UserKey(user_id, None)))
+    for device_id in dict.fromkeys(device_ids):
+        removed = store.delete_user(UserKey(None, device_id))
+        aliased = store.delete_alias(device_id)
+        deleted += bool(removed or aliased)
+    return {"message": "success", "deleted": deleted}
