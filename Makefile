@@ -21,7 +21,8 @@ help:
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "Python >= 3.11 is required"; exit 1; }
-	$(PYTHON_BOOT) -m venv $(VENV)
+	# Never re-create an existing venv: a different interpreter over it leaves it half-broken.
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
