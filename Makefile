@@ -62,5 +62,5 @@ SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
 SAM_REGION := us-east-1
 .PHONY: sam-check
 sam-check: $(STAMP)
-	$(SAM) validate --lint --region $(SAM_REGION)
-	$(SAM) build --parallel --region $(SAM_REGION)
+	$(SAM) validate --lint --template-file template.yaml --region $(SAM_REGION)
+	$(SAM) build --parallel --template-file template.yaml --region $(SAM_REGION)

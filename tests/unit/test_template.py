@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kudos.settings import Settings
+from kudos.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,6 +181,18 @@ def test_every_function_has_a_build_target(name: str) -> None:
     assert function["Metadata"] == {"BuildMethod": "makefile"}
     makefile = (ROOT / prop(function, "CodeUri") / "Makefile").read_text()
     assert re.search(rf"^FUNCTIONS :=.*\b{name}\b", makefile, re.MULTILINE), f"no build-{name} in Makefile"
+
+
+def test_function_artifacts_hold_every_package_of_the_project() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    makefile = (ROOT / "deploy/function/Makefile").read_text()
+    copied = re.search(r"^PACKAGES := (.*)$", makefile, re.MULTILINE)
+    assert copied
+    assert set(copied.group(1).split()) == packages
+    # Settings finds the rule files beside the packages, as the Makefile lays them out.
+    assert re.search(r"^DATA := segments$", makefile, re.MULTILINE)
+    assert DEFAULT_SEGMENTS_DIR == ROOT / "segments"
 
 
 def test_the_layer_installs_every_runtime_dependency() -> None:
