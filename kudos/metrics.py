@@ -74,15 +74,15 @@ def figures_from_activity(days: dict[int, DayActivity], first: int, last: int) -
     mau = count_distinct_in_windows(by_user, first, last, MONTH)
     figures = []
     for offset, day in enumerate(range(first, last + 1)):
-        activity = days.get(day)
+        today = days.get(day)
         figures.append(
             DayFigures(
                 day=day,
                 dau=dau[offset],
                 wau=wau[offset],
                 mau=mau[offset],
-                new_users=len(set(activity.new_user_aids)) if activity else 0,
-                sessions=len(activity.session_aids) if activity else 0,
+                new_users=len(set(today.new_user_aids)) if today else 0,
+                sessions=len(today.session_aids) if today else 0,
             )
         )
     return figures

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, BeforeValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
@@ -161,7 +162,7 @@ def validate_item(model: type[Model], raw: Any, input_array: str, index: int) ->
     if not isinstance(raw, dict):
         return ItemError(input_array, index, prefix, f"expected an object, not {json_type(raw)}")
     try:
-        return model.model_validate(raw)
+        return parse(event=raw, model=model)
     except ValidationError as error:
         field, problem = describe_validation_error(error, prefix)[0]
         return ItemError(input_array, index, field, problem)
@@ -170,7 +171,7 @@ def validate_item(model: type[Model], raw: Any, input_array: str, index: int) ->
 def validate_request(model: type[Model], raw: Any) -> Model:
     """A whole request body as ``model``; every problem goes into one BadRequest."""
     try:
-        return model.model_validate(require_object(raw))
+        return parse(event=require_object(raw), model=model)
     except ValidationError as error:
         problems = describe_validation_error(error, "")
         details = [

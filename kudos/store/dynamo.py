@@ -343,7 +343,8 @@ class Store:
         except ClientError as error:
             if _is_conditional_failure(error):
                 self.meter.count_failed_conditional()
-                return error.response.get("Item") or {}
+                existing: Item = error.response.get("Item") or {}
+                return existing
             raise
         self.meter.add(response.get("ConsumedCapacity"))
         return None

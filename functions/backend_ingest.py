@@ -1,0 +1,31 @@
+"""Backend routes (Braze-compatible): users/track, identify and delete, with a server key."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from functions.http import build_app, json_response, lambda_handler, request_body
+from kudos.runtime import services
+from kudos.track import track_users
+from kudos.users import delete_users, identify_users
+
+app = build_app("server")
+
+
+@app.post("/v1/users/track")
+def post_track() -> Response:
+    svc = services()
+    result = track_users(svc.store, svc.settings, svc.clock(), request_body(app))
+    return json_response(201, result.to_json())
+
+
+@app.post("/v1/users/identify")
+def post_identify() -> Response:
+    result = identify_users(services().store, request_body(app))
+    return json_response(201, result.to_json())
+
+
+@app.post("/v1/users/delete")
+def post_delete() -> Response:
+    return json_response(201, delete_users(services().store, request_body(app)))
+
+
+handler = lambda_handler(app)

@@ -1,0 +1,20 @@
+"""Scheduled daily: keep the figures of days that became final before their activity items expire."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from kudos.metrics import finalize_days
+from kudos.runtime import services
+from kudos.timeutil import format_day
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    svc = services()
+    figures = finalize_days(svc.store, svc.settings, svc.clock())
+    days = [format_day(f.day) for f in figures]
+    logger.info("final figures kept", extra={"days": days})
+    return {"finalized": days}

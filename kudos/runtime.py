@@ -1,0 +1,50 @@
+"""The process-wide services a handler needs, built on first use and never at import time.
+
+Lambda keeps a process warm between invocations, so the store (and its boto3 client) is made
+once per process. Tests and `kudos serve` call ``reset()`` after changing the environment, or
+``install()`` to inject their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from kudos.clock import Clock, system_clock
+from kudos.settings import Settings, get_settings
+from kudos.store.dynamo import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    clock: Clock
+
+
+class _Current:
+    """The process's services; a holder object rather than a module global to rebind."""
+
+    lock = threading.Lock()
+    services: Services | None = None
+
+
+def services() -> Services:
+    if _Current.services is None:
+        with _Current.lock:
+            if _Current.services is None:
+                settings = get_settings()
+                _Current.services = Services(settings=settings, store=Store(settings), clock=system_clock)
+    return _Current.services
+
+
+def install(replacement: Services) -> None:
+    with _Current.lock:
+        _Current.services = replacement
+
+
+def reset() -> None:
+    """Forget the settings and services: the next use reads the environment again."""
+    with _Current.lock:
+        _Current.services = None
+    get_settings.cache_clear()
