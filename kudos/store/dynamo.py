@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
@@ -343,7 +343,7 @@ class Store:
         except ClientError as error:
             if _is_conditional_failure(error):
                 self.meter.count_failed_conditional()
-                existing: Item = error.response.get("Item") or {}
+                existing = cast(Item, error.response.get("Item") or {})
                 return existing
             raise
         self.meter.add(response.get("ConsumedCapacity"))
