@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import json
 import re
 import tomllib
+import uuid
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
+from kudos.clock import fixed_clock
+from kudos.local.dynamodb import create_local_tables
+from kudos.runtime import Services, install, services
 from kudos.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
 
@@ -49,7 +58,7 @@ FUNCTIONS: dict[str, tuple[str, set[str], dict[str, set[str]]]] = {
     "MetricsFunction": (
         "functions.metrics.handler",
         {"GET /v1/metrics/active-users"},
-        {"ActivityTable": {"Query", "GetItem", "PutItem"}},
+        {"ActivityTable": {"Query", "GetItem", "BatchGetItem", "PutItem"}},
     ),
     "SegmentsFunction": (
         "functions.segments.handler",
@@ -59,7 +68,7 @@ FUNCTIONS: dict[str, tuple[str, set[str], dict[str, set[str]]]] = {
     "RollupFunction": (
         "functions.rollup.handler",
         set(),
-        {"ActivityTable": {"Query", "GetItem", "PutItem"}},
+        {"ActivityTable": {"Query", "GetItem", "BatchGetItem", "PutItem"}},
     ),
 }
 TABLES = ("UsersTable", "ActivityTable")
@@ -123,7 +132,10 @@ def test_the_template_declares_exactly_the_expected_functions() -> None:
 
 def test_every_route_goes_to_its_function() -> None:
     expected = {route: name for name, (_, routes, _) in FUNCTIONS.items() for route in routes}
-    assert http_routes() == expected
+    # Each path also has an ANY route to the same function, which answers 405 to other methods
+    # (API Gateway itself would answer 404).
+    fallbacks = {f"ANY {route.split(' ', 1)[1]}": name for route, name in expected.items()}
+    assert http_routes() == expected | fallbacks
 
 
 def test_the_rollup_runs_daily_on_a_schedule() -> None:
@@ -262,6 +274,110 @@ def test_no_policy_anywhere_grants_a_wildcard_on_dynamodb() -> None:
             continue
         assert all("*" not in a for a in actions), statement
         assert all(r != "*" and "*" not in str(r) for r in as_list(statement["Resource"])), statement
+
+
+# What one DynamoDB API call is authorized against: (table, IAM action) for each item it touches.
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def iam_actions(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        return [(table, operation) for table in params["RequestItems"]]
+    if operation in ("TransactWriteItems", "TransactGetItems"):
+        return [
+            (body["TableName"], _TRANSACT_ACTIONS[kind])
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]
+    return [(params.get("TableName", "?"), operation)]
+
+
+def sample_events() -> list[tuple[str, dict[str, Any], float]]:
+    """(function logical id, event, its time) for each events/*.json, in a replay order."""
+    routes = http_routes()
+    scheduled = [
+        name
+        for name, function in functions().items()
+        if any(e["Type"] == "Schedule" for e in function["Properties"].get("Events", {}).values())
+    ]
+    order = ["sessions", "push_tokens", "push_events", "users_track", "users_identify", "users_delete"]
+    paths = sorted(
+        (ROOT / "events").glob("*.json"),
+        key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.name),
+    )
+    samples = []
+    for path in paths:
+        event = json.loads(path.read_text())
+        if "routeKey" in event:
+            samples.append((routes[event["routeKey"]], event, event["requestContext"]["timeEpoch"] / 1000))
+        else:
+            (name,) = scheduled
+            samples.append((name, event, datetime.fromisoformat(event["time"]).timestamp()))
+    return samples
+
+
+def test_policies_grant_what_the_handlers_do_with_the_sample_events(
+    moto_endpoint: str, env_for: Callable[[Settings], Settings]
+) -> None:
+    """moto does not enforce IAM: replay events/ and compare the calls made with each policy."""
+    suffix = uuid.uuid4().hex[:12]
+    settings = env_for(
+        Settings(
+            users_table=f"kudos-users-{suffix}",
+            activity_table=f"kudos-activity-{suffix}",
+            dynamodb_endpoint_url=moto_endpoint,
+            auth_required=True,
+            app_keys=frozenset({"kudos-app-key-EXAMPLE-0000000001"}),
+            server_keys=frozenset({"kudos-server-key-EXAMPLE-00000001"}),
+        )
+    )
+    create_local_tables(moto_endpoint, settings)
+    tables = {settings.users_table: "UsersTable", settings.activity_table: "ActivityTable"}
+    store = services().store
+    calls: list[tuple[str, str]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.extend(iam_actions(model.name, params))
+
+    store.client.meta.events.register("before-parameter-build.dynamodb", record)
+
+    problems = []
+    for name, event, now in sample_events():
+        install(Services(settings=settings, store=store, clock=fixed_clock(now)))
+        module, _, attribute = functions()[name]["Properties"]["Handler"].rpartition(".")
+        try:
+            handler = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            problems.append(f"{name}: {error}")
+            continue
+        context = SimpleNamespace(
+            function_name=name,
+            memory_limit_in_mb=512,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+            aws_request_id=str(uuid.uuid4()),
+        )
+        calls.clear()
+        result = handler(event, context)
+        what = event.get("routeKey", event.get("detail-type"))
+        if isinstance(result, dict) and result.get("statusCode", 200) >= 500:
+            problems.append(f"{name} answered {what} with {result['statusCode']}: {result.get('body')}")
+        granted: dict[str, set[str]] = {}
+        for statement in statements(name):
+            for resource in as_list(statement["Resource"]):
+                granted.setdefault(resource["Fn::GetAtt"][0], set()).update(
+                    a.removeprefix("dynamodb:") for a in as_list(statement["Action"])
+                )
+        for table, action in dict.fromkeys(calls):
+            logical = tables.get(table, table)
+            if action not in granted.get(logical, set()):
+                problems.append(f"{name} calls dynamodb:{action} on {logical} for {what}: not in its policy")
+    assert not problems, "\n".join(problems)
 
 
 # --- tables -----------------------------------------------------------------------------------------
