@@ -8,7 +8,6 @@ import json
 import re
 import tomllib
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -17,12 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
+from moto import mock_aws
 
 from kudos.clock import fixed_clock
-from kudos.local.dynamodb import create_local_tables
-from kudos.runtime import Services, install, services
+from kudos.runtime import Services, install, reset
 from kudos.settings import DEFAULT_SEGMENTS_DIR, Settings
+from kudos.store.dynamo import Store
 from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
+from kudos.store.schema import create_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -322,61 +323,80 @@ def sample_events() -> list[tuple[str, dict[str, Any], float]]:
     return samples
 
 
-def test_policies_grant_what_the_handlers_do_with_the_sample_events(
-    moto_endpoint: str, env_for: Callable[[Settings], Settings]
-) -> None:
+def granted_actions(name: str) -> dict[str, set[str]]:
+    """Table logical id -> the DynamoDB actions the function's policy allows on it."""
+    granted: dict[str, set[str]] = {}
+    for statement in statements(name):
+        for resource in as_list(statement["Resource"]):
+            granted.setdefault(resource["Fn::GetAtt"][0], set()).update(
+                a.removeprefix("dynamodb:") for a in as_list(statement["Action"])
+            )
+    return granted
+
+
+def lambda_context(name: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name=name,
+        memory_limit_in_mb=512,
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        aws_request_id=str(uuid.uuid4()),
+    )
+
+
+def test_policies_grant_what_the_handlers_do_with_the_sample_events(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto does not enforce IAM: replay events/ and compare the calls made with each policy."""
     suffix = uuid.uuid4().hex[:12]
-    settings = env_for(
-        Settings(
-            users_table=f"kudos-users-{suffix}",
-            activity_table=f"kudos-activity-{suffix}",
-            dynamodb_endpoint_url=moto_endpoint,
-            auth_required=True,
-            app_keys=frozenset({"kudos-app-key-EXAMPLE-0000000001"}),
-            server_keys=frozenset({"kudos-server-key-EXAMPLE-00000001"}),
-        )
-    )
-    create_local_tables(moto_endpoint, settings)
+    environment = {
+        "USERS_TABLE": f"kudos-users-{suffix}",
+        "ACTIVITY_TABLE": f"kudos-activity-{suffix}",
+        "KUDOS_AUTH_REQUIRED": "true",
+        # The keys events/ send.
+        "KUDOS_APP_KEYS": "kudos-app-key-EXAMPLE-0000000001",
+        "KUDOS_SERVER_KEYS": "kudos-server-key-EXAMPLE-00000001",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+    settings = Settings.from_env(environment)
     tables = {settings.users_table: "UsersTable", settings.activity_table: "ActivityTable"}
-    store = services().store
     calls: list[tuple[str, str]] = []
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         calls.extend(iam_actions(model.name, params))
 
-    store.client.meta.events.register("before-parameter-build.dynamodb", record)
-
     problems = []
-    for name, event, now in sample_events():
-        install(Services(settings=settings, store=store, clock=fixed_clock(now)))
-        module, _, attribute = functions()[name]["Properties"]["Handler"].rpartition(".")
+    with mock_aws():
+        reset()
         try:
-            handler = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as error:
-            problems.append(f"{name}: {error}")
-            continue
-        context = SimpleNamespace(
-            function_name=name,
-            memory_limit_in_mb=512,
-            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-            aws_request_id=str(uuid.uuid4()),
-        )
-        calls.clear()
-        result = handler(event, context)
-        what = event.get("routeKey", event.get("detail-type"))
-        if isinstance(result, dict) and result.get("statusCode", 200) >= 500:
-            problems.append(f"{name} answered {what} with {result['statusCode']}: {result.get('body')}")
-        granted: dict[str, set[str]] = {}
-        for statement in statements(name):
-            for resource in as_list(statement["Resource"]):
-                granted.setdefault(resource["Fn::GetAtt"][0], set()).update(
-                    a.removeprefix("dynamodb:") for a in as_list(statement["Action"])
-                )
-        for table, action in dict.fromkeys(calls):
-            logical = tables.get(table, table)
-            if action not in granted.get(logical, set()):
-                problems.append(f"{name} calls dynamodb:{action} on {logical} for {what}: not in its policy")
+            store = Store(settings)
+            create_tables(store.client, settings)
+            store.client.meta.events.register("before-parameter-build.dynamodb", record)
+            for name, event, now in sample_events():
+                install(Services(settings=settings, store=store, clock=fixed_clock(now)))
+                module, _, attribute = functions()[name]["Properties"]["Handler"].rpartition(".")
+                try:
+                    handler = getattr(importlib.import_module(module), attribute)
+                except (ImportError, AttributeError) as error:
+                    problems.append(f"{name}: {error}")
+                    continue
+                calls.clear()
+                result = handler(event, lambda_context(name))
+                what = event.get("routeKey", event.get("detail-type"))
+                if isinstance(result, dict) and result.get("statusCode", 200) >= 500:
+                    problems.append(
+                        f"{name} answered {what} with {result['statusCode']}: {result.get('body')}"
+                    )
+                granted = granted_actions(name)
+                for table, action in dict.fromkeys(calls):
+                    logical = tables.get(table, table)
+                    if action not in granted.get(logical, set()):
+                        problems.append(
+                            f"{name}: dynamodb:{action} on {logical} for {what} is not in its policy"
+                        )
+        finally:
+            reset()
     assert not problems, "\n".join(problems)
 
 
