@@ -1,0 +1,464 @@
+"""Text to `dsl.model`: Lark parses, this module turns its tree into typed values and its exceptions
+into diagnostics. Nothing here raises for bad input; problems come back as a list."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from dsl.diagnostics import Diagnostic
+from dsl.model import (
+    And,
+    Argument,
+    AttributeRef,
+    BoolLiteral,
+    Comparison,
+    Condition,
+    FieldRef,
+    FunctionRef,
+    InstantLiteral,
+    ListLiteral,
+    NameArgument,
+    Not,
+    NowLiteral,
+    NumberLiteral,
+    Operator,
+    Or,
+    Position,
+    RelativeTime,
+    Scalar,
+    SegmentDef,
+    StringLiteral,
+    Subject,
+    TimeUnit,
+    Window,
+)
+from kudos.timeutil import SECONDS_PER_DAY, InstantError, parse_date, parse_instant
+
+
+@functools.cache
+def _lark() -> Lark:
+    """Built once per process: building the LALR tables is the slow part of parsing."""
+    grammar = resources.files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+@dataclass(slots=True)
+class ParsedSource:
+    file: str
+    text: str
+    definitions: list[SegmentDef] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def source_line(self, line: int) -> str:
+        return source_line(self.text, line)
+
+
+def source_line(text: str, line: int) -> str:
+    """Line `line` (from 1) of `text`, as Lark counts lines (on "\\n" only)."""
+    lines = text.split("\n")
+    if 1 <= line <= len(lines):
+        return lines[line - 1].rstrip("\r")
+    return ""
+
+
+def parse_source(text: str, file: str) -> ParsedSource:
+    """Parse one file. On a syntax error, the blocks that do parse are still returned (so that their
+    own errors are reported too and their names are known to other files)."""
+    parsed = ParsedSource(file=file, text=text)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as error:
+        first = _syntax_diagnostic(error, text, file)
+        parsed.diagnostics.append(first)
+        _recover_blocks(parsed, after=(first.line, first.column))
+        return parsed
+    _build(parsed, tree, text)
+    return parsed
+
+
+def _build(parsed: ParsedSource, tree: Tree, text: str) -> None:
+    builder = _ModelBuilder(text, parsed.file)
+    for definition_tree in tree.children:
+        if not isinstance(definition_tree, Tree):
+            continue
+        too_deep = _deeper_than(definition_tree, MAX_NESTING)
+        if too_deep is not None:
+            position = Position(parsed.file, too_deep.meta.line, too_deep.meta.column)
+            builder.diagnostics.append(
+                Diagnostic.at(
+                    position,
+                    f"too deeply nested: at most {MAX_NESTING} levels",
+                    source_line(text, position.line),
+                )
+            )
+            continue
+        parsed.definitions.append(builder.segment(definition_tree))
+    parsed.diagnostics.extend(builder.diagnostics)
+
+
+# The later stages walk conditions recursively; this keeps them far from Python's recursion limit.
+MAX_NESTING = 100
+
+
+def _deeper_than(tree: Tree, limit: int) -> Tree | None:
+    """The first subtree found below `limit` levels, if any (walked without recursion)."""
+    pending: list[tuple[Tree, int]] = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return node
+        pending.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return None
+
+
+# A top-level block starts at the beginning of a line; this finds where each one does.
+_BLOCK_START = re.compile(r"^[ \t]*segment\b", re.MULTILINE)
+
+
+def _recover_blocks(parsed: ParsedSource, after: tuple[int, int]) -> None:
+    """Parse each top-level block on its own, padded with newlines so that positions stay true.
+    Errors up to the first one (already reported) are consequences of it and are dropped."""
+    text = parsed.text
+    starts = [match.start() for match in _BLOCK_START.finditer(text)]
+    if not starts:
+        return
+    bounds = [*starts, len(text)]
+    for start, end in itertools.pairwise(bounds):
+        padded = "\n" * text.count("\n", 0, start) + text[start:end]
+        try:
+            tree = _lark().parse(padded)
+        except UnexpectedInput as error:
+            diagnostic = _syntax_diagnostic(error, padded, parsed.file)
+            if (diagnostic.line, diagnostic.column) > after:
+                parsed.diagnostics.append(diagnostic)
+            continue
+        _build(parsed, tree, padded)
+
+
+# --- syntax errors ------------------------------------------------------------------------------
+
+_DESCRIBED_TERMINALS = {
+    "STRING": "a string",
+    "INTEGER": "a number",
+    "DECIMAL": "a number",
+    "DATE": "a date",
+    "INSTANT": "an instant",
+    "IDENTIFIER": "a name",
+    "ATTRIBUTE_NAME": "attr.NAME",
+    "TIME_UNIT": "a time unit (minutes, hours, days, weeks)",
+    "$END": "end of file",
+}
+_KEYWORD_PATTERN = re.compile(r"^([a-z]+)\\b$")
+
+
+@functools.cache
+def _terminal_names() -> dict[str, str]:
+    """Terminal name → how an error message shows it: `"}"`, `"and"`, `a number`."""
+    shown: dict[str, str] = dict(_DESCRIBED_TERMINALS)
+    for terminal in _lark().terminals:
+        if terminal.name in shown:
+            continue
+        pattern = terminal.pattern
+        keyword = _KEYWORD_PATTERN.match(pattern.value)
+        if isinstance(pattern, PatternStr):
+            shown[terminal.name] = f'"{pattern.value}"'
+        elif keyword:
+            shown[terminal.name] = f'"{keyword.group(1)}"'
+        else:
+            shown[terminal.name] = terminal.name.lower()
+    return shown
+
+
+def _describe_expected(names: set[str] | frozenset[str]) -> str:
+    shown = _terminal_names()
+    ignored = set(_lark().ignore_tokens)
+    described = sorted(
+        {shown.get(name, name) for name in names if name not in ignored},
+        key=lambda text: (not text.startswith('"'), text),
+    )
+    if not described:
+        return ""
+    if len(described) == 1:
+        return f"; expected {described[0]}"
+    return "; expected one of: " + ", ".join(described)
+
+
+def _expected_terminals(error: UnexpectedInput) -> set[str]:
+    # An LALR state can be shared by several contexts, so the state's list is too generous; asking
+    # the parser which terminals it would really accept gives the exact list.
+    interactive = getattr(error, "interactive_parser", None)
+    if interactive is not None:
+        try:
+            return set(interactive.accepts())
+        except UnexpectedInput:
+            pass
+    if isinstance(error, UnexpectedToken):
+        return set(error.expected)
+    if isinstance(error, UnexpectedCharacters):
+        return set(error.allowed or ())
+    return set()
+
+
+def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line, column = error.line, error.column
+    if isinstance(error, UnexpectedCharacters):
+        offset = error.pos_in_stream
+        char = text[offset] if offset is not None and 0 <= offset < len(text) else ""
+        if char == '"':
+            message = 'unterminated string (a string must end with " on the same line)'
+        else:
+            message = f"unexpected character {char!r}" + _describe_expected(_expected_terminals(error))
+    elif isinstance(error, UnexpectedToken):
+        token = error.token
+        if token.type == "$END":
+            message = "unexpected end of file"
+            # Lark places the end on the last token; the reader looks for what is missing after it.
+            line, column = _end_position(text)
+        elif token.type == "STRING":
+            message = f"unexpected string {token.value}"
+        else:
+            message = f'unexpected "{token.value}"'
+        message += _describe_expected(_expected_terminals(error))
+    else:
+        message = "syntax error"
+    if line < 1:
+        line, column = _end_position(text)
+    return Diagnostic(file, line, max(column, 1), message, source_line(text, line))
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    """Just after the last character that is not whitespace (or 1:1 for an empty file)."""
+    stripped = text.rstrip()
+    if not stripped:
+        return 1, 1
+    line = stripped.count("\n") + 1
+    column = len(stripped) - (stripped.rfind("\n") + 1) + 1
+    return line, column
+
+
+# --- tree to model ------------------------------------------------------------------------------
+
+_UNITS = {
+    "minute": TimeUnit.MINUTE,
+    "hour": TimeUnit.HOUR,
+    "day": TimeUnit.DAY,
+    "week": TimeUnit.WEEK,
+}
+_OPERATORS = {operator.value: operator for operator in Operator}
+
+
+def unescape(quoted: str) -> str:
+    r"""The value of a string literal. `\"` and `\\` are escapes; any other backslash stays as
+    written, so that regular expressions read naturally (`matches "^\d+$"`)."""
+    body = quoted[1:-1]
+    if "\\" not in body:
+        return body
+    out: list[str] = []
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body) and body[index + 1] in '"\\':
+            out.append(body[index + 1])
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+class _ModelBuilder:
+    """One pass over Lark's tree. Literal values that cannot be converted (an impossible date, an
+    integer with thousands of digits) are reported here; everything else is the checker's job."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+
+    # positions
+
+    def _position(self, node: Tree | Token) -> Position:
+        if isinstance(node, Token):
+            return Position(self.file, node.line or 1, node.column or 1)
+        return Position(self.file, node.meta.line, node.meta.column)
+
+    def _source(self, node: Tree) -> str:
+        return self.text[node.meta.start_pos : node.meta.end_pos]
+
+    def _error(self, position: Position, message: str) -> None:
+        self.diagnostics.append(Diagnostic.at(position, message, source_line(self.text, position.line)))
+
+    # definitions and conditions
+
+    def segment(self, tree: Tree) -> SegmentDef:
+        name_token, title_token, body = tree.children
+        assert isinstance(name_token, Token)
+        assert isinstance(body, Tree)
+        title = unescape(title_token) if isinstance(title_token, Token) else None
+        return SegmentDef(
+            name=str(name_token),
+            title=title,
+            condition=self._condition(body),
+            source=self._source(tree),
+            position=self._position(tree),
+            name_position=self._position(name_token),
+        )
+
+    def _condition(self, tree: Tree) -> Condition:
+        kind = tree.data
+        if kind in ("or_expression", "and_expression"):
+            node_type = Or if kind == "or_expression" else And
+            operands: list[Condition] = []
+            for child in tree.children:
+                assert isinstance(child, Tree)
+                operand = self._condition(child)
+                # (a and b) and c is one conjunction: one closure fewer when compiled.
+                if isinstance(operand, node_type):
+                    operands.extend(operand.operands)
+                else:
+                    operands.append(operand)
+            return node_type(tuple(operands), self._position(tree))
+        if kind == "negation":
+            (inner,) = tree.children
+            assert isinstance(inner, Tree)
+            return Not(self._condition(inner), self._position(tree))
+        return self._comparison(tree)
+
+    def _comparison(self, tree: Tree) -> Comparison:
+        kind = tree.data
+        subject_tree = tree.children[0]
+        assert isinstance(subject_tree, Tree)
+        subject = self._subject(subject_tree)
+        position = self._position(tree)
+        text = self._source(tree)
+        operand: Scalar | ListLiteral | None = None
+        operator_position = self._operator_position(tree, subject_tree)
+        if kind == "compare":
+            operator_tree, scalar_tree = tree.children[1:]
+            assert isinstance(operator_tree, Tree)
+            assert isinstance(scalar_tree, Tree)
+            operator = _OPERATORS[str(operator_tree.children[0])]
+            operand = self._scalar(scalar_tree)
+        elif kind in ("is_in", "not_in"):
+            operator = Operator.IN if kind == "is_in" else Operator.NOT_IN
+            list_tree = tree.children[1]
+            assert isinstance(list_tree, Tree)
+            operand = self._list(list_tree)
+        elif kind == "contains":
+            operator = Operator.CONTAINS
+            scalar_tree = tree.children[1]
+            assert isinstance(scalar_tree, Tree)
+            operand = self._scalar(scalar_tree)
+        elif kind == "matches":
+            operator = Operator.MATCHES
+            pattern = tree.children[1]
+            assert isinstance(pattern, Token)
+            operand = StringLiteral(unescape(pattern), self._position(pattern))
+        elif kind in ("is_set", "is_not_set"):
+            operator = Operator.IS_SET if kind == "is_set" else Operator.IS_NOT_SET
+        else:  # bare: a boolean used on its own means `= true`
+            operator = Operator.EQ
+            operand = BoolLiteral(True, position)
+            return Comparison(subject, operator, operand, text, position, position, implicit=True)
+        return Comparison(subject, operator, operand, text, position, operator_position)
+
+    def _operator_position(self, tree: Tree, subject_tree: Tree) -> Position:
+        """The first character after the subject that is not blank: where the operator starts."""
+        offset = subject_tree.meta.end_pos
+        end = tree.meta.end_pos
+        while offset < end and self.text[offset].isspace():
+            offset += 1
+        line = self.text.count("\n", 0, offset) + 1
+        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return Position(self.file, line, column)
+
+    # subjects
+
+    def _subject(self, tree: Tree) -> Subject:
+        position = self._position(tree)
+        kind = tree.data
+        if kind == "field":
+            return FieldRef(str(tree.children[0]), position)
+        if kind == "call":
+            name = str(tree.children[0])
+            arguments = tuple(self._argument(child) for child in tree.children[1:] if child is not None)
+            return FunctionRef(name, arguments, position)
+        if kind == "attribute":
+            return AttributeRef(str(tree.children[0])[len("attr.") :], position)
+        # attribute_indexed: attr["any name"]
+        key = tree.children[0]
+        assert isinstance(key, Token)
+        return AttributeRef(unescape(key), position)
+
+    def _argument(self, node: Tree | Token) -> Argument:
+        if isinstance(node, Token):
+            return NameArgument(unescape(node), self._position(node))
+        amount_token, unit_token = node.children
+        assert isinstance(amount_token, Token)
+        assert isinstance(unit_token, Token)
+        return Window(
+            amount=self._integer(amount_token),
+            unit=_UNITS[str(unit_token).rstrip("s")],
+            text=self._source(node),
+            position=self._position(node),
+        )
+
+    # literals
+
+    def _list(self, tree: Tree) -> ListLiteral:
+        items = tuple(self._scalar(child) for child in tree.children if isinstance(child, Tree))
+        return ListLiteral(items, self._position(tree))
+
+    def _scalar(self, tree: Tree) -> Scalar:
+        kind = tree.data
+        position = self._position(tree)
+        tokens = [child for child in tree.children if isinstance(child, Token)]
+        if kind == "string":
+            return StringLiteral(unescape(tokens[0]), position)
+        if kind == "integer":
+            return NumberLiteral(self._integer(tokens[0]), position)
+        if kind == "decimal":
+            return NumberLiteral(float(tokens[0]), position)
+        if kind in ("true", "false"):
+            return BoolLiteral(kind == "true", position)
+        if kind == "now":
+            return NowLiteral(position)
+        if kind in ("ago", "from_now"):
+            amount_token, unit_token = tokens
+            return RelativeTime(
+                amount=self._integer(amount_token),
+                unit=_UNITS[str(unit_token).rstrip("s")],
+                direction=-1 if kind == "ago" else 1,
+                text=self._source(tree),
+                position=position,
+            )
+        text = str(tokens[0])
+        if kind == "date":
+            try:
+                epoch = float(parse_date(text) * SECONDS_PER_DAY)
+            except InstantError:
+                self._error(position, f"{text} is not a date (expected YYYY-MM-DD, e.g. 2026-11-01)")
+                epoch = 0.0
+            return InstantLiteral(epoch, text, position)
+        # instant
+        try:
+            epoch = parse_instant(text)
+        except InstantError as problem:
+            self._error(position, f"{text} is not an instant: {problem}")
+            epoch = 0.0
+        return InstantLiteral(epoch, text, position)
+
+    def _integer(self, token: Token) -> int:
+        try:
+            return int(token)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            self._error(self._position(token), "number too long")
+            return 0
