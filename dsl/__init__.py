@@ -1,0 +1,46 @@
+"""The segment language: `*.seg` files to checked, compiled predicates over a Profile.
+
+Contract for users: dsl.md. Typical use::
+
+    segments = load_segments("segments")            # DslError lists every problem
+    segments.evaluate_all(profile, at)              # {"top_users": True, ...}
+    segments.explain("top_users", profile, at).to_json()
+    check_paths(["segments"])                       # [Diagnostic, ...] for `kudos segments check`
+"""
+
+from dsl.compiler import Predicate, compile_condition
+from dsl.diagnostics import Diagnostic, DslError, format_diagnostics
+from dsl.explain import ClauseExplanation, Explanation, GroupExplanation
+from dsl.model import Position, SegmentDef
+from dsl.parser import parse_source
+from dsl.runtime import EvalContext, random_bucket
+from dsl.segments import (
+    CompiledSegment,
+    SegmentSet,
+    check_paths,
+    check_sources,
+    compile_sources,
+    load_segments,
+)
+
+__all__ = [
+    "ClauseExplanation",
+    "CompiledSegment",
+    "Diagnostic",
+    "DslError",
+    "EvalContext",
+    "Explanation",
+    "GroupExplanation",
+    "Position",
+    "Predicate",
+    "SegmentDef",
+    "SegmentSet",
+    "check_paths",
+    "check_sources",
+    "compile_condition",
+    "compile_sources",
+    "format_diagnostics",
+    "load_segments",
+    "parse_source",
+    "random_bucket",
+]

@@ -1,0 +1,239 @@
+"""Segment files to one checked, compiled, ordered set: what the rest of kudos uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dsl.checker import check_sources as _check_parsed
+from dsl.checker import segment_dependencies
+from dsl.compiler import Predicate, compile_condition
+from dsl.diagnostics import Diagnostic, DslError, sort_diagnostics
+from dsl.explain import Explanation, explain_definition
+from dsl.model import SegmentDef
+from dsl.parser import ParsedSource, parse_source
+from dsl.runtime import EvalContext
+from kudos.profile import Profile
+
+SEGMENT_SUFFIX = ".seg"
+
+# (file name as it appears in diagnostics, text)
+Source = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSegment:
+    definition: SegmentDef
+    predicate: Predicate  # (profile, context) -> membership; context holds its dependencies
+    dependencies: tuple[str, ...]  # segments read with in_segment, directly
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def title(self) -> str | None:
+        return self.definition.title
+
+    @property
+    def file(self) -> str:
+        return self.definition.file
+
+    @property
+    def source(self) -> str:
+        """The definition as written, from `segment` to its closing brace."""
+        return self.definition.source
+
+
+class SegmentSet(Mapping[str, CompiledSegment]):
+    """Compiled segments by name, iterated in dependency order (a segment after every segment it
+    reads with in_segment)."""
+
+    def __init__(self, ordered: Sequence[CompiledSegment]) -> None:
+        self._segments = {segment.name: segment for segment in ordered}
+        self._ordered = tuple((segment.name, segment.predicate) for segment in ordered)
+        # What evaluate(name) runs: the segment's dependencies (transitively, in order), then itself.
+        self._plans: dict[str, tuple[tuple[str, Predicate], ...]] = {}
+        for segment in ordered:
+            needed = self._closure(segment.name)
+            self._plans[segment.name] = tuple(item for item in self._ordered if item[0] in needed)
+
+    def _closure(self, name: str) -> set[str]:
+        found = {name}
+        pending = [name]
+        while pending:
+            for dependency in self._segments[pending.pop()].dependencies:
+                if dependency not in found:
+                    found.add(dependency)
+                    pending.append(dependency)
+        return found
+
+    # Mapping
+
+    def __getitem__(self, name: str) -> CompiledSegment:
+        return self._segments[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._segments)
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    @property
+    def definitions(self) -> list[SegmentDef]:
+        return [segment.definition for segment in self._segments.values()]
+
+    # evaluation
+
+    def evaluate_all(self, profile: Profile, at: float | None = None) -> dict[str, bool]:
+        """Membership of every segment at `at` (default: now), by name, in dependency order."""
+        context = EvalContext(time.time() if at is None else at)
+        memberships = context.memberships
+        for name, predicate in self._ordered:
+            memberships[name] = predicate(profile, context)
+        return memberships
+
+    def evaluate(self, name: str, profile: Profile, at: float | None = None) -> bool:
+        """Membership of one segment (and only what it depends on) at `at` (default: now).
+        KeyError for a name that is not in the set."""
+        context = self._evaluate_dependencies(name, profile, at)
+        return context.memberships[name]
+
+    def explain(self, name: str, profile: Profile, at: float | None = None) -> Explanation:
+        """Why `profile` is in segment `name` at `at` (default: now), clause by clause."""
+        context = self._evaluate_dependencies(name, profile, at)
+        return explain_definition(self._segments[name].definition, profile, context)
+
+    def _evaluate_dependencies(self, name: str, profile: Profile, at: float | None) -> EvalContext:
+        plan = self._plans[name]
+        context = EvalContext(time.time() if at is None else at)
+        memberships = context.memberships
+        for segment_name, predicate in plan:
+            memberships[segment_name] = predicate(profile, context)
+        return context
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+def parse_sources(sources: Iterable[Source]) -> list[ParsedSource]:
+    return [parse_source(text, file) for file, text in sources]
+
+
+def check_sources(sources: Iterable[Source], base: SegmentSet | None = None) -> list[Diagnostic]:
+    """Every problem in these sources (in file and position order); [] when they are usable.
+    With `base`, the sources are checked as an addition to it: its segment names are taken and may
+    be read with in_segment."""
+    parsed = _with_base(parse_sources(sources), base)
+    return sort_diagnostics(_check_parsed(parsed))
+
+
+def compile_sources(sources: Iterable[Source], base: SegmentSet | None = None) -> SegmentSet:
+    """Parse, check and compile; DslError with every diagnostic if anything is wrong. With `base`,
+    the result holds the base's segments too (e.g. to preview a new rule that uses in_segment)."""
+    parsed = _with_base(parse_sources(sources), base)
+    diagnostics = _check_parsed(parsed)
+    if diagnostics:
+        raise DslError(sort_diagnostics(diagnostics))
+    definitions = [definition for source in parsed for definition in source.definitions]
+    base_segments = dict(base.items()) if base is not None else {}
+    compiled = [
+        base_segments.get(definition.name)
+        or CompiledSegment(
+            definition=definition,
+            predicate=compile_condition(definition.condition),
+            dependencies=tuple(dict.fromkeys(name for name, _ in segment_dependencies(definition))),
+        )
+        for definition in definitions
+    ]
+    return SegmentSet(_dependency_order(compiled))
+
+
+def _with_base(parsed: list[ParsedSource], base: SegmentSet | None) -> list[ParsedSource]:
+    if base is None or not len(base):
+        return parsed
+    # The base checked clean: it only contributes its names, first, so that a clash is reported
+    # on the new definition.
+    existing = ParsedSource(file="<base>", text="", definitions=base.definitions)
+    return [existing, *parsed]
+
+
+def _dependency_order(segments: list[CompiledSegment]) -> list[CompiledSegment]:
+    """Each segment after those it depends on; otherwise in the order given (files, then source).
+    The checker has ruled cycles out."""
+    by_name = {segment.name: segment for segment in segments}
+    placed: set[str] = set()
+    ordered: list[CompiledSegment] = []
+
+    def place(root: CompiledSegment) -> None:
+        # Depth first without recursion: a long chain of in_segment must not hit the stack limit.
+        pending: list[tuple[CompiledSegment, int]] = [(root, 0)]
+        while pending:
+            segment, next_dependency = pending.pop()
+            if segment.name in placed:
+                continue
+            if next_dependency < len(segment.dependencies):
+                pending.append((segment, next_dependency + 1))
+                dependency = by_name[segment.dependencies[next_dependency]]
+                if dependency.name not in placed:
+                    pending.append((dependency, 0))
+                continue
+            placed.add(segment.name)
+            ordered.append(segment)
+
+    for segment in segments:
+        place(segment)
+    return ordered
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def segment_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """`*.seg` files among `paths` (directories are searched recursively), sorted; a path that
+    does not exist is a diagnostic."""
+    files: list[Path] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(found for found in path.rglob(f"*{SEGMENT_SUFFIX}") if found.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Diagnostic(str(path), 1, 1, "no such file or directory"))
+    return list(dict.fromkeys(files)), problems
+
+
+def read_sources(files: Iterable[Path]) -> tuple[list[Source], list[Diagnostic]]:
+    sources: list[Source] = []
+    problems: list[Diagnostic] = []
+    for path in files:
+        try:
+            sources.append((str(path), path.read_text(encoding="utf-8")))
+        except UnicodeDecodeError as error:
+            problems.append(Diagnostic(str(path), 1, 1, f"not UTF-8 text (byte {error.start})"))
+        except OSError as error:
+            problems.append(Diagnostic(str(path), 1, 1, f"cannot read: {error.strerror or error}"))
+    return sources, problems
+
+
+def check_paths(paths: Iterable[str | Path]) -> list[Diagnostic]:
+    """What `kudos segments check` reports: every problem in the `*.seg` files under `paths`,
+    checked together; [] when they are all fine. Render with `format_diagnostics`."""
+    files, problems = segment_files(paths)
+    sources, unreadable = read_sources(files)
+    return sort_diagnostics([*problems, *unreadable, *check_sources(sources)])
+
+
+def load_segments(directory: str | Path) -> SegmentSet:
+    """All `*.seg` files under `directory` (recursively) as one SegmentSet; DslError lists every
+    problem."""
+    files, problems = segment_files([directory])
+    sources, unreadable = read_sources(files)
+    if problems or unreadable:
+        # Report the file problems with any in the readable files, not one kind at a time.
+        raise DslError(sort_diagnostics([*problems, *unreadable, *check_sources(sources)]))
+    return compile_sources(sources)
