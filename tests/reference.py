@@ -18,7 +18,9 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-def reference_figures(sessions: list[TrueSession], api_updates: dict[str, set[date]], first: date, last: date):
+def reference_figures(
+    sessions: list[TrueSession], api_updates: dict[str, set[date]], first: date, last: date
+):
     """api.md, read literally: one dict per day, first..last."""
     active: dict[date, set[str]] = defaultdict(set)
     session_ids: dict[date, set[str]] = defaultdict(set)
@@ -62,4 +64,6 @@ def rfc3339(moment: datetime) -> str:
 
 def as_device_clock(moment: datetime, offset: timedelta) -> str:
     """How a device whose clock is ``offset`` ahead writes ``moment`` (in its own zone, for variety)."""
-    return (moment + offset).astimezone(datetime.fromisoformat("2000-01-01T00:00:00+02:00").tzinfo).isoformat()
+    return (
+        (moment + offset).astimezone(datetime.fromisoformat("2000-01-01T00:00:00+02:00").tzinfo).isoformat()
+    )

@@ -76,7 +76,9 @@ def test_figures_match_reference_under_any_upload_order(dynamodb, plan):
             receive = max(s.started for s in user_batch) + delay
             offset = clock_offsets[user]
             api.at(rfc3339(receive))
-            response = api.post("/v1/sessions", _body(user_batch, rfc3339(receive + offset), lambda s: clock_offsets[s.user]))
+            response = api.post(
+                "/v1/sessions", _body(user_batch, rfc3339(receive + offset), lambda s: clock_offsets[s.user])
+            )
             assert response.status == 201, response.body
             assert response.body["errors"] == []
             last_receive = max(last_receive, receive)

@@ -1,0 +1,114 @@
+"""POST /v1/sessions and the figures it feeds, through the real handler, on moto and DynamoDB Local."""
+
+from __future__ import annotations
+
+import pytest
+
+from kudos.store.keys import UserKey
+from kudos.timeutil import parse_date
+from tests.apiclient import ApiClient
+
+
+@pytest.fixture
+def api(dynamodb):
+    return ApiClient(dynamodb.settings, dynamodb.client, now="2026-11-22T09:00:10Z")
+
+
+def session(sid, started, device="d-42", user=None, **extra):
+    item = {"session_id": sid, "device_id": device, "started_at": started, **extra}
+    if user:
+        item["user_id"] = user
+    return item
+
+
+def day(figures, date):
+    return next(f for f in figures if f["date"] == date)
+
+
+def test_sent_at_corrects_the_device_clock(api):
+    # The device clock is 3 h ahead: its 01:30 on the 21st is 22:30 on the 20th.
+    body = {"sent_at": "2026-11-22T12:00:10Z", "sessions": [session("a", "2026-11-21T01:30:00Z", user="u-7")]}
+    response = api.post("/v1/sessions", body)
+    assert response.status == 201
+    assert response.body["new_sessions"] == 1
+    figures = api.active_users("2026-11-20", "2026-11-21")
+    assert [f["dau"] for f in figures] == [1, 0]
+    profile = api.store.load_user(UserKey("u-7", None)).to_profile()
+    assert profile.first_session == pytest.approx(parse_date("2026-11-20") * 86400 + 22.5 * 3600)
+
+
+def test_a_duplicate_never_counts_twice_and_may_add_ended_at(api):
+    first = {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-7")]}
+    assert api.post("/v1/sessions", first).body["new_sessions"] == 1
+    again = {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-7", ended_at="2026-11-20T10:05:00Z")]}
+    response = api.post("/v1/sessions", again)
+    assert response.body["duplicates"] == 1
+    assert response.body["new_sessions"] == 0
+    assert day(api.active_users("2026-11-20", "2026-11-20"), "2026-11-20")["sessions"] == 1
+    assert api.store.load_user(UserKey("u-7", None)).to_profile().sessions.total == 1
+    stored = api.store.get_session(parse_date("2026-11-20"), "a")
+    assert stored is not None
+    assert "e" in stored
+
+
+def test_a_retried_upload_near_midnight_is_still_a_duplicate(api):
+    # The same body sent again 20 minutes later: the clock correction moves the session across midnight.
+    body = {"sent_at": "2026-11-22T09:00:10Z", "sessions": [session("m", "2026-11-20T23:55:00Z", user="u-1")]}
+    assert api.post("/v1/sessions", body).body["new_sessions"] == 1
+    api.at("2026-11-22T09:20:10Z")
+    assert api.post("/v1/sessions", body).body["duplicates"] == 1
+    figures = api.active_users("2026-11-20", "2026-11-21")
+    assert [f["sessions"] for f in figures] == [1, 0]
+
+
+def test_late_uploads_revise_past_days(api):
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-21T10:00:00Z", user="u-1")]})
+    before = api.active_users("2026-11-10", "2026-11-21")
+    assert day(before, "2026-11-21")["new_users"] == 1
+    # Ten days late: the offline session belongs to the 11th, which makes the 11th the first day.
+    api.post("/v1/sessions", {"sessions": [session("old", "2026-11-11T08:00:00Z", user="u-1")]})
+    after = api.active_users("2026-11-10", "2026-11-21")
+    assert day(after, "2026-11-11")["dau"] == 1
+    assert day(after, "2026-11-11")["new_users"] == 1
+    assert day(after, "2026-11-21")["new_users"] == 0
+    assert day(after, "2026-11-21")["mau"] == 1
+
+
+def test_anonymous_and_identified_users_both_count(api):
+    body = {
+        "sessions": [
+            session("a", "2026-11-20T10:00:00Z", device="d-1"),
+            session("b", "2026-11-20T11:00:00Z", device="d-2", user="u-2"),
+            session("c", "2026-11-20T12:00:00Z", device="d-2"),
+        ]
+    }
+    api.post("/v1/sessions", body)
+    figures = day(api.active_users("2026-11-20", "2026-11-20"), "2026-11-20")
+    assert (figures["dau"], figures["sessions"], figures["new_users"]) == (3, 3, 3)
+
+
+def test_sessions_outside_the_window_are_item_errors_and_good_ones_stay(api):
+    body = {
+        "sessions": [
+            session("old", "2026-10-22T09:00:00Z"),
+            session("good", "2026-11-21T09:00:00Z"),
+            session("future", "2026-11-23T10:00:00Z"),
+        ]
+    }
+    response = api.post("/v1/sessions", body)
+    assert response.status == 201
+    assert response.body["new_sessions"] == 1
+    assert [(e["index"], e["field"]) for e in response.body["errors"]] == [
+        (0, "sessions[0].started_at"),
+        (2, "sessions[2].started_at"),
+    ]
+
+
+def test_metrics_cover_windows_and_stickiness(api):
+    api.at("2026-11-22T09:00:10Z")
+    sessions = [session(f"s{d}", f"2026-11-{d:02d}T12:00:00Z", user="u-daily") for d in range(1, 23)]
+    sessions.append(session("w", "2026-11-16T12:00:00Z", user="u-weekly"))
+    api.post("/v1/sessions", {"sessions": sessions})
+    figures = day(api.active_users("2026-11-22", "2026-11-22"), "2026-11-22")
+    assert (figures["dau"], figures["wau"], figures["mau"]) == (1, 2, 2)
+    assert figures["stickiness"] == 0.5
