@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import boto3
@@ -18,36 +18,13 @@ from botocore.exceptions import ClientError
 from kudos.records import Record, UserRecords
 from kudos.settings import Settings
 from kudos.store import keys
-from kudos.store.codec import Item, decode, encode, num, record_sk
+from kudos.store.capacity import CapacityMeter
+from kudos.store.codec import Item, decode, encode, num
 from kudos.store.keys import UserKey
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 TRANSACTION_LIMIT = 100
-
-
-@dataclass(slots=True)
-class CapacityMeter:
-    """Write units as DynamoDB reports them, plus what it does not report (see bench/)."""
-
-    write_units: float = 0.0
-    read_units: float = 0.0
-    failed_conditional_writes: int = 0
-    transactional_write_units: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, consumed: Any, *, transactional: bool = False) -> None:
-        entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
-        with self.lock:
-            for entry in entries:
-                self.write_units += float(entry.get("WriteCapacityUnits", 0.0))
-                self.read_units += float(entry.get("ReadCapacityUnits", 0.0))
-                if transactional:
-                    self.transactional_write_units += float(entry.get("WriteCapacityUnits", 0.0))
-
-    def count_failed_conditional(self) -> None:
-        with self.lock:
-            self.failed_conditional_writes += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +109,7 @@ class Store:
             }
             while request:
                 response = self.client.batch_get_item(RequestItems=request, ReturnConsumedCapacity="TOTAL")
-                self.meter.add(response.get("ConsumedCapacity"))
+                self.meter.read(response.get("ConsumedCapacity"))
                 found.extend(response.get("Responses", {}).get(table, []))
                 request = response.get("UnprocessedKeys") or {}
         return found
@@ -173,7 +150,7 @@ class Store:
             },
             ReturnConsumedCapacity="TOTAL",
         )
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.wrote(response.get("ConsumedCapacity"))
 
     def alias_target(self, device_id: str) -> UserKey | None:
         return self.resolve_devices([device_id]).get(device_id)
@@ -185,7 +162,7 @@ class Store:
             ReturnValues="ALL_OLD",
             ReturnConsumedCapacity="TOTAL",
         )
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.wrote(response.get("ConsumedCapacity"))
         return bool(response.get("Attributes"))
 
     def _partition_items(self, pk: str) -> list[Item]:
@@ -200,7 +177,7 @@ class Store:
         }
         while True:
             response = self.client.query(**request)
-            self.meter.add(response.get("ConsumedCapacity"))
+            self.meter.read(response.get("ConsumedCapacity"))
             items.extend(response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return items
@@ -231,10 +208,10 @@ class Store:
             response = self.client.put_item(**request)
         except ClientError as error:
             if _is_conditional_failure(error):
-                self.meter.count_failed_conditional()
+                self.meter.failed_condition(request["Item"])
                 return False
             raise
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.wrote(response.get("ConsumedCapacity"))
         record.version += 1
         return True
 
@@ -263,11 +240,13 @@ class Store:
             )
         try:
             for start in range(0, len(operations), TRANSACTION_LIMIT):
+                chunk = operations[start : start + TRANSACTION_LIMIT]
                 response = self.client.transact_write_items(
-                    TransactItems=operations[start : start + TRANSACTION_LIMIT],
-                    ReturnConsumedCapacity="TOTAL",
+                    TransactItems=chunk, ReturnConsumedCapacity="TOTAL"
                 )
-                self.meter.add(response.get("ConsumedCapacity"), transactional=True)
+                self.meter.transaction(
+                    response.get("ConsumedCapacity"), [op["Put"]["Item"] for op in chunk if "Put" in op]
+                )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 return False
@@ -290,7 +269,7 @@ class Store:
             pending: dict[str, Any] = {table: requests[start : start + BATCH_WRITE_LIMIT]}
             while pending:
                 response = self.client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
-                self.meter.add(response.get("ConsumedCapacity"))
+                self.meter.wrote(response.get("ConsumedCapacity"))
                 pending = response.get("UnprocessedItems") or {}
 
     def scan_users(self, segment: int = 0, total_segments: int = 1) -> Iterator[UserRecords]:
@@ -308,7 +287,7 @@ class Store:
         current: UserRecords | None = None
         while True:
             response = self.client.scan(**request)
-            self.meter.add(response.get("ConsumedCapacity"))
+            self.meter.read(response.get("ConsumedCapacity"))
             for item in response.get("Items", []):
                 pk = item[keys.PK]["S"]
                 if not pk.startswith(keys.USER_PREFIX):
@@ -342,11 +321,11 @@ class Store:
             response = self.client.put_item(**request)
         except ClientError as error:
             if _is_conditional_failure(error):
-                self.meter.count_failed_conditional()
                 existing = cast(Item, error.response.get("Item") or {})
+                self.meter.failed_condition(item, existing)
                 return existing
             raise
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.wrote(response.get("ConsumedCapacity"))
         return None
 
     def _session_key(self, day: int, session_id: str) -> Item:
@@ -369,7 +348,7 @@ class Store:
             Key=self._session_key(day, session_id),
             ReturnConsumedCapacity="TOTAL",
         )
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.read(response.get("ConsumedCapacity"))
         item: Item | None = response.get("Item")
         return item
 
@@ -394,7 +373,7 @@ class Store:
             ExpressionAttributeValues=values,
             ReturnConsumedCapacity="TOTAL",
         )
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.wrote(response.get("ConsumedCapacity"))
 
     def _marker_key(self, day: int, sk: str, aid: str) -> Item:
         shard = keys.shard_of(aid, self.settings.day_shards)
@@ -416,7 +395,7 @@ class Store:
             Key=self._marker_key(day, keys.new_user_sk(aid), aid),
             ReturnConsumedCapacity="TOTAL",
         )
-        self.meter.add(response.get("ConsumedCapacity"))
+        self.meter.wrote(response.get("ConsumedCapacity"))
 
     def read_day(self, day: int) -> DayActivity:
         """Everything recorded for one day, across its shards."""
@@ -434,7 +413,7 @@ class Store:
             }
             while True:
                 response = self.client.query(**request)
-                self.meter.add(response.get("ConsumedCapacity"))
+                self.meter.read(response.get("ConsumedCapacity"))
                 for item in response.get("Items", []):
                     sk = item[keys.SK]["S"]
                     if sk.startswith(keys.SESSION_SK_PREFIX):
@@ -478,4 +457,4 @@ class Store:
         self._activity_put(item)
 
 
-__all__ = ["CapacityMeter", "DayActivity", "DayFigures", "Store", "record_sk"]
+__all__ = ["CapacityMeter", "DayActivity", "DayFigures", "Store"]
