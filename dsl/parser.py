@@ -177,18 +177,34 @@ def _terminal_names() -> dict[str, str]:
     return shown
 
 
+# Terminals that always come together, shown as one thing: where a condition or a value may start.
+_GROUPS = (
+    (
+        frozenset({"IDENTIFIER", "ATTRIBUTE_NAME", "_ATTR", "_NOT", "LPAR"}),
+        'a condition (a field, attr.NAME, "not" or "(")',
+    ),
+    (
+        frozenset({"STRING", "INTEGER", "DECIMAL", "_TRUE", "_FALSE", "DATE", "INSTANT", "_NOW"}),
+        "a value (a number, a string, true, false, a date, an instant, now or N days ago)",
+    ),
+)
+
+
 def _describe_expected(names: set[str] | frozenset[str]) -> str:
     shown = _terminal_names()
-    ignored = set(_lark().ignore_tokens)
-    described = sorted(
-        {shown.get(name, name) for name in names if name not in ignored},
-        key=lambda text: (not text.startswith('"'), text),
-    )
-    if not described:
+    remaining = set(names) - set(_lark().ignore_tokens)
+    described: set[str] = set()
+    for members, description in _GROUPS:
+        if members <= remaining:
+            remaining -= members
+            described.add(description)
+    described |= {shown.get(name, name) for name in remaining}
+    ordered = sorted(described, key=lambda text: (not text.startswith('"'), text))
+    if not ordered:
         return ""
-    if len(described) == 1:
-        return f"; expected {described[0]}"
-    return "; expected one of: " + ", ".join(described)
+    if len(ordered) == 1:
+        return f"; expected {ordered[0]}"
+    return "; expected one of: " + ", ".join(ordered)
 
 
 def _expected_terminals(error: UnexpectedInput) -> set[str]:
@@ -224,6 +240,8 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnost
             line, column = _end_position(text)
         elif token.type == "STRING":
             message = f"unexpected string {token.value}"
+        elif token.value == "=" and text[token.start_pos - 1 : token.start_pos] == "=":
+            message = 'unexpected "=" (equality is a single =)'
         else:
             message = f'unexpected "{token.value}"'
         message += _describe_expected(_expected_terminals(error))
