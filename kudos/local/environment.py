@@ -1,0 +1,146 @@
+"""The process environment the handlers read, set the way Lambda would set it.
+
+Handlers read their configuration only from the environment (``kudos.settings.get_settings``), as on
+AWS. Local runs and tests therefore configure them by setting environment variables and clearing the
+caches that hold what was read from them; both happen here, in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from kudos.local import LocalError
+from kudos.local.dynamodb import (
+    DUMMY_ACCESS_KEY,
+    DUMMY_SECRET_KEY,
+    create_local_tables,
+    dynamodb_endpoint,
+    is_local_endpoint,
+)
+from kudos.settings import Settings
+
+# Settings field -> environment variable; the inverse of Settings.from_env (a unit test keeps them in step).
+SETTINGS_VARIABLES: Mapping[str, str] = {
+    "users_table": "USERS_TABLE",
+    "activity_table": "ACTIVITY_TABLE",
+    "region": "AWS_REGION",
+    "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
+    "session_max_age_days": "SESSION_MAX_AGE_DAYS",
+    "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
+    "session_retention_days": "SESSION_RETENTION_DAYS",
+    "day_shards": "DAY_SHARDS",
+    "segments_dir": "SEGMENTS_DIR",
+    "app_keys": "KUDOS_APP_KEYS",
+    "server_keys": "KUDOS_SERVER_KEYS",
+    "auth_required": "KUDOS_AUTH_REQUIRED",
+}
+
+
+def settings_environment(settings: Settings) -> dict[str, str | None]:
+    """The variables that make ``Settings.from_env()`` return ``settings``; None means unset."""
+    environment: dict[str, str | None] = {}
+    for name, variable in SETTINGS_VARIABLES.items():
+        value = getattr(settings, name)
+        if isinstance(value, bool):
+            text: str | None = "true" if value else "false"
+        elif isinstance(value, frozenset):
+            text = ",".join(sorted(value)) or None
+        elif value is None:
+            text = None
+        else:
+            text = str(value)
+        environment[variable] = text
+    return environment
+
+
+def clear_caches() -> None:
+    """Forget everything read from the environment, so the next handler call reads it afresh.
+
+    The one function serve, invoke and the test fixtures call after changing the environment;
+    ``kudos.runtime.reset`` drops the settings and the services built from them (store, client).
+    """
+    # Imported here: kudos.runtime pulls in boto3, which `kudos --help` should not pay for.
+    from kudos.runtime import reset
+
+    reset()
+
+
+@contextmanager
+def handler_environment(
+    settings: Settings, *, local: bool = True, template_environment: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Point the handlers at ``settings`` for the duration of the block, then restore the environment.
+
+    ``local``: the endpoint is an emulator, so dummy credentials replace whatever the developer has
+    (a missing or expired profile must not break a local run). ``template_environment``: plain
+    variables from template.yaml (Powertools' service name, metrics namespace...); they never
+    override the developer's environment nor the settings, which the template sets for AWS (there
+    KUDOS_AUTH_REQUIRED is true, while ``kudos serve`` runs without keys unless given some).
+    """
+    values: dict[str, str | None] = {
+        name: value
+        for name, value in (template_environment or {}).items()
+        if name not in os.environ and name not in SETTINGS_VARIABLES.values()
+    }
+    values.update(settings_environment(settings))
+    # Lambda sets both; boto3 reads AWS_DEFAULT_REGION.
+    values["AWS_DEFAULT_REGION"] = settings.region
+    if local:
+        values.update(
+            AWS_ACCESS_KEY_ID=DUMMY_ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=DUMMY_SECRET_KEY,
+            AWS_SESSION_TOKEN=None,
+            AWS_PROFILE=None,
+        )
+    previous = {name: os.environ.get(name) for name in values}
+    _apply(values)
+    clear_caches()
+    try:
+        yield
+    finally:
+        _apply(previous)
+        clear_caches()
+
+
+def _apply(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextmanager
+def local_runtime(
+    *,
+    endpoint_url: str | None = None,
+    data_dir: Path | None = None,
+    segments_dir: Path | None = None,
+    create_tables: bool | None = None,
+    settings: Settings | None = None,
+    template_environment: Mapping[str, str] | None = None,
+) -> Iterator[Settings]:
+    """Everything a handler needs to run here: a DynamoDB with the tables, and the environment.
+
+    DynamoDB is ``endpoint_url`` if given, else DynamoDB Local persisted in ``data_dir`` if given,
+    else the embedded one. Tables are created where missing on local endpoints; on any other
+    endpoint (AWS) only when ``create_tables`` is True. ``settings`` (default: from the environment)
+    gives table names and limits; the endpoint and segments directory chosen here replace its own.
+    Yields the settings the handlers see.
+    """
+    if segments_dir is not None and not segments_dir.is_dir():
+        raise LocalError(f"segments directory {segments_dir} does not exist")
+    base = settings or Settings.from_env()
+    with dynamodb_endpoint(endpoint_url, data_dir) as url:
+        updates: dict[str, object] = {"dynamodb_endpoint_url": url}
+        if segments_dir is not None:
+            updates["segments_dir"] = segments_dir.resolve()
+        effective = base.model_copy(update=updates)
+        local = is_local_endpoint(url)
+        if create_tables if create_tables is not None else local:
+            create_local_tables(url, effective)
+        with handler_environment(effective, local=local, template_environment=template_environment):
+            yield effective
