@@ -1,0 +1,369 @@
+"""`kudos serve`: the HTTP API on this machine, routed by template.yaml to the very same handlers.
+
+Each request becomes the API Gateway payload 2.0 event, the handler runs with a Lambda-like context,
+and its result becomes the HTTP response, as on AWS. Handlers run one at a time: Lambda never runs
+two events in one execution environment at once, and Powertools' Logger and Metrics keep
+per-invocation state in process-wide objects that concurrent calls would mix up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from kudos.local import LocalError
+from kudos.local.apigw import (
+    INTERNAL_ERROR_BODY,
+    HttpResponse,
+    InvalidLambdaResponse,
+    LambdaContext,
+    build_event,
+    http_response,
+    json_response,
+)
+from kudos.local.environment import local_runtime
+from kudos.local.routes import NoRoute, Template, find_template, load_template
+from kudos.settings import Settings
+from kudos.validation import MAX_BODY_BYTES
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+# A body over the limit is still read (and dropped) up to API Gateway's own 10 MB payload limit:
+# a client still sending when we close would see a broken pipe instead of our 413.
+_DRAIN_LIMIT = 10 * 1024 * 1024
+
+
+class LocalApi:
+    """API Gateway plus Lambda for one template: a request in, a response out (no sockets here)."""
+
+    def __init__(self, template: Template, *, region: str = "us-east-1", log: bool = True) -> None:
+        self.template = template
+        self.region = region
+        self.log = log
+        self._invoke_lock = threading.Lock()
+
+    def handle(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        source_ip: str = "127.0.0.1",
+        server_port: int | None = None,
+    ) -> HttpResponse:
+        raw_path, _, raw_query = target.partition("?")
+        match = self.template.router.match(method, raw_path)
+        if isinstance(match, NoRoute):
+            allow = [("allow", ", ".join(match.allowed))] if match.allowed else []
+            return json_response(match.status, {"message": match.message}, allow)
+        event = build_event(
+            method=method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=headers,
+            body=body,
+            route_key=match.route.route_key,
+            path_parameters=match.path_parameters,
+            source_ip=source_ip,
+            server_port=server_port,
+        )
+        function = match.function
+        context = LambdaContext(
+            function_name=function.logical_id,
+            memory_limit_in_mb=function.memory_mb,
+            timeout_seconds=function.timeout_s,
+            region=self.region,
+        )
+        try:
+            handler = function.resolve()
+            with self._invoke_lock:
+                result = handler(event, context)
+            return http_response(result)
+        except InvalidLambdaResponse as error:
+            self._error(f"{function.logical_id} returned a response API Gateway rejects (502): {error}")
+            return json_response(502, INTERNAL_ERROR_BODY)
+        except Exception:
+            # On AWS the invocation fails and API Gateway answers 500; show why, as Lambda's log would.
+            self._error(f"{function.logical_id} raised:\n{traceback.format_exc()}")
+            return json_response(500, INTERNAL_ERROR_BODY)
+
+    def _error(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections open between requests: SDK batches and the demo send many.
+    protocol_version = "HTTP/1.1"
+    server_version = "kudos-serve"
+    server: LocalServer
+
+    def handle_expect_100(self) -> bool:
+        # Refuse an oversized body before the client sends it (curl asks first above 1 KB).
+        if self._declared_length() > MAX_BODY_BYTES:
+            self.close_connection = True
+            response = self._too_large()
+            self._send(response)
+            self._log(response, time.perf_counter())
+            return False
+        return super().handle_expect_100()
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        body = self._read_body()
+        if isinstance(body, HttpResponse):
+            response = body
+        else:
+            response = self.server.api.handle(
+                self.command,
+                self.path,
+                list(self.headers.items()),
+                body,
+                source_ip=self.client_address[0],
+                server_port=self.server.server_address[1],
+            )
+        self._send(response)
+        self._log(response, started)
+
+    def _log(self, response: HttpResponse, started: float) -> None:
+        if self.server.api.log:
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"{self.command} {self.path} -> {response.status} ({elapsed:.0f} ms)", file=sys.stderr)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def _declared_length(self) -> int:
+        try:
+            return int(self.headers.get("content-length") or 0)
+        except ValueError:
+            return -1
+
+    def _too_large(self) -> HttpResponse:
+        return json_response(413, {"message": f"request body is over {MAX_BODY_BYTES} bytes"})
+
+    def _read_body(self) -> bytes | HttpResponse:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return self._read_chunked()
+        length = self._declared_length()
+        if length < 0:
+            self.close_connection = True
+            return json_response(400, {"message": "invalid Content-Length"})
+        if length > MAX_BODY_BYTES:
+            if length <= _DRAIN_LIMIT:
+                self._discard(length)
+            else:
+                self.close_connection = True
+            return self._too_large()
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | HttpResponse:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                return json_response(400, {"message": "invalid chunked body"})
+            if size == 0:
+                # Trailers, if any, end with an empty line.
+                while self.rfile.readline(1024).strip():
+                    pass
+                return b"".join(chunks) if total <= MAX_BODY_BYTES else self._too_large()
+            total += size
+            if total > _DRAIN_LIMIT:
+                self.close_connection = True
+                return self._too_large()
+            if total > MAX_BODY_BYTES:
+                chunks.clear()
+                self._discard(size)
+            else:
+                chunks.append(self.rfile.read(size))
+            self.rfile.readline(3)
+
+    def _discard(self, size: int) -> None:
+        while size > 0:
+            block = self.rfile.read(min(size, 1 << 16))
+            if not block:
+                break
+            size -= len(block)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # _dispatch logs one line per request, with its duration.
+        pass
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if self.server.api.log:
+            sys.stderr.write(f"{self.address_string()}: {format % args}\n")
+
+
+class LocalServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], api: LocalApi) -> None:
+        self.api = api
+        try:
+            super().__init__(address, _RequestHandler)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise LocalError(f"port {address[1]} is already in use: pick another with --port") from error
+            raise LocalError(f"cannot listen on {address[0]}:{address[1]}: {error.strerror}") from error
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+def _template(template: Path | Template | None) -> Template:
+    if isinstance(template, Template):
+        return template
+    return load_template(template or find_template())
+
+
+@contextmanager
+def serve_in_thread(
+    *,
+    template: Path | Template | None = None,
+    settings: Settings | None = None,
+    endpoint_url: str | None = None,
+    data_dir: Path | None = None,
+    segments_dir: Path | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    log: bool = False,
+) -> Iterator[str]:
+    """Serve in a background thread (for tests and scripts); yields the base URL.
+
+    ``settings`` (e.g. a test's, with unique table names) are used as they are, including their
+    endpoint; otherwise DynamoDB is chosen as ``kudos serve`` does. The environment is restored
+    on exit.
+    """
+    loaded = _template(template)
+    if settings is not None and endpoint_url is None and data_dir is None:
+        endpoint_url = settings.dynamodb_endpoint_url
+    with local_runtime(
+        endpoint_url=endpoint_url,
+        data_dir=data_dir,
+        segments_dir=segments_dir,
+        settings=settings,
+        template_environment=loaded.globals_environment,
+    ) as effective:
+        server = LocalServer((host, port), LocalApi(loaded, region=effective.region, log=log))
+        thread = threading.Thread(target=server.serve_forever, name="kudos-serve", daemon=True)
+        thread.start()
+        try:
+            yield server.url
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the HTTP API locally",
+        description="Run the HTTP API of template.yaml locally, on the very same handlers. DynamoDB is "
+        "embedded (in memory) unless --endpoint-url or --data say otherwise.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    add_runtime_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options serve and invoke share: the template, DynamoDB and the segments directory."""
+    parser.add_argument("-t", "--template", type=Path, help="template.yaml (default: found from the cwd up)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--endpoint-url", help="use this DynamoDB (DynamoDB Local, or AWS) instead of the embedded one"
+    )
+    where.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="run DynamoDB Local with its data in DIR, so that it survives restarts (needs Java)",
+    )
+    parser.add_argument(
+        "--create-tables",
+        action="store_true",
+        default=None,
+        help="create missing tables on a non-local --endpoint-url too (they are always created locally)",
+    )
+    parser.add_argument(
+        "--segments", type=Path, metavar="DIR", help="segment rule files (default: segments/)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    template = _template(args.template)
+    with local_runtime(
+        endpoint_url=args.endpoint_url,
+        data_dir=args.data,
+        segments_dir=args.segments,
+        create_tables=args.create_tables,
+        template_environment=template.globals_environment,
+    ) as settings:
+        server = LocalServer((args.host, args.port), LocalApi(template, region=settings.region))
+        _print_banner(server.url, template, settings, args)
+        # SIGTERM (make, a supervisor) stops as cleanly as Ctrl-C: DynamoDB Local must not outlive us.
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nstopping", file=sys.stderr)
+        finally:
+            server.server_close()
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_banner(url: str, template: Template, settings: Settings, args: argparse.Namespace) -> None:
+    if args.endpoint_url:
+        database = f"{settings.dynamodb_endpoint_url}"
+    elif args.data:
+        database = f"DynamoDB Local, data in {args.data} ({settings.dynamodb_endpoint_url})"
+    else:
+        database = "embedded, in memory (gone when this stops; --data DIR keeps it)"
+    lines = [
+        f"kudos serve: {url}",
+        f"  template  {template.path}",
+        f"  DynamoDB  {database}",
+        f"  tables    {settings.users_table}, {settings.activity_table}",
+        f"  segments  {settings.segments_dir}",
+        f"  auth      {'API keys required' if settings.app_keys or settings.server_keys else 'none'}",
+        "  routes:",
+    ]
+    for function in template.functions.values():
+        for route in function.routes:
+            lines.append(f"    {route.method:<6} {route.path:<44} {function.logical_id} ({function.handler})")
+    lines.append("Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
