@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kudos.local import LocalError
-from kudos.local.apigw import LambdaContext
 from kudos.local.environment import local_runtime
 from kudos.local.routes import Function, TemplateError, find_template, load_template
 from kudos.local.serve import add_runtime_arguments
@@ -74,13 +73,7 @@ def _is_handler_path(name: str) -> bool:
 
 def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
     """Call the handler once, with a fresh Lambda context; exceptions propagate."""
-    context = LambdaContext(
-        function_name=function.logical_id,
-        memory_limit_in_mb=function.memory_mb,
-        timeout_seconds=function.timeout_s,
-        region=region,
-    )
-    return function.resolve()(event, context)
+    return function.resolve()(event, function.new_context(region))
 
 
 def read_event(source: str) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from kudos.local import LocalError
+from kudos.local.apigw import LambdaContext
 
 TEMPLATE_NAME = "template.yaml"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,15 @@ class Function:
     def resolve(self) -> Handler:
         """The handler callable, imported on first use (as Lambda does on a cold start)."""
         return resolve_handler(self.handler, self.code_dir)
+
+    def new_context(self, region: str) -> LambdaContext:
+        """A fresh Lambda context for one invocation of this function."""
+        return LambdaContext(
+            function_name=self.logical_id,
+            memory_limit_in_mb=self.memory_mb,
+            timeout_seconds=self.timeout_s,
+            region=region,
+        )
 
 
 _import_lock = threading.Lock()

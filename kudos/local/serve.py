@@ -26,7 +26,6 @@ from kudos.local.apigw import (
     INTERNAL_ERROR_BODY,
     HttpResponse,
     InvalidLambdaResponse,
-    LambdaContext,
     build_event,
     http_response,
     json_response,
@@ -79,16 +78,10 @@ class LocalApi:
             server_port=server_port,
         )
         function = match.function
-        context = LambdaContext(
-            function_name=function.logical_id,
-            memory_limit_in_mb=function.memory_mb,
-            timeout_seconds=function.timeout_s,
-            region=self.region,
-        )
         try:
             handler = function.resolve()
             with self._invoke_lock:
-                result = handler(event, context)
+                result = handler(event, function.new_context(self.region))
             return http_response(result)
         except InvalidLambdaResponse as error:
             self._error(f"{function.logical_id} returned a response API Gateway rejects (502): {error}")
