@@ -20,7 +20,7 @@ from kudos.settings import Settings
 from kudos.store.dynamo import Store
 from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
 from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, day_start, parse_instant
-from kudos.userdata import Change, Slot, apply_updates, read_aids
+from kudos.userdata import Change, Slot, apply_updates, read_activity
 from kudos.validation import (
     MAX_ID_LENGTH,
     Instant,
@@ -102,8 +102,11 @@ def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> 
     result = SessionsResult()
     accepted = _accept(raw_sessions, skew, now, settings, result.errors)
     _assign_users(store, accepted)
-    aids = read_aids(store, {session.user for session in accepted})
-    tentative = {user: aids.get(user) or fresh_activity(now).aid for user in {s.user for s in accepted}}
+    activity = read_activity(store, {session.user for session in accepted})
+    tentative = {}
+    for user in {s.user for s in accepted}:
+        known = activity.get((user, ACTIVITY_SK))
+        tentative[user] = known.aid if isinstance(known, ActivityRecord) else fresh_activity(now).aid
 
     new_by_user: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
     for session in accepted:
@@ -122,7 +125,7 @@ def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> 
             if session.ended is not None and "e" not in stored:
                 store.update_session(session.day, session.session_id, ended=session.ended)
 
-    _update_profiles(store, settings, now, new_by_user, tentative)
+    _update_profiles(store, settings, now, new_by_user, tentative, activity)
     result.errors.sort(key=lambda error: error.index)
     return result
 
@@ -200,6 +203,7 @@ def _update_profiles(
     now: float,
     new_by_user: dict[UserKey, list[AcceptedSession]],
     tentative_aids: dict[UserKey, str],
+    activity_read: dict[Slot, Record],
 ) -> None:
     outcomes = apply_updates(
         store,
@@ -207,6 +211,7 @@ def _update_profiles(
             (user, ACTIVITY_SK): _count_sessions(sessions, tentative_aids[user], now)
             for user, sessions in new_by_user.items()
         },
+        first_read=activity_read,
     )
     attribute_changes: dict[Slot, Change] = {}
     for (user, _), outcome in outcomes.items():

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kudos.records import ActivityRecord, Record
+from kudos.records import Record
 from kudos.store.dynamo import Store
 from kudos.store.keys import ACTIVITY_SK, UserKey
 
@@ -38,12 +38,18 @@ def new_aid() -> str:
     return secrets.token_urlsafe(9)
 
 
-def apply_updates(store: Store, changes: dict[Slot, Change]) -> dict[Slot, Outcome]:
-    """Apply every change; the stored record before and after, for each slot that was written."""
+def apply_updates(
+    store: Store, changes: dict[Slot, Change], first_read: dict[Slot, Record] | None = None
+) -> dict[Slot, Outcome]:
+    """Apply every change; the stored record before and after, for each slot that was written.
+
+    ``first_read``: a strongly consistent read the caller just made of every slot in ``changes``
+    (absent = not stored), used instead of reading again on the first attempt.
+    """
     outcomes: dict[Slot, Outcome] = {}
     pending = dict(changes)
-    for _ in range(MAX_ATTEMPTS):
-        current = store.get_records(pending)
+    for attempt in range(MAX_ATTEMPTS):
+        current = first_read if attempt == 0 and first_read is not None else store.get_records(pending)
         conflicts: dict[Slot, Change] = {}
         for slot, change in pending.items():
             stored = current.get(slot)
@@ -61,7 +67,6 @@ def apply_updates(store: Store, changes: dict[Slot, Change]) -> dict[Slot, Outco
     raise ConcurrentUpdateError(f"{len(pending)} records changed on every one of {MAX_ATTEMPTS} attempts")
 
 
-def read_aids(store: Store, users: Iterable[UserKey]) -> dict[UserKey, str]:
-    """The stored activity id of each user that has a profile."""
-    found = store.get_records((user, ACTIVITY_SK) for user in users)
-    return {user: record.aid for (user, _), record in found.items() if isinstance(record, ActivityRecord)}
+def read_activity(store: Store, users: Iterable[UserKey]) -> dict[Slot, Record]:
+    """The activity record of each user that has a profile (strongly consistent)."""
+    return store.get_records((user, ACTIVITY_SK) for user in users)
