@@ -145,7 +145,7 @@ def dynamodb_local(
             "-port",
             str(chosen),
             *storage,
-            # One database whatever the credentials and region, as kudos' dummy credentials vary.
+            # One database whatever access key and region a client uses: every tool sees the same tables.
             "-sharedDb",
             "-disableTelemetry",
         ]
