@@ -38,6 +38,16 @@ class DayActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentEvaluation:
+    """The last time a segment's membership was computed, and its size then."""
+
+    name: str
+    at: float  # the instant the rule was evaluated at
+    size: int
+    evaluated_at: float  # when that was done
+
+
+@dataclass(frozen=True, slots=True)
 class DayFigures:
     day: int
     dau: int
@@ -444,6 +454,28 @@ class Store:
             item[name] = num(getattr(figures, name))
         self._activity_put(item)
 
+    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None:
+        item: Item = {
+            keys.PK: {"S": keys.segment_pk(evaluation.name)},
+            keys.SK: {"S": keys.LAST_EVALUATION_SK},
+            "at": num(evaluation.at),
+            "size": num(evaluation.size),
+            "done": num(evaluation.evaluated_at),
+        }
+        self._activity_put(item)
+
+    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]:
+        key_items = [
+            {keys.PK: {"S": keys.segment_pk(name)}, keys.SK: {"S": keys.LAST_EVALUATION_SK}} for name in names
+        ]
+        found = {}
+        for item in self._batch_get(self.activity_table, key_items, consistent=False):
+            name = item[keys.PK]["S"].removeprefix(keys.SEGMENT_PREFIX)
+            found[name] = SegmentEvaluation(
+                name, float(item["at"]["N"]), int(item["size"]["N"]), float(item["done"]["N"])
+            )
+        return found
+
     def put_push_event(self, day: int, event_id: str, attributes: dict[str, Any], expires: int) -> None:
         shard = keys.shard_of(event_id, self.settings.day_shards)
         item: Item = {
@@ -457,4 +489,4 @@ class Store:
         self._activity_put(item)
 
 
-__all__ = ["CapacityMeter", "DayActivity", "DayFigures", "Store"]
+__all__ = ["CapacityMeter", "DayActivity", "DayFigures", "SegmentEvaluation", "Store"]

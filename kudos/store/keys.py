@@ -43,6 +43,8 @@ SESSION_SK_PREFIX = "s#"
 API_ACTIVE_SK_PREFIX = "a#"
 NEW_USER_SK_PREFIX = "n#"
 PUSH_EVENT_PREFIX = "PE#"
+SEGMENT_PREFIX = "SEG#"
+LAST_EVALUATION_SK = "LAST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +144,7 @@ def rollup_pk(day: int) -> str:
 
 def push_event_pk(day: int, shard: int) -> str:
     return f"{PUSH_EVENT_PREFIX}{day}#{shard}"
+
+
+def segment_pk(name: str) -> str:
+    return SEGMENT_PREFIX + name

@@ -1,0 +1,38 @@
+"""Segment routes: list, members at an instant, and explain one user, with a server key."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from functions.http import build_app, json_response, lambda_handler, query
+from kudos.runtime import services
+from kudos.segments import deployed_segments, explain_membership, list_segments, segment_members
+
+app = build_app("server")
+
+
+@app.get("/v1/segments")
+def get_segments() -> Response:
+    svc = services()
+    return json_response(200, list_segments(svc.store, deployed_segments(svc.settings.segments_dir)))
+
+
+@app.get("/v1/segments/<name>/members")
+def get_members(name: str) -> Response:
+    svc = services()
+    segments = deployed_segments(svc.settings.segments_dir)
+    page = segment_members(
+        svc.store, segments, svc.clock(), name, query(app, "at"), query(app, "limit"), query(app, "next")
+    )
+    return json_response(200, page)
+
+
+@app.get("/v1/segments/<name>/explain")
+def get_explain(name: str) -> Response:
+    svc = services()
+    segments = deployed_segments(svc.settings.segments_dir)
+    explanation = explain_membership(
+        svc.store, segments, svc.clock(), name, query(app, "user_id"), query(app, "device_id"), query(app, "at")
+    )
+    return json_response(200, explanation)
+
+
+handler = lambda_handler(app)
