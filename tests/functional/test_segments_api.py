@@ -1,0 +1,105 @@
+"""Segment routes end to end: ingest through the API, then members and explain through the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.apiclient import ApiClient
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api(dynamodb):
+    return ApiClient(dynamodb.settings, dynamodb.client, now=NOW.isoformat())
+
+
+def loyal(api, user_id, sessions=15, last_days_ago=2, employee=False, push="opted_in"):
+    items = [
+        {
+            "session_id": f"{user_id}-{n}",
+            "device_id": f"dev-{user_id}",
+            "user_id": user_id,
+            "started_at": (NOW - timedelta(days=last_days_ago + n, hours=3)).isoformat(),
+        }
+        for n in range(sessions)
+    ]
+    assert api.post("/v1/sessions", {"sessions": items}).status == 201
+    attributes = {"external_id": user_id, "push_subscribe": push, "is_employee": employee}
+    assert api.post("/v1/users/track", {"attributes": [attributes]}).status == 201
+
+
+def test_members_and_explain_follow_the_rules(api):
+    loyal(api, "u-top")
+    loyal(api, "u-employee", employee=True)
+    loyal(api, "u-casual", sessions=3)
+    loyal(api, "u-quiet", last_days_ago=9)
+    loyal(api, "u-unsubscribed", push="unsubscribed")
+
+    response = api.get("/v1/segments/top_users/members")
+    assert response.status == 200
+    assert response.body["count"] == 1
+    assert response.body["members"] == [{"user_id": "u-top"}]
+    assert response.body["next"] is None
+
+    # At an earlier instant the quiet user was still recent enough (a week before now: 2 days ago).
+    earlier = api.get("/v1/segments/top_users/members", at=(NOW - timedelta(days=3)).isoformat())
+    assert {m["user_id"] for m in earlier.body["members"]} >= {"u-quiet"}
+
+    explained = api.get("/v1/segments/top_users/explain", user_id="u-casual")
+    assert explained.status == 200
+    assert explained.body["in"] is False
+    sessions_clause = next(c for c in explained.body["clauses"] if "sessions" in c["clause"])
+    assert (sessions_clause["value"], sessions_clause["threshold"], sessions_clause["result"]) == (
+        3,
+        12,
+        False,
+    )
+    assert api.get("/v1/segments/top_users/explain", user_id="u-top").body["in"] is True
+
+    listed = api.get("/v1/segments")
+    top = next(s for s in listed.body["segments"] if s["name"] == "top_users")
+    # The last evaluation is the one at the earlier instant.
+    assert top["last_evaluation"]["size"] == earlier.body["count"]
+    assert top["last_evaluation"]["at"] == earlier.body["at"]
+    assert top["source"].endswith("top_users.seg")
+
+
+def test_members_are_paged_with_an_opaque_token(api):
+    for n in range(5):
+        loyal(api, f"u-{n}")
+    seen, token, pages = [], None, 0
+    while True:
+        query = {"limit": "2", **({"next": token} if token else {})}
+        page = api.get("/v1/segments/top_users/members", **query).body
+        assert page["count"] == 5
+        seen += [m["user_id"] for m in page["members"]]
+        pages += 1
+        token = page["next"]
+        if token is None:
+            break
+    assert sorted(seen) == [f"u-{n}" for n in range(5)]
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        ("/v1/segments/nope/members", {}, 404),
+        ("/v1/segments/nope/explain", {"user_id": "u"}, 404),
+        ("/v1/segments/top_users/explain", {"user_id": "u-missing"}, 404),
+        ("/v1/segments/top_users/explain", {}, 400),
+        ("/v1/segments/top_users/explain", {"user_id": "a", "device_id": "b"}, 400),
+        ("/v1/segments/top_users/members", {"at": "yesterday"}, 400),
+        ("/v1/segments/top_users/members", {"at": "2026-11-22T10:00:00"}, 400),
+        ("/v1/segments/top_users/members", {"limit": "0"}, 400),
+        ("/v1/segments/top_users/members", {"limit": "lots"}, 400),
+        ("/v1/segments/top_users/members", {"next": "garbage!"}, 400),
+    ],
+)
+def test_segment_route_errors(api, path, query, status):
+    response = api.get(path, **query)
+    assert response.status == status
+    assert response.body["message"]
