@@ -16,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from kudos import segments_cli
 from kudos.errors import KudosError
 from kudos.local import LocalError
 from kudos.local import invoke as invoke_command
@@ -27,6 +28,7 @@ Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparser
 COMMANDS: list[Callable[[Subparsers], None]] = [
     serve_command.register,
     invoke_command.register,
+    segments_cli.register,
 ]
 
 

@@ -1,0 +1,119 @@
+"""`kudos segments check|members|explain`: the segment language from a terminal or a CI step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kudos.settings import DEFAULT_SEGMENTS_DIR
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("segments", help="check segment rule files, list members, explain a user")
+    commands = parser.add_subparsers(dest="segments_command", metavar="SUBCOMMAND", required=True)
+
+    check = commands.add_parser(
+        "check",
+        help="check .seg files like a compiler (exit 1 on any error)",
+        description="Parse and check every *.seg file under PATHS; errors as file:line:col with a caret.",
+    )
+    check.add_argument("paths", nargs="*", type=Path, default=[Path("segments")], help="files or directories")
+    check.set_defaults(run=run_check)
+
+    members = commands.add_parser("members", help="the members of a segment at an instant")
+    members.add_argument("name")
+    members.add_argument("--limit", type=int, default=None, help="print at most this many members")
+    _add_data_arguments(members)
+    members.set_defaults(run=run_members)
+
+    explain = commands.add_parser("explain", help="why a user is in a segment or not, clause by clause")
+    explain.add_argument("name")
+    who = explain.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user-id")
+    who.add_argument("--device-id")
+    explain.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    _add_data_arguments(explain)
+    explain.set_defaults(run=run_explain)
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--at", help="the evaluation instant, RFC 3339 (default: now)")
+    parser.add_argument(
+        "--segments", type=Path, metavar="DIR", help=f"rule files (default: {DEFAULT_SEGMENTS_DIR})"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--endpoint-url", help="DynamoDB to read (DynamoDB Local or AWS); default: the environment's"
+    )
+    where.add_argument(
+        "--data", type=Path, metavar="DIR", help="the DynamoDB Local data of `kudos serve --data DIR`"
+    )
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from dsl import check_paths, format_diagnostics
+    from dsl.segments import segment_files
+
+    problems = check_paths(args.paths)
+    if problems:
+        print(format_diagnostics(problems), file=sys.stderr)
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    files, _ = segment_files(args.paths)
+    print(f"ok: {len(files)} file(s) checked")
+    return 0
+
+
+@contextmanager
+def _data(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
+    """The store, the compiled segments and the evaluation instant the arguments ask for."""
+    from kudos.local.environment import local_runtime
+    from kudos.runtime import reset, services
+    from kudos.segments import deployed_segments, instant_parameter
+
+    at = instant_parameter("--at", args.at, time.time())
+    if args.endpoint_url or args.data:
+        with local_runtime(
+            endpoint_url=args.endpoint_url, data_dir=args.data, segments_dir=args.segments
+        ) as settings:
+            yield services().store, deployed_segments(settings.segments_dir), at
+        return
+    reset()
+    svc = services()
+    yield svc.store, deployed_segments(args.segments or svc.settings.segments_dir), at
+
+
+def run_members(args: argparse.Namespace) -> int:
+    from kudos.segments import matching_users
+
+    with _data(args) as (store, segments, at):
+        if args.name not in segments:
+            print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
+            return 1
+        members = sorted(matching_users(store, segments, args.name, at), key=lambda user: user.token)
+    for user in members[: args.limit]:
+        print(json.dumps(user.identity()))
+    print(f"{args.name}: {len(members)} member(s)", file=sys.stderr)
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from kudos.segments import explain_membership
+
+    with _data(args) as (store, segments, at):
+        explanation = explain_membership(store, segments, at, args.name, args.user_id, args.device_id, None)
+    if args.json:
+        print(json.dumps(explanation, indent=2))
+        return 0
+    verdict = "IN" if explanation["in"] else "NOT IN"
+    print(f"{explanation['user']} is {verdict} {args.name} at {explanation['at']}")
+    for clause in explanation["clauses"]:
+        mark = "yes" if clause["result"] else "no "
+        print(f"  {mark}  {clause['clause']:<50}  seen {json.dumps(clause['value'])}")
+    return 0

@@ -1,0 +1,51 @@
+"""`kudos segments ...` as a user runs it: check (exit codes, compiler output), members, explain."""
+
+from __future__ import annotations
+
+import json
+
+from kudos.cli import main
+from tests.apiclient import ApiClient
+
+
+def test_check_passes_on_the_shipped_rules(capsys):
+    assert main(["segments", "check", "segments"]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+def test_check_fails_with_file_line_column_and_caret(tmp_path, capsys):
+    rules = tmp_path / "bad.seg"
+    rules.write_text(
+        'segment loyal "Loyal" {\n    sessions(last 30 days) >= 12\n    and last_sesion >= 7 days ago\n}\n'
+    )
+    assert main(["segments", "check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{rules}:3:9: unknown field last_sesion; did you mean last_session?" in err
+    assert "    and last_sesion >= 7 days ago\n" in err
+    assert "\n            ^" in err
+
+
+def test_members_and_explain_read_the_store(dynamodb, capsys, monkeypatch):
+    api = ApiClient(dynamodb.settings, dynamodb.client, now="2026-11-22T12:00:00Z")
+    sessions = [
+        {
+            "session_id": f"s{n}",
+            "device_id": "d",
+            "user_id": "u-1",
+            "started_at": f"2026-11-{n + 1:02d}T10:00:00Z",
+        }
+        for n in range(21)
+    ]
+    api.post("/v1/sessions", {"sessions": sessions})
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "push_subscribe": "opted_in"}]})
+    where = ["--endpoint-url", dynamodb.endpoint_url, "--at", "2026-11-22T12:00:00Z"]
+    # The store the command reads: the test's tables on the test's endpoint.
+    monkeypatch.setenv("USERS_TABLE", dynamodb.settings.users_table)
+    monkeypatch.setenv("ACTIVITY_TABLE", dynamodb.settings.activity_table)
+    assert main(["segments", "members", "top_users", *where]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.splitlines()[0]) == {"user_id": "u-1"}
+    assert "top_users: 1 member(s)" in captured.err
+    assert main(["segments", "explain", "top_users", "--user-id", "u-1", *where]) == 0
+    assert "is IN top_users" in capsys.readouterr().out
+    assert main(["segments", "members", "no_such", *where]) == 1
