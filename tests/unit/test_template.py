@@ -64,7 +64,10 @@ FUNCTIONS: dict[str, tuple[str, set[str], dict[str, set[str]]]] = {
     "SegmentsFunction": (
         "functions.segments.handler",
         {"GET /v1/segments", "GET /v1/segments/{name}/members", "GET /v1/segments/{name}/explain"},
-        {"UsersTable": {"Scan", "Query", "GetItem"}, "ActivityTable": {"GetItem"}},
+        {
+            "UsersTable": {"Scan", "Query", "GetItem"},
+            "ActivityTable": {"GetItem", "BatchGetItem", "PutItem"},
+        },
     ),
     "RollupFunction": (
         "functions.rollup.handler",
