@@ -12,7 +12,8 @@ app = build_app("server")
 @app.get("/v1/segments")
 def get_segments() -> Response:
     svc = services()
-    return json_response(200, list_segments(svc.store, deployed_segments(svc.settings.segments_dir)))
+    directory = svc.settings.segments_dir
+    return json_response(200, list_segments(svc.store, deployed_segments(directory), directory))
 
 
 @app.get("/v1/segments/<name>/members")

@@ -56,7 +56,14 @@ def _segment(segments: SegmentSet, name: str) -> None:
         raise NotFound(f"no segment named {name!r}")
 
 
-def list_segments(store: Store, segments: SegmentSet) -> dict[str, Any]:
+def source_name(file: str, directory: Path) -> str:
+    """The rule file as it is named in git (``segments/top_users.seg``), not where it was deployed."""
+    path = Path(file).resolve()
+    root = directory.resolve()
+    return str(path.relative_to(root.parent)) if path.is_relative_to(root) else path.name
+
+
+def list_segments(store: Store, segments: SegmentSet, directory: Path) -> dict[str, Any]:
     """GET /v1/segments: every deployed segment, with its last evaluation."""
     evaluations = store.segment_evaluations(segments)
     listed = []
@@ -66,7 +73,7 @@ def list_segments(store: Store, segments: SegmentSet) -> dict[str, Any]:
             {
                 "name": name,
                 "title": segment.title,
-                "source": segment.file,
+                "source": source_name(segment.file, directory),
                 "last_evaluation": None
                 if evaluation is None
                 else {

@@ -64,7 +64,7 @@ def test_members_and_explain_follow_the_rules(api):
     # The last evaluation is the one at the earlier instant.
     assert top["last_evaluation"]["size"] == earlier.body["count"]
     assert top["last_evaluation"]["at"] == earlier.body["at"]
-    assert top["source"].endswith("top_users.seg")
+    assert top["source"] == "segments/top_users.seg"
 
 
 def test_members_are_paged_with_an_opaque_token(api):
