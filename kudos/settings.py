@@ -16,6 +16,23 @@ class SettingsError(RuntimeError):
     pass
 
 
+# Settings field -> the environment variable it is read from (template.yaml sets these on AWS).
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "users_table": "USERS_TABLE",
+    "activity_table": "ACTIVITY_TABLE",
+    "region": "AWS_REGION",
+    "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
+    "session_max_age_days": "SESSION_MAX_AGE_DAYS",
+    "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
+    "session_retention_days": "SESSION_RETENTION_DAYS",
+    "day_shards": "DAY_SHARDS",
+    "segments_dir": "SEGMENTS_DIR",
+    "app_keys": "KUDOS_APP_KEYS",
+    "server_keys": "KUDOS_SERVER_KEYS",
+    "auth_required": "KUDOS_AUTH_REQUIRED",
+}
+
+
 class Settings(BaseModel, frozen=True):
     users_table: str = "kudos-users"
     activity_table: str = "kudos-activity"
@@ -46,21 +63,7 @@ class Settings(BaseModel, frozen=True):
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        names = {
-            "users_table": "USERS_TABLE",
-            "activity_table": "ACTIVITY_TABLE",
-            "region": "AWS_REGION",
-            "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
-            "session_max_age_days": "SESSION_MAX_AGE_DAYS",
-            "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
-            "session_retention_days": "SESSION_RETENTION_DAYS",
-            "day_shards": "DAY_SHARDS",
-            "segments_dir": "SEGMENTS_DIR",
-            "app_keys": "KUDOS_APP_KEYS",
-            "server_keys": "KUDOS_SERVER_KEYS",
-            "auth_required": "KUDOS_AUTH_REQUIRED",
-        }
-        values = {field: env[var] for field, var in names.items() if env.get(var)}
+        values = {field: env[var] for field, var in ENVIRONMENT_VARIABLES.items() if env.get(var)}
         try:
             return cls.model_validate(values)
         except ValidationError as error:

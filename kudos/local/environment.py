@@ -20,29 +20,13 @@ from kudos.local.dynamodb import (
     dynamodb_endpoint,
     is_local_endpoint,
 )
-from kudos.settings import Settings
-
-# Settings field -> environment variable; the inverse of Settings.from_env (a unit test keeps them in step).
-SETTINGS_VARIABLES: Mapping[str, str] = {
-    "users_table": "USERS_TABLE",
-    "activity_table": "ACTIVITY_TABLE",
-    "region": "AWS_REGION",
-    "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
-    "session_max_age_days": "SESSION_MAX_AGE_DAYS",
-    "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
-    "session_retention_days": "SESSION_RETENTION_DAYS",
-    "day_shards": "DAY_SHARDS",
-    "segments_dir": "SEGMENTS_DIR",
-    "app_keys": "KUDOS_APP_KEYS",
-    "server_keys": "KUDOS_SERVER_KEYS",
-    "auth_required": "KUDOS_AUTH_REQUIRED",
-}
+from kudos.settings import ENVIRONMENT_VARIABLES, Settings
 
 
 def settings_environment(settings: Settings) -> dict[str, str | None]:
     """The variables that make ``Settings.from_env()`` return ``settings``; None means unset."""
     environment: dict[str, str | None] = {}
-    for name, variable in SETTINGS_VARIABLES.items():
+    for name, variable in ENVIRONMENT_VARIABLES.items():
         value = getattr(settings, name)
         if isinstance(value, bool):
             text: str | None = "true" if value else "false"
@@ -83,7 +67,7 @@ def handler_environment(
     values: dict[str, str | None] = {
         name: value
         for name, value in (template_environment or {}).items()
-        if name not in os.environ and name not in SETTINGS_VARIABLES.values()
+        if name not in os.environ and name not in ENVIRONMENT_VARIABLES.values()
     }
     values.update(settings_environment(settings))
     # Lambda sets both; boto3 reads AWS_DEFAULT_REGION.

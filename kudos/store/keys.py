@@ -101,21 +101,6 @@ def campaign_sk(campaign_id: str) -> str:
     return CAMPAIGN_SK_PREFIX + campaign_id
 
 
-def day_count_attr(day: int) -> str:
-    return f"{DAY_COUNT_PREFIX}{day}"
-
-
-def day_money_attr(day: int) -> str:
-    return f"{DAY_MONEY_PREFIX}{day}"
-
-
-def parse_day_attr(name: str, prefix: str) -> int | None:
-    """``d20412`` -> 20412 for the given prefix; None for any other attribute."""
-    if name.startswith(prefix) and name[len(prefix) :].isdigit():
-        return int(name[len(prefix) :])
-    return None
-
-
 def shard_of(value: str, shards: int) -> int:
     """A stable shard in 0..shards-1 (not Python's hash(), which is salted per process)."""
     digest = hashlib.blake2b(value.encode(), digest_size=4).digest()

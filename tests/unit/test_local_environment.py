@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kudos import runtime
-from kudos.local.environment import SETTINGS_VARIABLES, handler_environment, settings_environment
-from kudos.settings import Settings, get_settings
+from kudos.local.environment import handler_environment, settings_environment
+from kudos.settings import ENVIRONMENT_VARIABLES, Settings, get_settings
 
 UNUSUAL = Settings(
     users_table="u-table",
@@ -28,7 +28,7 @@ UNUSUAL = Settings(
 
 
 def test_every_setting_has_its_variable() -> None:
-    assert set(SETTINGS_VARIABLES) == set(Settings.model_fields)
+    assert set(ENVIRONMENT_VARIABLES) == set(Settings.model_fields)
 
 
 @pytest.mark.parametrize("settings", [UNUSUAL, Settings()], ids=["unusual", "defaults"])
