@@ -28,10 +28,7 @@ TOKEN_SK_PREFIX = "T#"
 CAMPAIGN_SK_PREFIX = "C#"
 ALIAS_SK = "ALIAS"
 
-# Attribute names inside user items. Day-keyed counters are top-level attributes (``d20412``) so
-# one UpdateExpression can ADD to a day that does not exist yet and REMOVE days that fell off.
-DAY_COUNT_PREFIX = "d"
-DAY_MONEY_PREFIX = "m"
+# Prefixes of attribute names inside the attributes item (kudos/store/codec.py names the rest).
 STANDARD_PREFIX = "s_"
 CUSTOM_PREFIX = "c_"
 CUSTOM_INSTANT_PREFIX = "t_"
