@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kudos import segments_cli
+from kudos.demo import run as demo_command
 from kudos.errors import KudosError
 from kudos.local import LocalError
 from kudos.local import invoke as invoke_command
@@ -29,6 +30,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     serve_command.register,
     invoke_command.register,
     segments_cli.register,
+    demo_command.register,
 ]
 
 

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-DEFAULT_USERS = 1000
+DEFAULT_USERS = 60
 DEFAULT_DAYS = 60
 DEFAULT_SEED = 7
 MIN_DAYS = 8  # new users joined in the last week
@@ -45,7 +45,7 @@ SDK_MAX_CACHE_AGE = 25 * DAY
 SDK_MAX_BATCH = 200  # sessions per upload; the API takes up to 500
 TRACK_MAX_OBJECTS = 75  # per array, api.md
 # The backend exports what it learned since its previous run every BACKEND_PERIOD.
-BACKEND_PERIOD = 3 * HOUR
+BACKEND_PERIOD = 6 * HOUR
 
 SESSIONS_PATH = "/v1/sessions"
 TOKENS_PATH = "/v1/push/tokens"
@@ -413,7 +413,7 @@ LOST_ACK_PROBABILITY = 0.015  # the SDK never learned the upload worked: sent ag
 
 def _device(world: _World, rng: random.Random) -> _Device:
     # How long the SDK batches before uploading: the app's setting, or the OS deferring work.
-    interval = _pick(rng, {1 * HOUR: 0.15, 6 * HOUR: 0.25, 20 * HOUR: 0.4, 48 * HOUR: 0.2})
+    interval = _pick(rng, {1 * HOUR: 0.1, 6 * HOUR: 0.2, 20 * HOUR: 0.45, 48 * HOUR: 0.25})
     spells = []
     if rng.random() < 0.22:  # travel, no data plan: days without a connection
         for _ in range(rng.randint(1, 2)):

@@ -1,0 +1,388 @@
+"""`kudos demo`: generate an app population, replay its traffic through the real handlers, report.
+
+Every request goes the way it would on AWS: template.yaml's routes pick the function, the request
+becomes an API Gateway payload 2.0 event, the Lambda handler runs, and its result becomes the HTTP
+response. DynamoDB is the embedded one (``local_runtime()``) unless ``--endpoint-url`` names another.
+The server clock is pinned to each request's receive instant, so 60 days replay in minutes and
+the acceptance window, late uploads and clock corrections behave as they would have on the day.
+
+The steps are plain functions over a ``DemoContext``: ``run_demo`` ingests and returns the context
+(the API, the store, the pinned "now"), and each report after it (``show_active_users``, and more
+to come) is one call on that context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from kudos.demo.population import (
+    DEFAULT_DAYS,
+    DEFAULT_NOW,
+    DEFAULT_SEED,
+    DEFAULT_USERS,
+    MIN_DAYS,
+    SESSIONS_PATH,
+    Population,
+    Request,
+    generate,
+)
+from kudos.timeutil import format_day, format_instant, parse_instant
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kudos.local.routes import Handler, Template
+    from kudos.settings import Settings
+    from kudos.store.dynamo import Store
+
+TABLE_DAYS = 30
+ACTIVE_USERS_PATH = "/v1/metrics/active-users"
+# Routes the app calls with an app key; every other route takes a server key (api.md).
+SDK_PREFIXES = ("/v1/sessions", "/v1/push/")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: Any
+
+
+class DemoApi:
+    """API Gateway and Lambda in this process, on a server clock the demo sets.
+
+    Installs the handlers' services (``kudos.runtime``) with ``store`` and a clock that reads
+    ``self.now``; ``request(..., at=instant)`` moves the clock, then calls the handler.
+    """
+
+    def __init__(self, template: Template, settings: Settings, store: Store) -> None:
+        from kudos.runtime import Services, install
+
+        self.template = template
+        self.settings = settings
+        self.store = store
+        self.now = 0.0
+        self._handlers: dict[str, Handler] = {}
+        install(Services(settings=settings, store=store, clock=lambda: self.now))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        at: float | None = None,
+    ) -> Reply:
+        from kudos.local.apigw import InvalidLambdaResponse, build_event, http_response
+        from kudos.local.routes import NoRoute
+
+        if at is not None:
+            self.now = at
+        match = self.template.router.match(method, path)
+        if isinstance(match, NoRoute):
+            return Reply(match.status, {"message": match.message})
+        function = match.function
+        event = build_event(
+            method=method,
+            raw_path=path,
+            raw_query=urlencode(query or {}),
+            headers=[("content-type", "application/json"), *self._key_header(path)],
+            body=json.dumps(body).encode() if body is not None else b"",
+            route_key=match.route.route_key,
+            path_parameters=match.path_parameters,
+            now=datetime.fromtimestamp(self.now, UTC),
+        )
+        handler = self._handlers.get(function.logical_id)
+        if handler is None:
+            handler = self._handlers[function.logical_id] = function.resolve()
+        try:
+            response = http_response(handler(event, function.new_context(self.settings.region)))
+        except InvalidLambdaResponse as error:
+            return Reply(
+                502, {"message": f"{function.logical_id} returned what API Gateway rejects: {error}"}
+            )
+        except Exception as error:
+            # On AWS the invocation fails and API Gateway answers 500; keep why, for the report.
+            return Reply(500, {"message": f"{function.logical_id} raised {type(error).__name__}: {error}"})
+        text = response.body.decode()
+        return Reply(response.status, json.loads(text) if text else None)
+
+    def _key_header(self, path: str) -> list[tuple[str, str]]:
+        """The key a real client would send, when the environment configures keys."""
+        keys = self.settings.app_keys if path.startswith(SDK_PREFIXES) else self.settings.server_keys
+        return [("x-api-key", min(keys))] if keys else []
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A non-2xx response or an item error, with the request that got it."""
+
+    request: Request
+    status: int
+    message: str
+    deliberate: bool = False
+
+
+@dataclass
+class Summary:
+    users: int = 0
+    requests: int = 0
+    requests_by_kind: Counter[str] = field(default_factory=Counter)
+    sessions_sent: int = 0  # session items in uploads, retries included
+    sessions_accepted: int = 0  # new sessions, as the API counted them
+    duplicates: int = 0  # as the API detected them
+    late_sessions: int = 0  # uploaded more than a day after they started
+    skewed_uploads: int = 0  # from a device clock an hour or more off
+    item_errors: list[Problem] = field(default_factory=list)
+    failures: list[Problem] = field(default_factory=list)  # non-2xx responses
+    elapsed: float = 0.0
+
+    @property
+    def unexpected_item_errors(self) -> list[Problem]:
+        return [problem for problem in self.item_errors if not problem.deliberate]
+
+
+@dataclass
+class DemoContext:
+    """What the steps after ingest work with: the API as the app sees it, and the pinned now."""
+
+    population: Population
+    api: DemoApi
+    settings: Settings
+    store: Store
+    now: float
+    console: Console
+    summary: Summary
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="generate an app population, replay it through the handlers, print active users",
+        description="Generate a seeded app population over the last DAYS days (power, regular, casual, "
+        "lapsed, new and anonymous users; late, retried and clock-skewed uploads; backend events and "
+        "purchases), replay every request through the Lambda handlers with the server clock pinned to "
+        "its receive instant, then print what GET /v1/metrics/active-users reports for the last 30 days. "
+        f"'Now' is {DEFAULT_NOW:%Y-%m-%dT%H:%M:%SZ}, so the output is the same on every run. DynamoDB is "
+        "embedded (in memory) unless --endpoint-url names one.",
+    )
+    parser.add_argument(
+        "--users", type=_at_least(1), default=DEFAULT_USERS, help=f"population size (default {DEFAULT_USERS})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--days",
+        type=_at_least(MIN_DAYS),
+        default=DEFAULT_DAYS,
+        help=f"days of history ending now (default {DEFAULT_DAYS})",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one; tables must be empty",
+    )
+    parser.set_defaults(run=run)
+
+
+def _at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"at least {minimum}")
+        return value
+
+    return parse
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit code 1 when a response was not 2xx or an item was refused that the demo did not spoil."""
+    from rich.console import Console
+
+    from kudos.local.environment import local_runtime
+    from kudos.local.routes import find_template, load_template
+    from kudos.settings import Settings
+
+    console = Console()
+    template = load_template(find_template())
+    base = Settings.from_env()
+    if args.endpoint_url is None and not os.environ.get("DAY_SHARDS"):
+        # The embedded DynamoDB (moto) answers a Query by scanning the whole table, and the report
+        # queries every shard of 59 days: one shard a day makes it 4x faster. A demo's few
+        # sessions per second need no more; an explicit DAY_SHARDS is respected.
+        base = base.model_copy(update={"day_shards": 1})
+    with local_runtime(
+        endpoint_url=args.endpoint_url, settings=base, template_environment=template.globals_environment
+    ) as settings:
+        context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
+        print_summary(context)
+        # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
+        show_active_users(context)
+    summary = context.summary
+    return 1 if summary.failures or summary.unexpected_item_errors else 0
+
+
+def run_demo(
+    settings: Settings,
+    template: Template,
+    console: Console,
+    *,
+    users: int = DEFAULT_USERS,
+    seed: int = DEFAULT_SEED,
+    days: int = DEFAULT_DAYS,
+) -> DemoContext:
+    """Generate the population and replay it; the handlers' environment must be set (local_runtime)."""
+    from kudos.store.dynamo import Store
+
+    started = time.perf_counter()
+    store = Store(settings)
+    _require_empty_tables(store, settings)
+    population = generate(users, days=days, seed=seed)
+    api = DemoApi(template, settings, store)
+    summary = replay(api, population, console)
+    summary.elapsed = time.perf_counter() - started
+    api.now = population.now
+    return DemoContext(population, api, settings, store, population.now, console, summary)
+
+
+def _require_empty_tables(store: Store, settings: Settings) -> None:
+    """The figures are the population's only if the tables hold nothing else."""
+    from kudos.local import LocalError
+
+    for table in (settings.users_table, settings.activity_table):
+        if store.client.scan(TableName=table, Limit=1, Select="COUNT")["Count"]:
+            raise LocalError(
+                f"table {table} at {settings.dynamodb_endpoint_url} already holds data; the demo needs "
+                "empty tables (run it on the embedded DynamoDB, or on fresh tables)"
+            )
+
+
+def replay(api: DemoApi, population: Population, console: Console) -> Summary:
+    """Send every request at its receive instant, in order; tally what the API answered."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    summary = Summary(users=len(population.users))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[dim]{task.fields[day]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"Replaying {population.days} days", total=len(population.requests), day="")
+        for request in population.requests:
+            reply = api.request(request.method, request.path, request.body, at=request.received_at)
+            _tally(summary, request, reply)
+            progress.update(task, advance=1, day=format_day(int(request.received_at // 86_400)))
+    return summary
+
+
+def _tally(summary: Summary, request: Request, reply: Reply) -> None:
+    summary.requests += 1
+    summary.requests_by_kind[request.kind] += 1
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if not 200 <= reply.status < 300:
+        summary.failures.append(Problem(request, reply.status, str(body.get("message", reply.body))))
+        return
+    expected = set(request.bad_items)
+    for error in body.get("errors", []):
+        deliberate = (error.get("input_array"), error.get("index")) in expected
+        summary.item_errors.append(Problem(request, reply.status, str(error.get("message")), deliberate))
+    if request.path != SESSIONS_PATH:
+        return
+    summary.sessions_accepted += int(body.get("new_sessions", 0))
+    summary.duplicates += int(body.get("duplicates", 0))
+    sessions = request.body["sessions"]
+    summary.sessions_sent += len(sessions)
+    skew = request.received_at - parse_instant(request.body["sent_at"])
+    if abs(skew) >= 3600 and request.kind == "sessions":
+        summary.skewed_uploads += 1
+    for index, session in enumerate(sessions):
+        if ("sessions", index) in expected:
+            continue
+        if request.received_at - (parse_instant(session["started_at"]) + skew) > 86_400:
+            summary.late_sessions += 1
+
+
+def print_summary(context: DemoContext) -> None:
+    summary = context.summary
+    console = context.console
+    mix = context.population.archetype_counts()
+    kinds = summary.requests_by_kind
+    console.print()
+    console.print(
+        f"[bold]{summary.users:,} users[/] over {context.population.days} days: "
+        + ", ".join(f"{count:,} {archetype}" for archetype, count in mix.most_common())
+    )
+    console.print(
+        f"[bold]{summary.requests:,} requests[/] sent through the handlers: "
+        + ", ".join(f"{count:,} {kind}" for kind, count in kinds.most_common())
+    )
+    console.print(
+        f"sessions: {summary.sessions_sent:,} uploaded, [bold]{summary.sessions_accepted:,} accepted[/], "
+        f"[bold]{summary.duplicates:,} duplicates detected[/]; {summary.late_sessions:,} arrived more "
+        f"than a day late, {summary.skewed_uploads:,} uploads came from clocks an hour or more off"
+    )
+    console.print(
+        f"[bold]{len(summary.item_errors)} item errors[/], {len(summary.failures)} non-2xx responses"
+    )
+    for problem in summary.item_errors:
+        note = "deliberate" if problem.deliberate else "[red]unexpected[/]"
+        request = problem.request
+        console.print(f"  {_when(request)} {request.method} {request.path}: {problem.message} ({note})")
+    for problem in summary.failures:
+        console.print(
+            f"  [red]{_when(problem.request)} {problem.request.method} {problem.request.path}: "
+            f"{problem.status} {problem.message}[/]"
+        )
+    console.print(f"elapsed: {summary.elapsed:.1f} s to generate and replay")
+
+
+def _when(request: Request) -> str:
+    return format_instant(request.received_at)
+
+
+def show_active_users(context: DemoContext, days: int = TABLE_DAYS) -> list[dict[str, Any]]:
+    """Print the last ``days`` days of active-user figures, as the API reports them now."""
+    from rich.table import Table
+
+    today = int(context.now // 86_400)
+    first = format_day(today - min(days, context.population.days) + 1)
+    reply = context.api.request(
+        "GET", ACTIVE_USERS_PATH, query={"from": first, "to": format_day(today)}, at=context.now
+    )
+    if reply.status != 200:
+        context.console.print(f"[red]GET {ACTIVE_USERS_PATH}: {reply.status} {reply.body}[/]")
+        return []
+    rows: list[dict[str, Any]] = reply.body["days"]
+    table = Table(
+        title=f"Active users, GET {ACTIVE_USERS_PATH} at {datetime.fromtimestamp(context.now, UTC):%Y-%m-%dT%H:%M:%SZ}",
+        caption="UTC days; today is still going on",
+    )
+    for name in ("date", "DAU", "WAU", "MAU", "new users", "sessions", "stickiness"):
+        table.add_column(name, justify="left" if name == "date" else "right")
+    for row in rows:
+        table.add_row(
+            row["date"],
+            f"{row['dau']:,}",
+            f"{row['wau']:,}",
+            f"{row['mau']:,}",
+            f"{row['new_users']:,}",
+            f"{row['sessions']:,}",
+            f"{row['stickiness']:.4f}",
+        )
+    context.console.print()
+    context.console.print(table)
+    return rows
