@@ -337,13 +337,19 @@ def _lifetime(archetype: Archetype, days: int, rng: random.Random) -> tuple[int,
     if archetype is Archetype.NEW:
         return days - rng.randint(2, 7), days - 1
     if archetype is Archetype.LAPSED:
-        join = 0 if rng.random() < 0.6 else rng.randint(1, days // 3)
-        return join, min(days - MIN_DAYS, join + rng.randint(5, days * 2 // 5))
+        # Gone for at least the last week.
+        last_possible = days - MIN_DAYS
+        join = 0 if rng.random() < 0.6 else _day_after_start(rng, min(days // 3, last_possible))
+        return join, min(last_possible, join + rng.randint(5, max(5, days * 2 // 5)))
     if archetype is Archetype.CONVERTED:
-        return (0 if rng.random() < 0.4 else rng.randint(1, days - 10)), days - 1
+        return (0 if rng.random() < 0.4 else _day_after_start(rng, days - 10)), days - 1
     # Established users were there from the start; the others signed up along the way.
-    join = 0 if rng.random() < 0.65 else rng.randint(1, days - MIN_DAYS)
-    return join, days - 1
+    return (0 if rng.random() < 0.65 else _day_after_start(rng, days - MIN_DAYS)), days - 1
+
+
+def _day_after_start(rng: random.Random, last: int) -> int:
+    """A day in 1..last, or the first day when the period is too short for that."""
+    return rng.randint(1, last) if last >= 1 else 0
 
 
 def _clock_offset(rng: random.Random) -> float:

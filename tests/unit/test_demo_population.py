@@ -281,3 +281,14 @@ def test_a_user_s_life_does_not_depend_on_the_population_size() -> None:
 def test_sizes_below_the_minimum_are_refused(users: int, days: int) -> None:
     with pytest.raises(ValueError, match="at least"):
         generate(users, days=days)
+
+
+@pytest.mark.parametrize("days", [8, 9, 12, 31, 90])
+def test_any_period_from_the_minimum_up_has_every_archetype(days: int) -> None:
+    population = generate(60, days=days, seed=2)
+
+    assert set(population.archetype_counts()) == set(Archetype)
+    assert all(population.start <= s.started and s.ended < population.now for s in population.sessions)
+    for request in uploads(population):
+        for _, started in corrected_starts(request):
+            assert request.received_at - MAX_AGE <= started <= request.received_at + MAX_FUTURE
