@@ -57,7 +57,7 @@ class PurchaseIn(UserRef):
     model_config = ConfigDict(extra="ignore")
 
     product_id: Name
-    currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")]
+    currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]  # ISO 4217, e.g. EUR
     price: float = Field(ge=0, allow_inf_nan=False, strict=True)
     quantity: int = Field(default=1, ge=1, le=100, strict=True)
     time: Instant

@@ -124,6 +124,7 @@ _PROBLEMS: dict[str, Callable[[dict[str, Any]], str]] = {
     "string_type": lambda e: f"expected a string, not {json_type(e.get('input'))}",
     "string_too_short": lambda e: "must not be empty",
     "string_too_long": lambda e: f"longer than {e['ctx']['max_length']} characters",
+    "string_pattern_mismatch": lambda e: f"{e.get('input')!r} is not of the form {e['ctx']['pattern']}",
     "bool_type": lambda e: f"expected true or false, not {json_type(e.get('input'))}",
     "int_type": lambda e: f"expected an integer, not {json_type(e.get('input'))}",
     "int_from_float": lambda e: "expected an integer",
