@@ -33,7 +33,7 @@ from typing import Any
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 # Sized for `make demo` to finish in about a minute on 2 cores: a user's 60 days are ~23 requests
 # and ~90 DynamoDB round trips, ~1 s through the handlers and the embedded (moto) server.
-DEFAULT_USERS = 60
+DEFAULT_USERS = 50
 DEFAULT_DAYS = 60
 DEFAULT_SEED = 7
 MIN_DAYS = 8  # new users joined in the last week
