@@ -398,6 +398,8 @@ SEEN = AT - 7 * DAY
         ("attr.n in [now]", AttributeInstant(SEEN), False),
         ('attr.tags contains "vip"', ["vip", "beta"], True),
         ('attr.tags contains "vip"', ["VIP"], False),
+        ('attr.tags contains "VIP"', ["vip"], False),
+        ('attr.tags contains "VIP"', "a vip user", False),
         ('attr.tags contains "vip"', ["vip-2"], False),  # list membership, not substring
         ('attr.tags contains "vip"', "a vip user", True),  # substring of a string
         ('attr.tags contains "vip"', 3, False),
