@@ -390,6 +390,12 @@ SEEN = AT - 7 * DAY
         ('attr.n in [1, "a", true]', "1", False),
         ('attr.n in [1, "a", true]', None, False),
         ('attr.n in [1, "a", true]', ["a"], False),
+        ('attr.plan in ["pro", "team"]', "team", True),
+        ('attr.plan in ["pro", "team"]', ["pro"], False),  # a list is not one of the strings
+        ('attr.plan in ["pro", "team"]', 1, False),
+        ('attr.plan not in ["pro", "team"]', ["pro"], True),
+        ('attr.plan not in ["pro", "team"]', None, True),
+        ('attr.plan not in ["pro", "team"]', "pro", False),
         ('attr.n not in [1, "a"]', True, True),
         ('attr.n not in [1, "a"]', None, True),
         ('attr.n not in [1, "a"]', 1, False),
