@@ -20,7 +20,7 @@ from kudos.settings import Settings
 from kudos.store.dynamo import Store
 from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
 from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, day_start, parse_instant
-from kudos.userdata import Change, Slot, apply_updates, read_activity
+from kudos.userdata import Change, Slot, apply_updates
 from kudos.validation import (
     MAX_ID_LENGTH,
     Instant,
@@ -102,9 +102,13 @@ def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> 
     result = SessionsResult()
     accepted = _accept(raw_sessions, skew, now, settings, result.errors)
     _assign_users(store, accepted)
-    activity = read_activity(store, {session.user for session in accepted})
+    users = {session.user for session in accepted}
+    # One read for both records a session may change: its activity, and the attributes it reports.
+    activity = store.get_records(
+        [*((user, ACTIVITY_SK) for user in users), *((user, PROFILE_SK) for user in users)]
+    )
     tentative = {}
-    for user in {s.user for s in accepted}:
+    for user in users:
         known = activity.get((user, ACTIVITY_SK))
         tentative[user] = known.aid if isinstance(known, ActivityRecord) else fresh_activity(now).aid
 
@@ -226,7 +230,7 @@ def _update_profiles(
         previous_last = outcome.before.last_session if isinstance(outcome.before, ActivityRecord) else None
         if newest.attributes and (previous_last is None or newest.started >= previous_last):
             attribute_changes[(user, PROFILE_SK)] = _report_attributes(newest)
-    apply_updates(store, attribute_changes)
+    apply_updates(store, attribute_changes, first_read=activity_read)
 
 
 def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Change:

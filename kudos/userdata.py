@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kudos.records import Record
 from kudos.store.dynamo import Store
-from kudos.store.keys import ACTIVITY_SK, UserKey
+from kudos.store.keys import UserKey
 
 Slot = tuple[UserKey, str]
 # Given the stored record (None if absent), the record to store, or None to leave it as it is.
@@ -65,8 +65,3 @@ def apply_updates(
             return outcomes
         pending = conflicts
     raise ConcurrentUpdateError(f"{len(pending)} records changed on every one of {MAX_ATTEMPTS} attempts")
-
-
-def read_activity(store: Store, users: Iterable[UserKey]) -> dict[Slot, Record]:
-    """The activity record of each user that has a profile (strongly consistent)."""
-    return store.get_records((user, ACTIVITY_SK) for user in users)
