@@ -388,6 +388,7 @@ def check_sources(parsed_sources: Sequence[ParsedSource]) -> list[Diagnostic]:
     checker = _Checker(texts=texts, diagnostics=[])
     definitions = [definition for parsed in parsed_sources for definition in parsed.definitions]
     known = {definition.name for definition in definitions}
+    known.update(name for parsed in parsed_sources for name in parsed.unparsed_names)
     for parsed in parsed_sources:
         checker.diagnostics.extend(parsed.diagnostics)
     checker.check_unique_names(definitions)

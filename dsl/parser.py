@@ -56,9 +56,9 @@ class ParsedSource:
     text: str
     definitions: list[SegmentDef] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    def source_line(self, line: int) -> str:
-        return source_line(self.text, line)
+    # Names of segments whose block has a syntax error: known to exist, so that reading them with
+    # in_segment elsewhere is not reported as well.
+    unparsed_names: set[str] = field(default_factory=set)
 
 
 def source_line(text: str, line: int) -> str:
@@ -120,7 +120,9 @@ def _deeper_than(tree: Tree, limit: int) -> Tree | None:
 
 
 # A top-level block starts at the beginning of a line; this finds where each one does.
-_BLOCK_START = re.compile(r"^[ \t]*segment\b", re.MULTILINE)
+_BLOCK_KEYWORDS = ("segment",)
+_BLOCK_START = re.compile(rf"^[ \t]*(?:{'|'.join(_BLOCK_KEYWORDS)})\b", re.MULTILINE)
+_SEGMENT_HEADER = re.compile(r"[ \t]*segment\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _recover_blocks(parsed: ParsedSource, after: tuple[int, int]) -> None:
@@ -139,6 +141,9 @@ def _recover_blocks(parsed: ParsedSource, after: tuple[int, int]) -> None:
             diagnostic = _syntax_diagnostic(error, padded, parsed.file)
             if (diagnostic.line, diagnostic.column) > after:
                 parsed.diagnostics.append(diagnostic)
+            header = _SEGMENT_HEADER.match(text, start, end)
+            if header:
+                parsed.unparsed_names.add(header.group(1))
             continue
         _build(parsed, tree, padded)
 

@@ -236,12 +236,16 @@ def test_all_errors_are_reported_not_just_the_first() -> None:
     ]
 
 
-def test_a_syntax_error_does_not_hide_the_names_defined_after_it() -> None:
+def test_a_syntax_error_does_not_hide_segment_names() -> None:
     sources = [
         ("a.seg", "segment broken { sessions > }\nsegment fine { sessions > 1 }\n"),
-        ("b.seg", 'segment reader { in_segment("fine") }\n'),
+        ("b.seg", 'segment reader { in_segment("fine") and in_segment("broken") and in_segment("nope") }\n'),
     ]
-    assert [item.line for item in check_sources(sources)] == [1]
+    # Only the syntax error itself and the name that really is unknown.
+    assert [(item.file, item.message.split(";")[0]) for item in check_sources(sources)] == [
+        ("a.seg", 'unexpected "}"'),
+        ("b.seg", 'unknown segment "nope"'),
+    ]
 
 
 def test_dsl_error_carries_every_diagnostic() -> None:

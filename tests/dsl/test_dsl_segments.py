@@ -1,0 +1,150 @@
+"""The SegmentSet API: ordering, evaluation of one segment with its dependencies, explain."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dsl import DslError, SegmentSet, compile_sources
+from kudos.profile import AttributeInstant, DailyCounts
+from tests.dsl.support import AT, AT_DAY, DAY, make_profile
+
+SOURCES = [
+    (
+        "b.seg",
+        """# readers first in the file: the set must still order them after what they read
+segment lapsed "Lapsed" { not in_segment("active") and in_segment("known") }
+segment active { last_session >= 3 days ago }
+""",
+    ),
+    ("a.seg", 'segment known "Known users" {\n    anonymous = false\n}\n'),
+]
+
+
+@pytest.fixture(scope="module")
+def segments() -> SegmentSet:
+    return compile_sources(SOURCES)
+
+
+def test_segments_come_after_what_they_read(segments: SegmentSet) -> None:
+    order = list(segments)
+    assert order.index("active") < order.index("lapsed")
+    assert order.index("known") < order.index("lapsed")
+    assert set(order) == {"lapsed", "active", "known"}
+
+
+def test_compiled_segment_keeps_its_source(segments: SegmentSet) -> None:
+    known = segments["known"]
+    assert (known.name, known.title, known.file) == ("known", "Known users", "a.seg")
+    assert known.source == 'segment known "Known users" {\n    anonymous = false\n}'
+    assert segments["active"].title is None
+    assert segments["lapsed"].dependencies == ("active", "known")
+
+
+def test_evaluate_reads_dependencies_at_the_same_instant(segments: SegmentSet) -> None:
+    profile = make_profile(last_session=AT - 2 * DAY)
+    assert segments.evaluate_all(profile, AT) == {"known": True, "active": True, "lapsed": False}
+    assert segments.evaluate("lapsed", profile, AT) is False
+    assert segments.evaluate("lapsed", profile, AT + 2 * DAY) is True
+    with pytest.raises(KeyError):
+        segments.evaluate("missing", profile, AT)
+
+
+def test_evaluate_defaults_to_now(segments: SegmentSet) -> None:
+    assert segments.evaluate("active", make_profile(last_session=AT)) is False  # AT is in 2026
+    assert segments.evaluate("active", make_profile(last_session=4e9)) is True
+
+
+def test_compile_on_top_of_a_base_set(segments: SegmentSet) -> None:
+    preview = compile_sources(
+        [("<preview>", 'segment preview { in_segment("lapsed") or sessions > 5 }')], base=segments
+    )
+    assert set(preview) == {"known", "active", "lapsed", "preview"}
+    assert preview["active"] is segments["active"]
+    assert preview.evaluate("preview", make_profile(last_session=AT - 9 * DAY), AT) is True
+    with pytest.raises(DslError) as raised:
+        compile_sources([("<preview>", "segment active { sessions > 5 }")], base=segments)
+    assert raised.value.diagnostics[0].message.startswith("duplicate segment active")
+
+
+def test_explain_shows_every_clause_with_what_it_saw() -> None:
+    segments = compile_sources(
+        [
+            (
+                "top.seg",
+                """segment top_users "Top users" {
+    sessions(last 30 days) >= 12
+    and last_session >= 7 days ago
+    and push_subscription in ["opted_in", "subscribed"]
+    and not attr.is_employee = true
+    and (attr.signup < 2026-01-01 or country is set)
+}""",
+            )
+        ]
+    )
+    profile = make_profile(
+        sessions=DailyCounts(total=40, by_day={AT_DAY - day: 1 for day in range(20)}),
+        last_session=AT - 3600,
+        push_subscription="opted_in",
+        custom={"is_employee": False, "signup": AttributeInstant(AT - 400 * DAY)},
+    )
+    explanation = segments.explain("top_users", profile, AT)
+    assert explanation.matched is True
+    assert explanation.matched == segments.evaluate("top_users", profile, AT)
+    rows = [(c.clause, c.value, c.operator, c.threshold, c.result) for c in explanation.clauses]
+    assert rows == [
+        ("sessions(last 30 days) >= 12", 20, ">=", 12, True),
+        ("last_session >= 7 days ago", "2026-11-20T14:30:00Z", ">=", "2026-11-13T15:30:00Z", True),
+        (
+            'push_subscription in ["opted_in", "subscribed"]',
+            "opted_in",
+            "in",
+            ["opted_in", "subscribed"],
+            True,
+        ),
+        ("attr.is_employee = true", False, "=", True, False),
+        ("attr.signup < 2026-01-01", "2025-10-16T15:30:00Z", "<", "2026-01-01T00:00:00Z", True),
+        ("country is set", None, "is set", None, False),
+    ]
+    assert [(c.line, c.column) for c in explanation.clauses][:2] == [(2, 5), (3, 9)]
+    document = explanation.to_json()
+    assert json.loads(json.dumps(document)) == document
+    assert document["segment"] == "top_users"
+    assert document["title"] == "Top users"
+    assert document["at"] == "2026-11-20T15:30:00Z"
+    assert document["matched"] is True
+    condition = document["condition"]
+    assert condition["operator"] == "and"
+    assert [operand.get("operator") for operand in condition["operands"]] == [">=", ">=", "in", "not", "or"]
+    negation = condition["operands"][3]
+    assert negation["result"] is True
+    assert negation["operands"][0]["result"] is False
+
+
+def test_explain_reports_a_miss_with_the_failing_clause() -> None:
+    segments = compile_sources([("a.seg", 'segment a { last_session >= 1 day ago and received("welcome") }')])
+    explanation = segments.explain("a", make_profile(), AT)
+    assert explanation.matched is False
+    assert [(c.clause, c.value, c.result) for c in explanation.clauses] == [
+        ("last_session >= 1 day ago", None, False),
+        ('received("welcome")', False, False),
+    ]
+    assert explanation.clauses[1].operator == "="
+    assert explanation.clauses[1].threshold is True
+
+
+def test_explain_includes_in_segment_values(segments: SegmentSet) -> None:
+    explanation = segments.explain("lapsed", make_profile(last_session=AT), AT)
+    assert [(c.clause, c.value) for c in explanation.clauses] == [
+        ('in_segment("active")', True),
+        ('in_segment("known")', True),
+    ]
+    assert explanation.matched is False
+
+
+def test_explain_survives_values_no_date_can_hold() -> None:
+    segments = compile_sources([("a.seg", "segment a { last_session > 2026-01-01 and attr.score > 1 }")])
+    explanation = segments.explain("a", make_profile(last_session=1e300, custom={"score": float("inf")}), AT)
+    assert [c.value for c in explanation.clauses] == [1e300, "inf"]
+    json.dumps(explanation.to_json(), allow_nan=False)
