@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dsl.diagnostics import Diagnostic
-from dsl.fields import FIELDS, MAX_WINDOW_DAYS, FieldSpec, Shape, ValueType
+from dsl.fields import FIELDS, MAX_WINDOW_DAYS, Shape, ValueType
 from dsl.model import (
     AttributeRef,
     BoolLiteral,
@@ -60,14 +60,6 @@ def literal_type(literal: Scalar) -> ValueType:
     if isinstance(literal, BoolLiteral):
         return ValueType.BOOL
     return ValueType.INSTANT
-
-
-def resolve(subject: Subject) -> FieldSpec | None:
-    """The built-in field a subject reads, or None for a custom attribute (and for unknown names,
-    which the checker has reported)."""
-    if isinstance(subject, AttributeRef):
-        return None
-    return FIELDS.get(subject.name)
 
 
 def call_shape(subject: FunctionRef) -> Shape | None:

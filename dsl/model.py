@@ -91,8 +91,6 @@ class RelativeTime:
 
 # A single value on the right of a comparison.
 Scalar: TypeAlias = StringLiteral | NumberLiteral | BoolLiteral | InstantLiteral | NowLiteral | RelativeTime
-# The instants among them: fixed, or computed from `at`.
-InstantValue: TypeAlias = InstantLiteral | NowLiteral | RelativeTime
 
 
 @dataclass(frozen=True, slots=True)
