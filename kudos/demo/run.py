@@ -210,25 +210,31 @@ def run(args: argparse.Namespace) -> int:
     """Exit code 1 when a response was not 2xx or an item was refused that the demo did not spoil."""
     from rich.console import Console
 
-    from kudos.local.environment import local_runtime
+    from kudos.local.environment import in_process_runtime, local_runtime
     from kudos.local.routes import find_template, load_template
     from kudos.settings import Settings
 
     console = Console()
     template = load_template(find_template())
     base = Settings.from_env()
-    if args.endpoint_url is None and not os.environ.get("DAY_SHARDS"):
-        # The embedded DynamoDB (moto) answers a Query by scanning the whole table, and the report
-        # queries every shard of 59 days: one shard a day makes it 4x faster. A demo's few
-        # sessions per second need no more; an explicit DAY_SHARDS is respected.
-        base = base.model_copy(update={"day_shards": 1})
-    with local_runtime(
-        endpoint_url=args.endpoint_url, settings=base, template_environment=template.globals_environment
-    ) as settings:
+    if args.endpoint_url is None:
+        if not os.environ.get("DAY_SHARDS"):
+            # moto answers a Query by scanning the whole table, and the report queries every shard
+            # of 59 days: one shard a day is 4x faster, and a demo's traffic needs no more.
+            base = base.model_copy(update={"day_shards": 1})
+        # The embedded DynamoDB without its HTTP server: the demo makes ~90 calls per simulated
+        # user, and in process each costs about a third of a call through moto's server.
+        runtime = in_process_runtime(base, template_environment=template.globals_environment)
+    else:
+        runtime = local_runtime(
+            endpoint_url=args.endpoint_url, settings=base, template_environment=template.globals_environment
+        )
+    with runtime as settings:
         context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
         print_summary(context)
         # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
         show_active_users(context)
+        show_segments(context)
     summary = context.summary
     return 1 if summary.failures or summary.unexpected_item_errors else 0
 
@@ -386,3 +392,37 @@ def show_active_users(context: DemoContext, days: int = TABLE_DAYS) -> list[dict
     context.console.print()
     context.console.print(table)
     return rows
+
+
+def show_segments(context: DemoContext) -> dict[str, int]:
+    """Each deployed segment's size now, and why one top user is in top_users, through the API."""
+    from rich.table import Table
+
+    listed = context.api.request("GET", "/v1/segments", at=context.now)
+    sizes: dict[str, int] = {}
+    table = Table(title="Segments (segments/*.seg), GET /v1/segments/{name}/members")
+    for name in ("segment", "title", "members", "source"):
+        table.add_column(name, justify="right" if name == "members" else "left")
+    first_top_user: dict[str, str] | None = None
+    for segment in listed.body["segments"]:
+        page = context.api.request(
+            "GET", f"/v1/segments/{segment['name']}/members", query={"limit": "1"}, at=context.now
+        )
+        sizes[segment["name"]] = page.body["count"]
+        table.add_row(segment["name"], segment["title"] or "", f"{page.body['count']:,}", segment["source"])
+        if segment["name"] == "top_users" and page.body["members"]:
+            first_top_user = page.body["members"][0]
+    context.console.print()
+    context.console.print(table)
+    if first_top_user is None:
+        context.console.print("nobody is in top_users: nothing to explain")
+        return sizes
+    explained = context.api.request(
+        "GET", "/v1/segments/top_users/explain", query=dict(first_top_user), at=context.now
+    ).body
+    who = ", ".join(f"{kind} {value}" for kind, value in first_top_user.items())
+    context.console.print(f"\nWhy {who} is in top_users (GET /v1/segments/top_users/explain):")
+    for clause in explained["clauses"]:
+        mark = "[green]yes[/]" if clause["result"] else "[red]no [/]"
+        context.console.print(f"  {mark}  {clause['clause']:<55} seen {json.dumps(clause['value'])}")
+    return sizes

@@ -17,6 +17,7 @@ from kudos.local.dynamodb import (
     DUMMY_ACCESS_KEY,
     DUMMY_SECRET_KEY,
     create_local_tables,
+    dynamodb_client,
     dynamodb_endpoint,
     is_local_endpoint,
 )
@@ -128,3 +129,23 @@ def local_runtime(
             create_local_tables(url, effective)
         with handler_environment(effective, local=local, template_environment=template_environment):
             yield effective
+
+
+@contextmanager
+def in_process_runtime(
+    settings: Settings | None = None, *, template_environment: Mapping[str, str] | None = None
+) -> Iterator[Settings]:
+    """moto's DynamoDB without its HTTP server: every boto3 call in this process is answered in memory.
+
+    About three times cheaper per call than the embedded server (no socket, no second thread
+    contending for the GIL), for work that replays many requests here, like `kudos demo`. Yields
+    the settings the handlers see (no endpoint: boto3 itself is intercepted).
+    """
+    from moto import mock_aws
+
+    from kudos.store.schema import create_tables
+
+    effective = (settings or Settings.from_env()).model_copy(update={"dynamodb_endpoint_url": None})
+    with mock_aws(), handler_environment(effective, local=True, template_environment=template_environment):
+        create_tables(dynamodb_client(None, region=effective.region), effective)
+        yield effective
