@@ -8,10 +8,8 @@ book-keep). Counts are never unset: absent means zero.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Union
 
 # A custom attribute value: str, int/float, bool, instant (AttributeInstant), or a list of strings.
@@ -31,20 +29,12 @@ class DailyCounts:
 
     total: int = 0
     by_day: dict[int, int] = field(default_factory=dict)
-    # Sorted days and running totals, built on the first window asked for: a rule set asks for
-    # several windows per profile, and each is then two bisects instead of a walk over every day.
-    # A profile is read, never changed, once rules run on it.
-    _index: tuple[list[int], list[int]] | None = field(default=None, repr=False, compare=False)
 
     def in_window(self, first_day: int, last_day: int) -> int:
         """Sum over the days first_day..last_day inclusive."""
-        if first_day > last_day or not self.by_day:
+        if first_day > last_day:
             return 0
-        if self._index is None:
-            days = sorted(self.by_day)
-            self._index = (days, list(accumulate((self.by_day[day] for day in days), initial=0)))
-        days, running = self._index
-        return running[bisect_right(days, last_day)] - running[bisect_left(days, first_day)]
+        return sum(count for day, count in self.by_day.items() if first_day <= day <= last_day)
 
 
 @dataclass(slots=True)
