@@ -31,7 +31,13 @@ def get_explain(name: str) -> Response:
     svc = services()
     segments = deployed_segments(svc.settings.segments_dir)
     explanation = explain_membership(
-        svc.store, segments, svc.clock(), name, query(app, "user_id"), query(app, "device_id"), query(app, "at")
+        svc.store,
+        segments,
+        svc.clock(),
+        name,
+        query(app, "user_id"),
+        query(app, "device_id"),
+        query(app, "at"),
     )
     return json_response(200, explanation)
 
