@@ -31,9 +31,10 @@ from enum import StrEnum
 from typing import Any
 
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-# Sized for `make demo` to finish in about a minute on 2 cores: a user's 60 days are ~23 requests
-# and ~90 DynamoDB round trips, ~1 s through the handlers and the embedded (moto) server.
-DEFAULT_USERS = 50
+# "Thousands of users" at the smallest: a user's 60 days are ~21 requests and ~90 DynamoDB calls,
+# and on the embedded (moto) DynamoDB `make demo` replays 1000 users in about 3 minutes on 2 cores,
+# then spends about 1 more reporting. `kudos demo --users N` trades size for time.
+DEFAULT_USERS = 1000
 DEFAULT_DAYS = 60
 DEFAULT_SEED = 7
 MIN_DAYS = 8  # new users joined in the last week
