@@ -133,8 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"baseline: boto3 TypeDeserializer only        {baseline:10.0f} users/s")
     print(
-        f"kudos: decode + profile + every segment      {rate:10.0f} users/s  ({rate / baseline:.2f}x baseline; "
-        f"goal >= {GOAL_USERS_PER_SECOND} users/s per core)"
+        f"kudos: decode + profile + every segment      {rate:10.0f} users/s  ({rate / baseline:.2f}x baseline)"
+    )
+    # The per-core goal is for evaluation in memory (bench_dsl's evaluate_all line); over stored items
+    # the floor is reading DynamoDB's JSON at all, which the baseline alone does at the rate above.
+    print(
+        f"in-memory goal {GOAL_USERS_PER_SECOND} users/s: see evaluate_all above; "
+        f"here {1e6 / rate:.1f} µs per user, while boto3 deserializing alone takes {1e6 / baseline:.1f}"
     )
     print(f"memberships found: {members}")
 
