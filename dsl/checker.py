@@ -143,13 +143,6 @@ class _Checker:
             assert not isinstance(operand, ListLiteral)
             self.expect_type(name, value_type, operand)
         elif operator in (Operator.IN, Operator.NOT_IN):
-            if value_type is ValueType.INSTANT:
-                self.error(
-                    comparison.operator_position,
-                    f"{operator.value} does not apply to {name}, which is an instant;"
-                    " compare it with <, <=, >, >=, = or !=",
-                )
-                return
             assert isinstance(operand, ListLiteral)
             for item in operand.items:
                 self.expect_type(name, value_type, item)

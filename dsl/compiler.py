@@ -342,8 +342,16 @@ def _compile_builtin(access: Access, operator: Operator, operand: Scalar | ListL
         return _constant_clause(access, compare, _constant(operand), guard_unset)
     if operator in (Operator.IN, Operator.NOT_IN):
         assert isinstance(operand, ListLiteral)
-        members = frozenset(_constant(item) for item in operand.items)
-        return _membership_clause(access, members, negate=operator is Operator.NOT_IN)
+        negate = operator is Operator.NOT_IN
+        offsets = tuple(
+            _offset(item) for item in operand.items if isinstance(item, NowLiteral | RelativeTime)
+        )
+        members = frozenset(
+            _constant(item) for item in operand.items if not isinstance(item, NowLiteral | RelativeTime)
+        )
+        if offsets:
+            return _relative_membership_clause(access.read, members, offsets, negate)
+        return _membership_clause(access, members, negate)
     read = access.read
     if operator is Operator.CONTAINS:
         assert isinstance(operand, StringLiteral)
@@ -450,6 +458,21 @@ def _membership_clause(access: Access, members: frozenset[Any], negate: bool) ->
     if negate:
         return lambda profile, context: read(profile, context) not in members
     return lambda profile, context: read(profile, context) in members
+
+
+def _relative_membership_clause(
+    read: Reader, members: frozenset[Any], offsets: tuple[float, ...], negate: bool
+) -> Predicate:
+    """`in [..]` on an instant with items such as `now` or `3 days ago`, which move with `at`."""
+
+    def is_member(profile: Profile, context: EvalContext) -> bool:
+        value = read(profile, context)
+        found = value is not None and (
+            value in members or any(value == context.at + offset for offset in offsets)
+        )
+        return found is not negate
+
+    return is_member
 
 
 def _test_clause(read: Reader, test: ValueTest) -> Predicate:

@@ -3,6 +3,7 @@ into diagnostics. Nothing here raises for bad input; problems come back as a lis
 
 from __future__ import annotations
 
+import difflib
 import functools
 import itertools
 import re
@@ -59,6 +60,18 @@ class ParsedSource:
     # Names of segments whose block has a syntax error: known to exist, so that reading them with
     # in_segment elsewhere is not reported as well.
     unparsed_names: set[str] = field(default_factory=set)
+    # Top-level blocks of other kinds (campaigns): not this language's to parse, kept for the one that is.
+    other_blocks: list[OtherBlock] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OtherBlock:
+    """`KEYWORD ... { ... }` at the top level of a file, as written (`text` spans the whole block)."""
+
+    keyword: str
+    line: int
+    column: int
+    text: str
 
 
 def source_line(text: str, line: int) -> str:
@@ -73,14 +86,15 @@ def parse_source(text: str, file: str) -> ParsedSource:
     """Parse one file. On a syntax error, the blocks that do parse are still returned (so that their
     own errors are reported too and their names are known to other files)."""
     parsed = ParsedSource(file=file, text=text)
+    segments_only, parsed.other_blocks, parsed.diagnostics = set_aside_other_blocks(text, file)
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(segments_only)
     except UnexpectedInput as error:
-        first = _syntax_diagnostic(error, text, file)
+        first = _syntax_diagnostic(error, segments_only, file)
         parsed.diagnostics.append(first)
-        _recover_blocks(parsed, after=(first.line, first.column))
+        _recover_blocks(parsed, segments_only, after=(first.line, first.column))
         return parsed
-    _build(parsed, tree, text)
+    _build(parsed, tree, segments_only)
     return parsed
 
 
@@ -125,10 +139,9 @@ _BLOCK_START = re.compile(rf"^[ \t]*(?:{'|'.join(_BLOCK_KEYWORDS)})\b", re.MULTI
 _SEGMENT_HEADER = re.compile(r"[ \t]*segment\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _recover_blocks(parsed: ParsedSource, after: tuple[int, int]) -> None:
+def _recover_blocks(parsed: ParsedSource, text: str, after: tuple[int, int]) -> None:
     """Parse each top-level block on its own, padded with newlines so that positions stay true.
     Errors up to the first one (already reported) are consequences of it and are dropped."""
-    text = parsed.text
     starts = [match.start() for match in _BLOCK_START.finditer(text)]
     if not starts:
         return
@@ -146,6 +159,91 @@ def _recover_blocks(parsed: ParsedSource, after: tuple[int, int]) -> None:
                 parsed.unparsed_names.add(header.group(1))
             continue
         _build(parsed, tree, padded)
+
+
+# --- other top-level blocks -----------------------------------------------------------------------
+
+# dsl.md lets other blocks (campaigns) share a file with segments, without fixing their syntax. A
+# block is `keyword ... { ... }` with balanced braces outside strings and comments; it is blanked out
+# (newlines kept, so positions stay true) before the segment grammar sees the text. A keyword close
+# to `segment` is taken for a misspelt segment and left in, so that it is reported, not ignored.
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OTHER_KEYWORD = re.compile(r"[a-z][a-z0-9_]*")
+_SPACE_OR_COMMENT = re.compile(r"(?:\s+|#[^\n]*)+")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"?')
+
+
+def set_aside_other_blocks(text: str, file: str) -> tuple[str, list[OtherBlock], list[Diagnostic]]:
+    """`text` with every top-level block that is not a segment blanked out, those blocks, and the
+    problem with the one that does not close, if any."""
+    blocks: list[OtherBlock] = []
+    problems: list[Diagnostic] = []
+    pieces: list[str] = []
+    kept_from = 0
+    position = _skip_space(text, 0)
+    while position < len(text):
+        word = _WORD.match(text, position)
+        if word is None:
+            break  # not the start of a block: the segment grammar reports it
+        keyword = word.group()
+        other = keyword != "segment" and _is_other_keyword(keyword)
+        end = _block_end(text, word.end())
+        if end is None and other:
+            # Where an unbalanced block ends is anyone's guess: the rest of the file goes with it.
+            line, column = _line_and_column(text, position)
+            message = f"this {keyword} block does not close: it needs {{ ... }} with balanced braces"
+            problems.append(Diagnostic(file, line, column, message, source_line(text, line)))
+            end = len(text)
+        if end is None:
+            break
+        if other:
+            line, column = _line_and_column(text, position)
+            blocks.append(OtherBlock(keyword, line, column, text[position:end]))
+            pieces.append(text[kept_from:position])
+            pieces.append(re.sub(r"[^\n]", " ", text[position:end]))
+            kept_from = end
+        position = _skip_space(text, end)
+    pieces.append(text[kept_from:])
+    return "".join(pieces), blocks, problems
+
+
+def _line_and_column(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _is_other_keyword(word: str) -> bool:
+    return bool(_OTHER_KEYWORD.fullmatch(word)) and not difflib.get_close_matches(
+        word, ["segment"], cutoff=0.7
+    )
+
+
+def _skip_space(text: str, position: int) -> int:
+    space = _SPACE_OR_COMMENT.match(text, position)
+    return space.end() if space else position
+
+
+def _block_end(text: str, position: int) -> int | None:
+    """Just after the `}` that closes the first `{` from `position`; None when there is none, or
+    when a `}` comes first."""
+    depth = 0
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            position = _STRING.match(text, position).end()  # type: ignore[union-attr]
+            continue
+        if char == "#":
+            position = _skip_space(text, position)
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                return None
+            depth -= 1
+            if depth == 0:
+                return position + 1
+        position += 1
+    return None
 
 
 # --- syntax errors ------------------------------------------------------------------------------
@@ -399,9 +497,7 @@ class _ModelBuilder:
         end = tree.meta.end_pos
         while offset < end and self.text[offset].isspace():
             offset += 1
-        line = self.text.count("\n", 0, offset) + 1
-        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
-        return Position(self.file, line, column)
+        return Position(self.file, *_line_and_column(self.text, offset))
 
     # subjects
 

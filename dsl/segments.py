@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -212,12 +213,30 @@ def read_sources(files: Iterable[Path]) -> tuple[list[Source], list[Diagnostic]]
     problems: list[Diagnostic] = []
     for path in files:
         try:
-            sources.append((str(path), path.read_text(encoding="utf-8")))
-        except UnicodeDecodeError as error:
-            problems.append(Diagnostic(str(path), 1, 1, f"not UTF-8 text (byte {error.start})"))
+            data = path.read_bytes()
         except OSError as error:
             problems.append(Diagnostic(str(path), 1, 1, f"cannot read: {error.strerror or error}"))
+            continue
+        # Editors on Windows may start a file with a byte order mark, which the writer never sees.
+        data = data.removeprefix(codecs.BOM_UTF8)
+        try:
+            sources.append((str(path), data.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            problems.append(_undecodable(str(path), data, error))
     return sources, problems
+
+
+def _undecodable(file: str, data: bytes, error: UnicodeDecodeError) -> Diagnostic:
+    """Where the first byte that is not UTF-8 sits, shown on its line (the bad bytes replaced)."""
+    before = data[: error.start]
+    line = before.count(b"\n") + 1
+    line_start = before.rfind(b"\n") + 1
+    column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+    line_end = data.find(b"\n", error.start)
+    shown = (
+        data[line_start : None if line_end < 0 else line_end].decode("utf-8", errors="replace").rstrip("\r")
+    )
+    return Diagnostic(file, line, column, f"not UTF-8 text: byte 0x{data[error.start]:02x}", shown)
 
 
 def check_paths(paths: Iterable[str | Path]) -> list[Diagnostic]:

@@ -51,16 +51,16 @@ an instant (2026-11-01T10:30:00Z), now, or a relative time (7 days ago)
                             ^""",
     ),
     "operator that does not apply": (
-        'segment a { anonymous > true or sessions contains "x" or created_at in [now] }',
+        'segment a { anonymous > true or sessions contains "x" or created_at matches "x" }',
         """\
 s.seg:1:23: > does not apply to anonymous, which is a bool; use = or !=
-    segment a { anonymous > true or sessions contains "x" or created_at in [now] }
+    segment a { anonymous > true or sessions contains "x" or created_at matches "x" }
                           ^
 s.seg:1:42: contains applies to strings and lists, and sessions is a number
-    segment a { anonymous > true or sessions contains "x" or created_at in [now] }
+    segment a { anonymous > true or sessions contains "x" or created_at matches "x" }
                                              ^
-s.seg:1:69: in does not apply to created_at, which is an instant; compare it with <, <=, >, >=, = or !=
-    segment a { anonymous > true or sessions contains "x" or created_at in [now] }
+s.seg:1:69: matches applies to strings, and created_at is an instant
+    segment a { anonymous > true or sessions contains "x" or created_at matches "x" }
                                                                         ^""",
     ),
     "windows out of range": (
@@ -285,13 +285,24 @@ def test_check_paths_reads_directories_recursively(tmp_path: Path) -> None:
 
 
 def test_check_paths_reports_missing_and_unreadable_files(tmp_path: Path) -> None:
-    (tmp_path / "latin1.seg").write_bytes(b"segment caf\xe9 { sessions > 1 }")
+    (tmp_path / "latin1.seg").write_bytes(b"# caf\xc3\xa9\nsegment caf\xe9 { sessions > 1 }\n")
     missing = tmp_path / "missing"
-    messages = [(Path(item.file).name, item.message) for item in check_paths([tmp_path, missing])]
-    assert sorted(messages) == [
-        ("latin1.seg", "not UTF-8 text (byte 11)"),
+    diagnostics = check_paths([tmp_path, missing])
+    assert sorted((Path(item.file).name, item.message) for item in diagnostics) == [
+        ("latin1.seg", "not UTF-8 text: byte 0xe9"),
         ("missing", "no such file or directory"),
     ]
+    (unreadable,) = (item for item in diagnostics if item.file.endswith("latin1.seg"))
+    assert unreadable.format().splitlines()[1:] == [
+        "    segment caf\ufffd { sessions > 1 }",
+        "               ^",
+    ]
+    assert (unreadable.line, unreadable.column) == (2, 12)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path) -> None:
+    (tmp_path / "windows.seg").write_bytes(b"\xef\xbb\xbfsegment a { sessions > 1 }\r\n")
+    assert check_paths([tmp_path]) == []
 
 
 def test_load_segments_raises_with_everything_wrong(tmp_path: Path) -> None:
@@ -310,3 +321,9 @@ def test_the_repository_segments_check_clean() -> None:
     assert check_paths([directory]) == []
     segments = load_segments(directory)
     assert {"top_users", "lapsing_top_users", "big_spenders", "new_users", "cart_abandoners"} <= set(segments)
+
+
+def test_digits_are_ascii_only() -> None:
+    (problem,) = check_sources([("s.seg", "segment a { sessions > \u0661\u0662 }")])
+    assert (problem.line, problem.column) == (1, 24)
+    assert problem.message.startswith("unexpected character '\u0661'")
