@@ -19,7 +19,7 @@ from kudos.records import ActivityRecord, AttributesRecord, Record, prune_days
 from kudos.settings import Settings
 from kudos.store.dynamo import Store
 from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
-from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, day_start, parse_instant
+from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.userdata import Change, Slot, apply_updates
 from kudos.validation import (
     MAX_ID_LENGTH,
@@ -31,10 +31,6 @@ from kudos.validation import (
 )
 
 MAX_SESSIONS = 500
-# A re-upload whose clock correction differs (a retried request, a device clock fixed in
-# between) can move a session across midnight; sessions this close to a day boundary are also
-# looked for on the neighbouring day.
-NEIGHBOUR_DAY_TOLERANCE = 3600.0
 
 Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH)]
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
@@ -112,10 +108,11 @@ def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> 
         known = activity.get((user, ACTIVITY_SK))
         tentative[user] = known.aid if isinstance(known, ActivityRecord) else fresh_activity(now).aid
 
+    seen_nearby = _seen_on_neighbour_days(store, accepted)
     new_by_user: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
     for session in accepted:
         expires = activity_expiry(settings, session.day)
-        if _seen_on_neighbour_day(store, session):
+        if session.session_id in seen_nearby:
             result.duplicates += 1
             continue
         stored = store.insert_session(
@@ -185,20 +182,22 @@ def _assign_users(store: Store, sessions: list[AcceptedSession]) -> None:
             session.user = aliases[session.user.device_id]
 
 
-def _seen_on_neighbour_day(store: Store, session: AcceptedSession) -> bool:
-    offset = session.started - day_start(session.day)
-    if offset < NEIGHBOUR_DAY_TOLERANCE:
-        neighbour = session.day - 1
-    elif offset > SECONDS_PER_DAY - NEIGHBOUR_DAY_TOLERANCE:
-        neighbour = session.day + 1
-    else:
-        return False
-    stored = store.get_session(neighbour, session.session_id)
-    if stored is None:
-        return False
-    if session.ended is not None and "e" not in stored:
-        store.update_session(neighbour, session.session_id, ended=session.ended)
-    return True
+def _seen_on_neighbour_days(store: Store, sessions: list[AcceptedSession]) -> set[str]:
+    """Sessions already stored on the day before or after their own, in one batched read.
+
+    Dedup lives in the day partition of the clock-corrected start, and a re-upload whose correction
+    differs (a retry that kept an old `sent_at`, a device clock set right in between, an upload
+    without `sent_at`) can move a session by hours, across midnight: such a copy is a duplicate
+    too, and may still bring the `ended_at` the first one lacked.
+    """
+    wanted = {(session.day + step, session.session_id): session for session in sessions for step in (-1, 1)}
+    found = store.find_sessions(wanted)
+    for (day, session_id), stored in found.items():
+        ended = wanted[(day, session_id)].ended
+        # Corrected by another clock error, the end may fall before the start that was kept.
+        if ended is not None and "e" not in stored and ended >= float(stored["t"]["N"]):
+            store.update_session(day, session_id, ended=ended)
+    return {session_id for _, session_id in found}
 
 
 def _update_profiles(

@@ -353,14 +353,13 @@ class Store:
         return self._activity_put(item, f"attribute_not_exists({keys.PK})")
 
     def get_session(self, day: int, session_id: str) -> Item | None:
-        response = self.client.get_item(
-            TableName=self.activity_table,
-            Key=self._session_key(day, session_id),
-            ReturnConsumedCapacity="TOTAL",
-        )
-        self.meter.read(response.get("ConsumedCapacity"))
-        item: Item | None = response.get("Item")
-        return item
+        return self.find_sessions([(day, session_id)]).get((day, session_id))
+
+    def find_sessions(self, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Item]:
+        """The stored session items among (day, session_id), read strongly consistent."""
+        key_items = [self._session_key(day, session_id) for day, session_id in dict.fromkeys(wanted)]
+        found = self._batch_get(self.activity_table, key_items, consistent=True)
+        return {keys.parse_session_key(item): item for item in found}
 
     def update_session(
         self, day: int, session_id: str, *, ended: float | None = None, aid: str | None = None

@@ -11,7 +11,9 @@ Two tables (see docs/data-model.md):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 PK = "pk"
 SK = "sk"
@@ -110,6 +112,12 @@ def day_pk(day: int, shard: int) -> str:
 
 def session_sk(session_id: str) -> str:
     return SESSION_SK_PREFIX + session_id
+
+
+def parse_session_key(item: Mapping[str, Any]) -> tuple[int, str]:
+    """(day, session_id) of a stored session item: the inverse of day_pk and session_sk."""
+    day = item[PK]["S"].removeprefix(DAY_PREFIX).partition("#")[0]
+    return int(day), item[SK]["S"].removeprefix(SESSION_SK_PREFIX)
 
 
 def api_active_sk(aid: str) -> str:

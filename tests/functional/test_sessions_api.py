@@ -61,6 +61,28 @@ def test_a_retried_upload_near_midnight_is_still_a_duplicate(api):
     assert [f["sessions"] for f in figures] == [1, 0]
 
 
+def test_a_copy_corrected_by_another_clock_error_is_still_a_duplicate(api):
+    # The device clock went 14 hours wrong between two uploads of session x: corrected by it, the
+    # copy would start in the evening of the 19th instead of at noon on the 20th.
+    first = {"sent_at": "2026-11-22T12:00:00Z", "sessions": [session("x", "2026-11-20T12:00:00Z", user="u-1")]}
+    assert api.post("/v1/sessions", first).body["new_sessions"] == 1
+    api.at("2026-11-23T02:00:00Z")
+    ended = session("x", "2026-11-20T12:00:00Z", user="u-1", ended_at="2026-11-21T02:30:00Z")
+    again = {"sent_at": "2026-11-23T16:00:00Z", "sessions": [ended]}
+    assert api.post("/v1/sessions", again).body == {
+        "message": "success",
+        "sessions_processed": 1,
+        "new_sessions": 0,
+        "duplicates": 1,
+        "errors": [],
+    }
+    figures = api.active_users("2026-11-19", "2026-11-20")
+    assert [(f["dau"], f["sessions"], f["new_users"]) for f in figures] == [(0, 0, 0), (1, 1, 1)]
+    stored = api.store.get_session(parse_date("2026-11-20"), "x")
+    assert stored is not None
+    assert "e" in stored
+
+
 def test_late_uploads_revise_past_days(api):
     api.post("/v1/sessions", {"sessions": [session("a", "2026-11-21T10:00:00Z", user="u-1")]})
     before = api.active_users("2026-11-10", "2026-11-21")
