@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 from kudos.store.dynamo import Store
 from kudos.store.keys import UserKey
-from kudos.validation import MAX_ID_LENGTH
-
-Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH)]
+from kudos.validation import Id
 
 
 class UserRef(BaseModel):

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 
 from kudos.activity import activity_expiry
 from kudos.errors import BadRequest
-from kudos.identity import Id
 from kudos.records import AttributesRecord, CampaignRecord, Record, TokenRecord
 from kudos.settings import Settings
 from kudos.store.dynamo import Store
@@ -22,8 +21,10 @@ from kudos.store.keys import CAMPAIGN_SK_PREFIX, PROFILE_SK, TOKEN_SK_PREFIX, Us
 from kudos.timeutil import SECONDS_PER_DAY, day_of
 from kudos.userdata import Change, Slot, apply_updates
 from kudos.validation import (
+    Id,
     Instant,
     ItemError,
+    LongText,
     optional_array,
     require_object,
     validate_item,
@@ -41,7 +42,7 @@ class TokenIn(BaseModel):
     device_id: Id
     user_id: Id | None = None
     platform: Platform
-    token: Id
+    token: LongText  # web push subscriptions are longer than mobile tokens
     enabled: StrictBool
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from kudos.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.errors import BadRequest
@@ -22,9 +22,10 @@ from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
 from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.userdata import Change, Slot, apply_updates
 from kudos.validation import (
-    MAX_ID_LENGTH,
+    Id,
     Instant,
     ItemError,
+    Text,
     optional_array,
     require_object,
     validate_item,
@@ -32,8 +33,6 @@ from kudos.validation import (
 
 MAX_SESSIONS = 500
 
-Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH)]
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
 # Session fields that are also standard profile attributes (dsl.md), "last value reported".
 SESSION_ATTRIBUTES = ("platform", "app_version", "country", "language", "time_zone")
 

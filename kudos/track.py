@@ -5,12 +5,13 @@ A user the request updates is active on the day the server processes it (api.md)
 
 from __future__ import annotations
 
-import math
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from kudos.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.errors import BadRequest
@@ -18,6 +19,8 @@ from kudos.identity import UserRef, resolve_refs
 from kudos.profile import AttributeInstant, CustomValue
 from kudos.records import ActivityRecord, AttributesRecord, EventRecord, PurchasesRecord, Record, prune_days
 from kudos.settings import Settings
+from kudos.store.capacity import item_size
+from kudos.store.codec import encode
 from kudos.store.dynamo import Store
 from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, PURCHASES_SK, UserKey, event_sk
 from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
@@ -26,9 +29,12 @@ from kudos.validation import (
     MAX_NAME_LENGTH,
     Instant,
     ItemError,
+    Name,
     json_type,
+    number_problem,
     optional_array,
     require_object,
+    text_problem,
     validate_item,
 )
 
@@ -36,13 +42,28 @@ MAX_OBJECTS = 75
 MAX_ATTRIBUTES_PER_OBJECT = 256
 MAX_STRING_VALUE = 1024
 MAX_LIST_LENGTH = 100
+# A user's attributes are one item, read by every segment sweep; DynamoDB's own limit is 400 KB.
+MAX_ATTRIBUTES_BYTES = 100 * 1024
 STANDARD_ATTRIBUTES = frozenset(
     {"country", "language", "time_zone", "platform", "app_version", "first_name", "last_name", "email"}
 )
 SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
 IDENTITY_KEYS = frozenset({"external_id", "device_id"})
 
-Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_NAME_LENGTH)]
+
+def _price(value: Any) -> Any:
+    """A JSON number, integer or not (strict floats refuse 5), that DynamoDB can store."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value  # the float type says what is wrong
+    problem = number_problem(value)
+    if problem:
+        raise PydanticCustomError("number_range", problem)
+    return float(value)
+
+
+# A price times a quantity of 100, summed over a user's purchases, stays a storable number.
+MAX_PRICE = 1e12
+Price = Annotated[float, BeforeValidator(_price), Field(ge=0, le=MAX_PRICE, strict=True)]
 
 
 class EventIn(UserRef):
@@ -58,28 +79,17 @@ class PurchaseIn(UserRef):
 
     product_id: Name
     currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]  # ISO 4217, e.g. EUR
-    price: float = Field(ge=0, allow_inf_nan=False, strict=True)
+    price: Price
     quantity: int = Field(default=1, ge=1, le=100, strict=True)
     time: Instant
     properties: dict[str, Any] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _price_is_a_number(cls, data: Any) -> Any:
-        # strict floats refuse integers; a price of 5 is a price.
-        if (
-            isinstance(data, dict)
-            and isinstance(data.get("price"), int)
-            and not isinstance(data["price"], bool)
-        ):
-            data = {**data, "price": float(data["price"])}
-        return data
 
 
 @dataclass(slots=True)
 class AttributeUpdate:
     """One attributes object, checked: what to set, unset, increment, add to and remove from lists."""
 
+    index: int  # in the request's attributes array
     standard: dict[str, str | None] = field(default_factory=dict)
     custom: dict[str, CustomValue | None] = field(default_factory=dict)
     increments: dict[str, float] = field(default_factory=dict)
@@ -103,6 +113,9 @@ class AttributeUpdate:
             current = attributes.custom.get(name)
             base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
             total = base + step
+            problem = number_problem(total)
+            if problem:
+                raise ValueError(f"{name}: inc: the total would be {problem}")
             attributes.custom[name] = int(total) if float(total).is_integer() else total
         for name in self.list_adds.keys() | self.list_removes.keys():
             current = attributes.custom.get(name)
@@ -188,20 +201,28 @@ def track_users(store: Store, settings: Settings, now: float, body: Any) -> Trac
             changes.purchases.append(change)
             result.purchases_processed += 1
 
-    _store_changes(store, settings, now, per_user)
+    refused = _store_changes(store, settings, now, per_user)
+    for index, problem in refused.items():
+        result.attributes_processed -= 1
+        result.errors.append(ItemError("attributes", index, f"attributes[{index}]", problem))
     result.errors.sort(key=lambda error: (error.input_array, error.index))
     return result
 
 
 def _store_changes(
     store: Store, settings: Settings, now: float, per_user: dict[UserKey, _UserChanges]
-) -> None:
+) -> dict[int, str]:
+    """Write every user's changes; the attributes objects refused on the way, by index."""
     today = day_of(now)
     changes: dict[Slot, Change] = {}
+    refused: dict[UserKey, dict[int, str]] = {}
     for user, user_changes in per_user.items():
         changes[(user, ACTIVITY_SK)] = _active_today(today, now)
         if user_changes.attributes:
-            changes[(user, PROFILE_SK)] = _update_attributes(user_changes.attributes, now)
+            refused[user] = {}
+            changes[(user, PROFILE_SK)] = _update_attributes(
+                user, user_changes.attributes, now, refused[user]
+            )
         for name, events in user_changes.events.items():
             changes[(user, event_sk(name))] = _count_events(name, events)
         if user_changes.purchases:
@@ -212,6 +233,7 @@ def _store_changes(
         assert isinstance(outcome.after, ActivityRecord)
         store.mark_api_active(today, outcome.after.aid, activity_expiry(settings, today))
         note_first_activity(store, settings, outcome)
+    return {index: problem for problems in refused.values() for index, problem in problems.items()}
 
 
 def _active_today(today: int, now: float) -> Change:
@@ -227,12 +249,29 @@ def _active_today(today: int, now: float) -> Change:
     return change
 
 
-def _update_attributes(updates: list[AttributeUpdate], now: float) -> Change:
-    def change(stored: Record | None) -> Record:
+def _update_attributes(
+    user: UserKey, updates: list[AttributeUpdate], now: float, refused: dict[int, str]
+) -> Change:
+    """Apply the updates in order; one that cannot be stored is refused (into `refused`) alone."""
+
+    def change(stored: Record | None) -> Record | None:
+        refused.clear()  # a retry after a lost race starts over
         attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
         for update in updates:
-            update.apply(attributes, now)
-        return attributes
+            candidate = copy.deepcopy(attributes)
+            try:
+                update.apply(candidate, now)
+            except ValueError as problem:
+                refused[update.index] = str(problem)
+                continue
+            if item_size(encode(user, candidate)) > MAX_ATTRIBUTES_BYTES:
+                refused[update.index] = (
+                    f"the user's attributes would take more than {MAX_ATTRIBUTES_BYTES // 1024} KB; "
+                    "unset some (null) first"
+                )
+                continue
+            attributes = candidate
+        return None if len(refused) == len(updates) else attributes
 
     return change
 
@@ -281,7 +320,7 @@ def _parse_attributes(raw: Any, index: int) -> tuple[UserRef, str, AttributeUpda
         return ref
     if len(raw) > MAX_ATTRIBUTES_PER_OBJECT:
         return ItemError("attributes", index, prefix, f"more than {MAX_ATTRIBUTES_PER_OBJECT} attributes")
-    update = AttributeUpdate()
+    update = AttributeUpdate(index)
     for name, value in raw.items():
         if name in IDENTITY_KEYS:
             continue
@@ -295,6 +334,9 @@ def _add_attribute(update: AttributeUpdate, name: str, value: Any) -> str | None
     """Record one attribute in ``update``; a problem with it as text, or None."""
     if not name or len(name) > MAX_NAME_LENGTH:
         return f"an attribute name must have 1 to {MAX_NAME_LENGTH} characters"
+    name_problem = text_problem(name)
+    if name_problem:
+        return f"the attribute name is {name_problem}"
     if name in ("push_subscribe", "email_subscribe"):
         if value not in SUBSCRIPTION_STATES:
             return f"expected one of {', '.join(SUBSCRIPTION_STATES)}"
@@ -324,6 +366,17 @@ def _string_problem(text: str) -> str | None:
         return "must not be empty (send null to unset)"
     if len(text) > MAX_STRING_VALUE:
         return f"longer than {MAX_STRING_VALUE} characters"
+    return text_problem(text)
+
+
+def _strings_problem(values: list[Any]) -> str | None:
+    """What is wrong with the first element of a list attribute that is not a fit string."""
+    for index, element in enumerate(values):
+        if not isinstance(element, str):
+            return f"[{index}]: a list attribute holds strings only, not {json_type(element)}"
+        problem = _string_problem(element)
+        if problem:
+            return f"[{index}]: {problem}"
     return None
 
 
@@ -332,8 +385,9 @@ def _custom_value(value: Any) -> CustomValue | None:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("expected a finite number")
+        problem = number_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
     if isinstance(value, str):
         problem = _string_problem(value)
@@ -349,8 +403,9 @@ def _custom_value(value: Any) -> CustomValue | None:
     if isinstance(value, list):
         if len(value) > MAX_LIST_LENGTH:
             raise ValueError(f"more than {MAX_LIST_LENGTH} elements")
-        if not all(isinstance(element, str) and element for element in value):
-            raise ValueError("a list attribute holds non-empty strings only")
+        problem = _strings_problem(value)
+        if problem:
+            raise ValueError(problem)
         return list(dict.fromkeys(value))
     raise ValueError(f"unsupported value: {json_type(value)}")
 
@@ -358,17 +413,23 @@ def _custom_value(value: Any) -> CustomValue | None:
 def _add_operation(update: AttributeUpdate, name: str, operation: dict[str, Any]) -> str | None:
     if set(operation) == {"inc"}:
         step = operation["inc"]
-        if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step):
-            return "inc: expected a finite number"
+        if isinstance(step, bool) or not isinstance(step, int | float):
+            return "inc: expected a number"
+        problem = number_problem(step)
+        if problem:
+            return f"inc: {problem}"
         update.increments[name] = step
         return None
     if operation and set(operation) <= {"add", "remove"}:
         for verb in ("add", "remove"):
             values = operation.get(verb, [])
-            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-                return f"{verb}: expected a list of non-empty strings"
+            if not isinstance(values, list):
+                return f"{verb}: expected a list of strings, not {json_type(values)}"
             if len(values) > MAX_LIST_LENGTH:
                 return f"{verb}: more than {MAX_LIST_LENGTH} elements"
+            problem = _strings_problem(values)
+            if problem:
+                return f"{verb}: {problem}"
         update.list_adds[name] = operation.get("add", [])
         update.list_removes[name] = operation.get("remove", [])
         return None

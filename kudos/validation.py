@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
 from kudos.errors import BadRequest, PayloadTooLarge
@@ -23,6 +25,13 @@ from kudos.timeutil import InstantError, parse_instant
 MAX_BODY_BYTES = 1_000_000
 MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 255
+# Ids and names end up in keys, and DynamoDB takes at most 1024 bytes in a sort key: 256 characters
+# of CJK or emoji are more than that in UTF-8.
+MAX_KEY_PART_BYTES = 1000
+# DynamoDB's numbers: 38 significant digits, magnitudes from 1e-130 to below 1e126.
+NUMBER_DIGITS = 38
+NUMBER_EXPONENTS = range(-130, 126)
+NOT_UNICODE = "not valid Unicode: it holds a lone surrogate (\\ud800 to \\udfff)"
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -35,6 +44,54 @@ def _instant(value: object) -> float:
 
 
 Instant = Annotated[float, BeforeValidator(_instant)]
+
+
+def text_problem(text: str) -> str | None:
+    """Why DynamoDB could not store `text`, if it could not: JSON may carry a lone surrogate."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return NOT_UNICODE
+    return None
+
+
+def number_problem(value: float) -> str | None:
+    """Why DynamoDB could not store the JSON number `value`, if it could not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "expected a finite number"
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not exact:
+        return None
+    if exact.adjusted() not in NUMBER_EXPONENTS:
+        return "out of range: magnitudes from 1e-130 to 1e125 are stored"
+    # A float has at most 17 significant digits; a JSON integer may have thousands.
+    if isinstance(value, int) and len(str(abs(value)).rstrip("0")) > NUMBER_DIGITS:
+        return f"more than {NUMBER_DIGITS} significant digits"
+    return None
+
+
+def _storable_text(text: str) -> str:
+    problem = text_problem(text)
+    if problem:
+        raise PydanticCustomError("unicode", problem)
+    return text
+
+
+def _key_part(text: str) -> str:
+    if len(_storable_text(text).encode()) > MAX_KEY_PART_BYTES:
+        raise PydanticCustomError("key_part_too_long", f"longer than {MAX_KEY_PART_BYTES} bytes in UTF-8")
+    return text
+
+
+def _non_empty(max_length: int) -> StringConstraints:
+    return StringConstraints(strict=True, min_length=1, max_length=max_length)
+
+
+# What request models are made of: non-empty strings DynamoDB can store, ids and names fit for a key.
+Id = Annotated[str, _non_empty(MAX_ID_LENGTH), AfterValidator(_key_part)]
+Name = Annotated[str, _non_empty(MAX_NAME_LENGTH), AfterValidator(_key_part)]
+Text = Annotated[str, _non_empty(256), AfterValidator(_storable_text)]
+LongText = Annotated[str, _non_empty(4096), AfterValidator(_storable_text)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +180,7 @@ _PROBLEMS: dict[str, Callable[[dict[str, Any]], str]] = {
     "missing": lambda e: "is required",
     "string_type": lambda e: f"expected a string, not {json_type(e.get('input'))}",
     "string_too_short": lambda e: "must not be empty",
+    "string_unicode": lambda e: NOT_UNICODE,
     "string_too_long": lambda e: f"longer than {e['ctx']['max_length']} characters",
     "string_pattern_mismatch": lambda e: f"{e.get('input')!r} is not of the form {e['ctx']['pattern']}",
     "bool_type": lambda e: f"expected true or false, not {json_type(e.get('input'))}",

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from kudos.store.keys import UserKey
 from tests.apiclient import ApiClient
 
 GOOD = {"session_id": "good", "device_id": "d-1", "started_at": "2026-11-21T10:00:00Z"}
@@ -94,6 +95,10 @@ ITEM_ERRORS = [
         {**GOOD, "platform": ["ios"]}, "sessions[1].platform", "expected a string", id="list-platform"
     ),
     pytest.param([1], "sessions[1]", "expected an object", id="list-item"),
+    # 256 characters, but 1024 bytes in UTF-8: more than a DynamoDB sort key holds.
+    pytest.param({**GOOD, "session_id": "😀" * 256}, "sessions[1].session_id", "bytes", id="wide-id"),
+    pytest.param({**GOOD, "device_id": "d\ud800"}, "sessions[1].device_id", "surrogate", id="surrogate-id"),
+    pytest.param({**GOOD, "country": "\udfff"}, "sessions[1].country", "surrogate", id="surrogate-text"),
 ]
 
 
@@ -109,7 +114,51 @@ def test_a_bad_session_is_reported_by_field_and_the_good_one_kept(api, bad, fiel
     assert fragment in error["message"]
 
 
+def purchase(**fields):
+    return {
+        "external_id": "u",
+        "product_id": "p",
+        "currency": "USD",
+        "price": 1,
+        "time": "2026-11-21T10:00:00Z",
+        **fields,
+    }
+
+
 TRACK_ITEM_ERRORS = [
+    # Numbers DynamoDB cannot store: 38 significant digits, magnitudes 1e-130 to 1e126.
+    pytest.param("attributes", {"external_id": "u", "score": 1e200}, "attributes[0].score", id="huge-number"),
+    pytest.param(
+        "attributes", {"external_id": "u", "score": 1e-200}, "attributes[0].score", id="tiny-number"
+    ),
+    pytest.param(
+        "attributes", {"external_id": "u", "score": 10**40 + 1}, "attributes[0].score", id="long-int"
+    ),
+    pytest.param(
+        "attributes", {"external_id": "u", "visits": {"inc": 1e130}}, "attributes[0].visits", id="huge-inc"
+    ),
+    pytest.param(
+        "attributes", {"external_id": "u", "\ud800": 1}, "attributes[0].\ud800", id="surrogate-name"
+    ),
+    pytest.param("attributes", {"external_id": "u", "x": "a\ud800"}, "attributes[0].x", id="surrogate-value"),
+    pytest.param(
+        "attributes", {"external_id": "u", "l": ["ok", "\udc00"]}, "attributes[0].l", id="surrogate-list"
+    ),
+    pytest.param("attributes", {"external_id": "u", "l": ["y" * 9000]}, "attributes[0].l", id="long-element"),
+    pytest.param(
+        "attributes", {"external_id": "u", "l": {"add": ["y" * 9000]}}, "attributes[0].l", id="long-added"
+    ),
+    pytest.param("purchases", purchase(price=10**400), "purchases[0].price", id="price-overflows-a-float"),
+    pytest.param("purchases", purchase(price=5e-324), "purchases[0].price", id="tiny-price"),
+    pytest.param(
+        "purchases", purchase(price=1e308, quantity=100), "purchases[0].price", id="price-times-100"
+    ),
+    pytest.param(
+        "events",
+        {"external_id": "u", "name": "😀" * 255, "time": "2026-11-21T10:00:00Z"},
+        "events[0].name",
+        id="wide-name",
+    ),
     pytest.param("attributes", {"first_name": "Ana"}, "attributes[0]", id="no-user"),
     pytest.param(
         "attributes", {"external_id": "u", "country": 7}, "attributes[0].country", id="number-country"
@@ -196,6 +245,47 @@ def test_a_bad_track_object_is_skipped_and_the_others_kept(api, array, bad, fiel
     assert response.body["events_processed"] == 1
     [error] = response.body["errors"]
     assert (error["input_array"], error["index"], error["field"]) == (array, 0, field)
+
+
+def test_attributes_that_pile_up_past_the_item_limit_are_refused_one_by_one(api):
+    # 100 KB of attributes per user at most: the third object of ~40 KB would pass it.
+    big = {f"field_{n}": "x" * 1000 for n in range(40)}
+    objects = [
+        {"external_id": "u-1", **{f"{name}_{batch}": v for name, v in big.items()}} for batch in range(3)
+    ]
+    objects.append({"external_id": "u-1", "plan": "gold"})
+    response = api.post("/v1/users/track", {"attributes": objects})
+    assert response.status == 201, response.body
+    assert response.body["attributes_processed"] == 3
+    [error] = response.body["errors"]
+    assert (error["input_array"], error["index"], error["field"]) == ("attributes", 2, "attributes[2]")
+    assert "100 KB" in error["message"]
+    later = api.post(
+        "/v1/users/track", {"attributes": [{"external_id": "u-1", "field_0_0": None, "more": "y" * 1000}]}
+    )
+    assert later.body["errors"] == []
+    custom = api.store.load_user(UserKey("u-1", None)).to_profile().custom
+    assert (custom["plan"], custom["more"]) == ("gold", "y" * 1000)
+    assert ("field_0_0" in custom, "field_0_2" in custom, "field_39_1" in custom) == (False, False, True)
+
+
+def test_an_increment_past_what_can_be_stored_is_refused(api):
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "score": 9e125}]})
+    response = api.post(
+        "/v1/users/track",
+        {
+            "attributes": [
+                {"external_id": "u-1", "score": {"inc": 9e125}},
+                {"external_id": "u-1", "plan": "gold"},
+            ]
+        },
+    )
+    assert response.status == 201
+    [error] = response.body["errors"]
+    assert error["index"] == 0
+    assert "score: inc: the total would be out of range" in error["message"]
+    custom = api.store.load_user(UserKey("u-1", None)).to_profile().custom
+    assert (custom["score"], custom["plan"]) == (9 * 10**125, "gold")
 
 
 def test_track_limits_are_whole_request_errors(api):

@@ -64,7 +64,10 @@ def test_a_retried_upload_near_midnight_is_still_a_duplicate(api):
 def test_a_copy_corrected_by_another_clock_error_is_still_a_duplicate(api):
     # The device clock went 14 hours wrong between two uploads of session x: corrected by it, the
     # copy would start in the evening of the 19th instead of at noon on the 20th.
-    first = {"sent_at": "2026-11-22T12:00:00Z", "sessions": [session("x", "2026-11-20T12:00:00Z", user="u-1")]}
+    first = {
+        "sent_at": "2026-11-22T12:00:00Z",
+        "sessions": [session("x", "2026-11-20T12:00:00Z", user="u-1")],
+    }
     assert api.post("/v1/sessions", first).body["new_sessions"] == 1
     api.at("2026-11-23T02:00:00Z")
     ended = session("x", "2026-11-20T12:00:00Z", user="u-1", ended_at="2026-11-21T02:30:00Z")
