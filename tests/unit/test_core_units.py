@@ -60,11 +60,28 @@ def test_figures_count_sessions_and_api_activity_once_per_user():
         ("2026-13-01T00:00:00Z", "RFC 3339"),
         ("x" * 100, "too long"),
         (12, "RFC 3339 string"),
+        ("2026-11-21T10:00Z", "RFC 3339"),  # seconds are not optional
+        ("20261121T100000Z", "RFC 3339"),  # ISO 8601's basic format is not RFC 3339
+        ("2026-11-21T10:00:00+0100", "RFC 3339"),
+        ("2026-W47-1T10:00:00Z", "RFC 3339"),
+        ("0001-01-01T00:00:00+01:00", "out of range"),  # year 0 in UTC
+        ("9999-12-31T23:59:59-01:00", "out of range"),
     ],
 )
 def test_instants_without_a_zone_or_malformed_are_refused(text, problem):
     with pytest.raises(InstantError, match=problem):
         parse_instant(text)
+
+
+@pytest.mark.parametrize("text", ["2026-W47-1", "20261121", "2026-11-2a", "2026-02-30", "٢٠٢٦-11-21"])
+def test_dates_are_yyyy_mm_dd_only(text):
+    with pytest.raises(InstantError, match="YYYY-MM-DD"):
+        parse_date(text)
+
+
+def test_fractions_and_offsets_of_any_precision():
+    assert format_instant(parse_instant("2026-11-20T18:03:00.123456789+01:00")) == "2026-11-20T17:03:00.123Z"
+    assert format_instant(parse_instant("2026-11-20t18:03:00z")) == "2026-11-20T18:03:00Z"
 
 
 def test_instants_and_days_round_trip():

@@ -37,7 +37,7 @@ FUNCTIONS: dict[str, tuple[str, set[str], dict[str, set[str]]]] = {
         {"POST /v1/sessions", "POST /v1/push/tokens", "POST /v1/push/events"},
         {
             "UsersTable": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"},
-            "ActivityTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+            "ActivityTable": {"BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"},
         },
     ),
     "BackendIngestFunction": (
