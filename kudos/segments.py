@@ -42,13 +42,25 @@ def deployed_segments(directory: Path) -> SegmentSet:
         ) from None
 
 
+# Rules reach at most 100,000 days from `at` (dsl/), and every instant they compare with must print
+# as RFC 3339 in an explanation: `at` stays well inside years 1 to 9999.
+EVALUATION_RANGE = (parse_instant("1900-01-01T00:00:00Z"), parse_instant("9000-01-01T00:00:00Z"))
+
+
 def instant_parameter(name: str, text: str | None, default: float) -> float:
     if text is None:
         return default
     try:
-        return parse_instant(text)
+        return _evaluation_instant(parse_instant(text))
     except InstantError as error:
         raise BadRequest(f"{name}: {error}") from None
+
+
+def _evaluation_instant(at: float) -> float:
+    earliest, latest = EVALUATION_RANGE
+    if not earliest <= at < latest:  # also false for NaN
+        raise InstantError("out of range: rules are evaluated from 1900 to 8999")
+    return at
 
 
 def _segment(segments: SegmentSet, name: str) -> None:
@@ -100,8 +112,8 @@ def _encode_token(at: float, after: str) -> str:
 def _decode_token(token: str) -> tuple[float, str]:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return float(decoded["at"]), str(decoded["after"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        return _evaluation_instant(float(decoded["at"])), str(decoded["after"])
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
         raise BadRequest("next: not a token this API returned") from None
 
 
@@ -144,7 +156,7 @@ def segment_members(
 def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
         raise BadRequest(f"limit: expected a whole number from 1 to {MAX_PAGE}")
     return int(text)
 

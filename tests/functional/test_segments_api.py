@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,6 +86,11 @@ def test_members_are_paged_with_an_opaque_token(api):
     assert pages == 3
 
 
+def forged_token(**fields):
+    token = {"at": 1795000000.0, "after": "u:x", **fields}
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
 @pytest.mark.parametrize(
     ("path", "query", "status"),
     [
@@ -97,9 +104,24 @@ def test_members_are_paged_with_an_opaque_token(api):
         ("/v1/segments/top_users/members", {"limit": "0"}, 400),
         ("/v1/segments/top_users/members", {"limit": "lots"}, 400),
         ("/v1/segments/top_users/members", {"next": "garbage!"}, 400),
+        ("/v1/segments/top_users/members", {"limit": "\u00b2"}, 400),  # a digit to str.isdigit
+        ("/v1/segments/top_users/members", {"at": "0001-01-01T00:00:00+01:00"}, 400),
+        ("/v1/segments/top_users/members", {"at": "9999-12-31T23:59:59Z"}, 400),
+        ("/v1/segments/top_users/explain", {"user_id": "u", "at": "0001-01-01T00:00:00Z"}, 400),
+        ("/v1/segments/top_users/members", {"next": forged_token(at=float("nan"))}, 400),
+        ("/v1/segments/top_users/members", {"next": forged_token(at=1e300)}, 400),
+        ("/v1/segments/top_users/members", {"next": forged_token(at="soon")}, 400),
+        ("/v1/segments/top_users/members", {"next": base64.urlsafe_b64encode(b"[1]").decode()}, 400),
+        (
+            "/v1/segments/top_users/members",
+            {"next": base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode()},
+            400,
+        ),
     ],
 )
 def test_segment_route_errors(api, path, query, status):
     response = api.get(path, **query)
     assert response.status == status
     assert response.body["message"]
+    # Nothing a bad request did is left behind for the listing to trip on.
+    assert api.get("/v1/segments").status == 200
