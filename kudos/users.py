@@ -14,7 +14,7 @@ from kudos.store.codec import record_sk
 from kudos.store.dynamo import Store
 from kudos.store.keys import UserKey
 from kudos.userdata import MAX_ATTEMPTS, ConcurrentUpdateError
-from kudos.validation import MAX_ID_LENGTH, ItemError, optional_array, require_object, validate_item
+from kudos.validation import ItemError, optional_array, require_object, validate_id, validate_item
 
 MAX_ALIASES = 50
 MAX_DELETIONS = 50
@@ -105,7 +105,7 @@ def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
 
 
 def delete_users(store: Store, body: Any) -> dict[str, Any]:
-    """Delete the profiles and everything stored about them.
+    """Delete the profiles and everything stored about them; a bad id is reported, not fatal.
 
     The activity table keeps only random activity ids, which nothing links to a person once the
     profile is gone: past active-user figures stay as they were.
@@ -115,20 +115,19 @@ def delete_users(store: Store, body: Any) -> dict[str, Any]:
     device_ids = optional_array(payload, "device_ids", MAX_DELETIONS)
     if len(external_ids) + len(device_ids) > MAX_DELETIONS:
         raise BadRequest(f"at most {MAX_DELETIONS} external_ids and device_ids together per request")
-    errors = []
+    errors: list[ItemError] = []
+    users: list[UserKey] = []
     for name, values in (("external_ids", external_ids), ("device_ids", device_ids)):
-        for index, value in enumerate(values):
-            if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-                errors.append(
-                    {"field": f"{name}[{index}]", "message": f"{name}[{index}]: expected a non-empty id"}
-                )
-    if errors:
-        raise BadRequest("; ".join(e["message"] for e in errors), errors=errors)
+        for index, raw in enumerate(values):
+            checked = validate_id(raw, name, index)
+            if isinstance(checked, ItemError):
+                errors.append(checked)
+            else:
+                users.append(UserKey(checked, None) if name == "external_ids" else UserKey(None, checked))
     deleted = 0
-    for user_id in dict.fromkeys(external_ids):
-        deleted += bool(store.delete_user(UserKey(user_id, None)))
-    for device_id in dict.fromkeys(device_ids):
-        removed = store.delete_user(UserKey(None, device_id))
-        aliased = store.delete_alias(device_id)
+    for user in dict.fromkeys(users):
+        removed = store.delete_user(user)
+        # A device merged into a user keeps an alias, which is all that is left of it.
+        aliased = user.device_id is not None and store.delete_alias(user.device_id)
         deleted += bool(removed or aliased)
-    return {"message": "success", "deleted": deleted}
+    return {"message": "success", "deleted": deleted, "errors": [error.to_json() for error in errors]}

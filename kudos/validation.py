@@ -16,7 +16,14 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
-from pydantic import AfterValidator, BaseModel, BeforeValidator, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from kudos.errors import BadRequest, PayloadTooLarge
@@ -224,6 +231,18 @@ def validate_item(model: type[Model], raw: Any, input_array: str, index: int) ->
         return parse(event=raw, model=model)
     except ValidationError as error:
         field, problem = describe_validation_error(error, prefix)[0]
+        return ItemError(input_array, index, field, problem)
+
+
+_ID = TypeAdapter(Id)
+
+
+def validate_id(raw: Any, input_array: str, index: int) -> str | ItemError:
+    """One element of an array of ids, or what is wrong with it as an ItemError."""
+    try:
+        return _ID.validate_python(raw)
+    except ValidationError as error:
+        field, problem = describe_validation_error(error, f"{input_array}[{index}]")[0]
         return ItemError(input_array, index, field, problem)
 
 

@@ -151,27 +151,38 @@ class Store:
         return resolved
 
     def put_alias(self, device_id: str, target: UserKey) -> None:
-        response = self.client.put_item(
-            TableName=self.users_table,
-            Item={
-                keys.PK: {"S": keys.alias_pk(device_id)},
-                keys.SK: {"S": keys.ALIAS_SK},
-                "to": {"S": target.token},
-            },
-            ReturnConsumedCapacity="TOTAL",
-        )
-        self.meter.wrote(response.get("ConsumedCapacity"))
+        """Send the device's later data to `target`, and note the device in `target`'s partition
+        so that deleting the user deletes the alias too."""
+        alias = {
+            keys.PK: {"S": keys.alias_pk(device_id)},
+            keys.SK: {"S": keys.ALIAS_SK},
+            "to": {"S": target.token},
+        }
+        merged = {keys.PK: {"S": target.pk}, keys.SK: {"S": keys.merged_device_sk(device_id)}}
+        self._batch_write(self.users_table, [{"PutRequest": {"Item": item}} for item in (alias, merged)])
 
     def alias_target(self, device_id: str) -> UserKey | None:
         return self.resolve_devices([device_id]).get(device_id)
 
-    def delete_alias(self, device_id: str) -> bool:
-        response = self.client.delete_item(
-            TableName=self.users_table,
-            Key={keys.PK: {"S": keys.alias_pk(device_id)}, keys.SK: {"S": keys.ALIAS_SK}},
-            ReturnValues="ALL_OLD",
-            ReturnConsumedCapacity="TOTAL",
-        )
+    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
+        """Forget where the device was merged; with `only_to`, only if it still points there (the
+        device may have been identified as another user since)."""
+        request: dict[str, Any] = {
+            "TableName": self.users_table,
+            "Key": {keys.PK: {"S": keys.alias_pk(device_id)}, keys.SK: {"S": keys.ALIAS_SK}},
+            "ReturnValues": "ALL_OLD",
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        if only_to is not None:
+            request["ConditionExpression"] = "#to = :to"
+            request["ExpressionAttributeNames"] = {"#to": "to"}
+            request["ExpressionAttributeValues"] = {":to": {"S": only_to.token}}
+        try:
+            response = self.client.delete_item(**request)
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
         self.meter.wrote(response.get("ConsumedCapacity"))
         return bool(response.get("Attributes"))
 
@@ -266,12 +277,17 @@ class Store:
         return True
 
     def delete_user(self, key: UserKey) -> int:
-        """Delete every item of the user's partition; the number deleted."""
+        """Delete every item of the user's partition, and the aliases of devices merged into it that
+        still point at it; the number of items deleted."""
         items = self._partition_items(key.pk)
         requests = [
             {"DeleteRequest": {"Key": {keys.PK: item[keys.PK], keys.SK: item[keys.SK]}}} for item in items
         ]
         self._batch_write(self.users_table, requests)
+        for item in items:
+            sk = item[keys.SK]["S"]
+            if sk.startswith(keys.MERGED_DEVICE_SK_PREFIX):
+                self.delete_alias(sk.removeprefix(keys.MERGED_DEVICE_SK_PREFIX), only_to=key)
         return len(items)
 
     def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:

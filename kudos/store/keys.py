@@ -29,6 +29,7 @@ EVENT_SK_PREFIX = "E#"
 TOKEN_SK_PREFIX = "T#"
 CAMPAIGN_SK_PREFIX = "C#"
 ALIAS_SK = "ALIAS"
+MERGED_DEVICE_SK_PREFIX = "MERGED#"
 
 # Prefixes of attribute names inside the attributes item (kudos/store/codec.py names the rest).
 STANDARD_PREFIX = "s_"
@@ -86,6 +87,11 @@ def user_pk_to_key(pk: str) -> UserKey:
 
 def alias_pk(device_id: str) -> str:
     return f"{ALIAS_PREFIX}d:{device_id}"
+
+
+def merged_device_sk(device_id: str) -> str:
+    """In the identified user's partition: a device merged into it, whose alias goes with the user."""
+    return MERGED_DEVICE_SK_PREFIX + device_id
 
 
 def event_sk(name: str) -> str:

@@ -233,11 +233,43 @@ def test_delete_removes_the_profile_but_not_past_figures(api):
     )
     before = api.active_users("2026-11-21", "2026-11-21")
     response = api.post("/v1/users/delete", {"external_ids": ["u-gone", "u-never-existed"]})
-    assert response.body == {"message": "success", "deleted": 1}
+    assert response.body == {"message": "success", "deleted": 1, "errors": []}
     assert not api.store.load_user(UserKey("u-gone", None)).records()
     assert api.active_users("2026-11-21", "2026-11-21") == before
-    assert api.post("/v1/users/delete", {"external_ids": [""]}).status == 400
     assert api.post("/v1/users/delete", {"external_ids": ["a"] * 30, "device_ids": ["b"] * 21}).status == 400
+
+
+def test_a_bad_id_to_delete_is_reported_and_the_good_ones_deleted(api):
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "plan": "gold"}]})
+    api.post("/v1/users/track", {"attributes": [{"device_id": "d-1", "plan": "free"}]})
+    response = api.post("/v1/users/delete", {"external_ids": ["", "u-1", 5], "device_ids": ["d-1", None]})
+    assert response.status == 201
+    assert response.body["deleted"] == 2
+    assert [(e["input_array"], e["index"], e["field"]) for e in response.body["errors"]] == [
+        ("external_ids", 0, "external_ids[0]"),
+        ("external_ids", 2, "external_ids[2]"),
+        ("device_ids", 1, "device_ids[1]"),
+    ]
+    assert "must not be empty" in response.body["errors"][0]["message"]
+    assert not api.store.load_user(UserKey("u-1", None)).exists
+    assert not api.store.load_user(UserKey(None, "d-1")).exists
+
+
+def test_deleting_a_user_forgets_the_devices_merged_into_it(api):
+    anonymous = {"session_id": "s1", "device_id": "d-1", "started_at": "2026-11-21T10:00:00Z"}
+    api.post("/v1/sessions", {"sessions": [anonymous]})
+    api.post("/v1/users/identify", {"aliases_to_identify": [{"device_id": "d-1", "external_id": "u-1"}]})
+    # d-2 was merged into u-1 and later identified as u-2: its alias is u-2's now.
+    api.post("/v1/users/identify", {"aliases_to_identify": [{"device_id": "d-2", "external_id": "u-1"}]})
+    api.post("/v1/users/identify", {"aliases_to_identify": [{"device_id": "d-2", "external_id": "u-2"}]})
+    assert api.post("/v1/users/delete", {"external_ids": ["u-1"]}).body["deleted"] == 1
+    # The device's next anonymous session makes a new anonymous user, not u-1 again.
+    later = {**anonymous, "session_id": "s2", "started_at": "2026-11-22T08:00:00Z"}
+    api.post("/v1/sessions", {"sessions": [later]})
+    assert not api.store.load_user(UserKey("u-1", None)).exists
+    assert api.store.load_user(UserKey(None, "d-1")).to_profile().sessions.total == 1
+    assert api.store.alias_target("d-1") is None
+    assert api.store.alias_target("d-2") == UserKey("u-2", None)
 
 
 def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
