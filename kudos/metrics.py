@@ -136,9 +136,10 @@ def _figures_json(figures: DayFigures) -> dict[str, Any]:
 def active_users_report(
     store: Store, settings: Settings, now: float, date_from: str | None, date_to: str | None
 ) -> dict[str, Any]:
-    """GET /v1/metrics/active-users?from=YYYY-MM-DD&to=YYYY-MM-DD."""
-    first = _query_date("from", date_from)
-    last = _query_date("to", date_to)
+    """GET /v1/metrics/active-users?from=YYYY-MM-DD&to=YYYY-MM-DD; `to` defaults to today and
+    `from` to the 29 days before `to` (a month, the span of MAU)."""
+    last = day_of(now) if date_to is None else _query_date("to", date_to)
+    first = last - (MONTH - 1) if date_from is None else _query_date("from", date_from)
     if first > last:
         raise BadRequest("from: after to")
     if last - first + 1 > MAX_RANGE_DAYS:
@@ -146,9 +147,7 @@ def active_users_report(
     return {"days": [_figures_json(f) for f in daily_figures(store, settings, now, first, last)]}
 
 
-def _query_date(name: str, text: str | None) -> int:
-    if text is None:
-        raise BadRequest(f"{name}: is required (YYYY-MM-DD)")
+def _query_date(name: str, text: str) -> int:
     try:
         return parse_date(text)
     except InstantError as error:

@@ -137,3 +137,11 @@ def test_metrics_cover_windows_and_stickiness(api):
     figures = day(api.active_users("2026-11-22", "2026-11-22"), "2026-11-22")
     assert (figures["dau"], figures["wau"], figures["mau"]) == (1, 2, 2)
     assert figures["stickiness"] == 0.5
+
+
+def test_active_users_default_to_the_last_30_days(api):
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-21T10:00:00Z", user="u-1")]})
+    days = api.get("/v1/metrics/active-users").body["days"]
+    assert [d["date"] for d in (days[0], days[-1])] == ["2026-10-24", "2026-11-22"]
+    assert len(days) == 30
+    assert api.get("/v1/metrics/active-users", **{"from": "2026-11-21"}).body["days"][0]["dau"] == 1
