@@ -31,9 +31,9 @@ from enum import StrEnum
 from typing import Any
 
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-# "Thousands of users" at the smallest: a user's 60 days are ~21 requests and ~90 DynamoDB calls,
-# and on the embedded (moto) DynamoDB `make demo` replays 1000 users in about 3 minutes on 2 cores,
-# then spends about 1 more reporting. `kudos demo --users N` trades size for time.
+# "Thousands of users" at the smallest: a user's 60 days are ~21 requests and ~110 DynamoDB calls,
+# and on the embedded (moto) DynamoDB `make demo` replays 1000 users in about 4 minutes, then
+# spends about 1 more reporting. `kudos demo --users N` trades size for time.
 DEFAULT_USERS = 1000
 DEFAULT_DAYS = 60
 DEFAULT_SEED = 7
