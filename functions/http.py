@@ -88,7 +88,11 @@ def build_app(kind: KeyKind) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
 
     def require_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-        check_key(dict(app.current_event.headers or {}), kind)
+        # A route that does not exist is a 404 or 405 with or without a key, as API Gateway
+        # answers before any authorizer runs.
+        event = app.current_event
+        if event.http_method in (allowed_methods(event.path) or ()):
+            check_key(dict(event.headers or {}), kind)
         return next_middleware(app)
 
     app.use(middlewares=[require_key])

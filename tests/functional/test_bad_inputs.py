@@ -327,6 +327,9 @@ def test_keys_are_enforced_when_configured(dynamodb):
     assert api.post("/v1/sessions", body).status == 401
     assert api.post("/v1/sessions", body, headers={"x-api-key": "srv"}).status == 401
     assert api.post("/v1/sessions", body, headers={"x-api-key": "app-secret"}).status == 201
+    # Routing comes first: a wrong method or path is a 405 or 404 with or without a key.
+    assert api.request("GET", "/v1/sessions").status == 405
+    assert api.request("GET", "/v1/nothing").status == 404
     assert (
         api.request(
             "GET",
