@@ -372,9 +372,10 @@ class Store:
         return self.find_sessions([(day, session_id)]).get((day, session_id))
 
     def find_sessions(self, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Item]:
-        """The stored session items among (day, session_id), read strongly consistent."""
+        """The stored session items among (day, session_id), read eventually consistent (half
+        the price): a copy whose correction differs comes in a later upload, not the same second."""
         key_items = [self._session_key(day, session_id) for day, session_id in dict.fromkeys(wanted)]
-        found = self._batch_get(self.activity_table, key_items, consistent=True)
+        found = self._batch_get(self.activity_table, key_items, consistent=False)
         return {keys.parse_session_key(item): item for item in found}
 
     def update_session(
