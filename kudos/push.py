@@ -157,6 +157,11 @@ def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
     return [(user, campaign_sk(event.campaign_id))]
 
 
+def _last_subscription_change(attributes: AttributesRecord) -> float:
+    changes = [t for t in (attributes.push_opted_in_at, attributes.push_unsubscribed_at) if t is not None]
+    return max(changes, default=float("-inf"))
+
+
 def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
     _, sk = slot
 
@@ -164,17 +169,25 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
         ordered = sorted(events, key=lambda e: e.time)
         if sk == PROFILE_SK:
             attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
+            changed = False
             for event in ordered:
+                # The latest choice wins: an older event uploaded late must never re-subscribe
+                # someone who opted out since (nor unsubscribe someone who opted in since).
+                if event.time < _last_subscription_change(attributes):
+                    continue
+                changed = True
                 if event.type == "opted_out":
                     attributes.push_subscription = "unsubscribed"
                     attributes.push_unsubscribed_at = event.time
                 else:
                     attributes.push_subscription = "opted_in"
                     attributes.push_opted_in_at = event.time
-            return attributes
+            return attributes if changed else None
         if sk.startswith(TOKEN_SK_PREFIX):
             if not isinstance(stored, TokenRecord):
                 return None  # no token registered for this device: nothing to invalidate
+            if max(event.time for event in events) < stored.updated_at or not stored.valid:
+                return None  # the device registered a token again after it was found invalid
             stored.valid = False
             return stored
         campaign = (
@@ -188,7 +201,11 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
                 if campaign.last_received is None or event.time > campaign.last_received:
                     campaign.last_received = event.time
             elif event.type == "opened":
+                # A push is opened only once it was received, whether or not its delivery was reported.
                 campaign.opened = True
+                campaign.received = True
+                if campaign.last_received is None:
+                    campaign.last_received = event.time
         return campaign
 
     return change

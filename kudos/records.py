@@ -82,11 +82,14 @@ class AttributesRecord:
     email_subscription: str | None = None
     push_opted_in_at: float | None = None
     push_unsubscribed_at: float | None = None
+    # When /v1/users/track last set a standard attribute: sessions that started before report older values.
+    standard_set_at: float | None = None
 
     def merged_with(self, other: AttributesRecord) -> AttributesRecord:
         """Attributes already set on ``self`` win (api.md, identify)."""
         return replace(
             self,
+            standard_set_at=_max(self.standard_set_at, other.standard_set_at),
             standard={**other.standard, **self.standard},
             custom={**other.custom, **self.custom},
             push_subscription=self.push_subscription or other.push_subscription,

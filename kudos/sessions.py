@@ -224,11 +224,23 @@ def _update_profiles(
             for session in new_by_user[user]:
                 store.update_session(session.day, session.session_id, aid=activity.aid)
         note_first_activity(store, settings, outcome)
-        newest = max(new_by_user[user], key=lambda s: s.started)
         previous_last = outcome.before.last_session if isinstance(outcome.before, ActivityRecord) else None
-        if newest.attributes and (previous_last is None or newest.started >= previous_last):
-            attribute_changes[(user, PROFILE_SK)] = _report_attributes(newest)
+        reported = _latest_reports(new_by_user[user], previous_last)
+        if reported:
+            attribute_changes[(user, PROFILE_SK)] = _report_attributes(reported)
     apply_updates(store, attribute_changes, first_read=activity_read)
+
+
+def _latest_reports(
+    sessions: list[AcceptedSession], previous_last: float | None
+) -> dict[str, tuple[str, float]]:
+    """Each attribute as the newest session reporting it says, with that session's start; sessions
+    older than the user's latest one before this upload report nothing (they were cached)."""
+    reported: dict[str, tuple[str, float]] = {}
+    for session in sorted(sessions, key=lambda s: s.started):
+        if previous_last is None or session.started >= previous_last:
+            reported.update((name, (value, session.started)) for name, value in session.attributes.items())
+    return reported
 
 
 def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Change:
@@ -241,6 +253,8 @@ def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Ch
         last = max(s.started for s in sessions)
         if activity.first_session is None or first < activity.first_session:
             activity.first_session = first
+        # First seen = the earliest thing we know the user did, not when a late upload told us.
+        activity.created_at = min(activity.created_at, first)
         if activity.last_session is None or last > activity.last_session:
             activity.last_session = last
         first_day = day_of(first)
@@ -252,14 +266,21 @@ def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Ch
     return change
 
 
-def _report_attributes(newest: AcceptedSession) -> Change:
-    """Standard attributes follow the user's latest session (an old one uploaded late changes nothing)."""
+def _report_attributes(reported: dict[str, tuple[str, float]]) -> Change:
+    """Standard attributes follow the user's latest session, unless the backend set them later
+    (/v1/users/track): a session that started before that reports what was true before it."""
 
     def change(stored: Record | None) -> Record | None:
         attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
-        if all(attributes.standard.get(name) == value for name, value in newest.attributes.items()):
+        set_at = attributes.standard_set_at
+        newer = {
+            name: value
+            for name, (value, started) in reported.items()
+            if (set_at is None or started >= set_at) and attributes.standard.get(name) != value
+        }
+        if not newer:
             return None
-        attributes.standard.update(newest.attributes)
+        attributes.standard.update(newer)
         return attributes
 
     return change

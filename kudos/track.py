@@ -97,8 +97,11 @@ class AttributeUpdate:
     list_removes: dict[str, list[str]] = field(default_factory=dict)
     push_subscription: str | None = None
     email_subscription: str | None = None
+    unset_subscriptions: set[str] = field(default_factory=set)  # "push", "email": sent as null
 
     def apply(self, attributes: AttributesRecord, now: float) -> None:
+        if self.standard:
+            attributes.standard_set_at = now
         for name, text in self.standard.items():
             if text is None:
                 attributes.standard.pop(name, None)
@@ -131,6 +134,10 @@ class AttributeUpdate:
                 attributes.push_opted_in_at = now
         if self.email_subscription is not None:
             attributes.email_subscription = self.email_subscription
+        if "push" in self.unset_subscriptions:
+            attributes.push_subscription = None
+        if "email" in self.unset_subscriptions:
+            attributes.email_subscription = None
 
 
 @dataclass(slots=True)
@@ -217,7 +224,9 @@ def _store_changes(
     changes: dict[Slot, Change] = {}
     refused: dict[UserKey, dict[int, str]] = {}
     for user, user_changes in per_user.items():
-        changes[(user, ACTIVITY_SK)] = _active_today(today, now)
+        happened = [item.time for items in user_changes.events.values() for item in items]
+        happened += [purchase.time for purchase in user_changes.purchases]
+        changes[(user, ACTIVITY_SK)] = _active_today(today, now, min(happened, default=now))
         if user_changes.attributes:
             refused[user] = {}
             changes[(user, PROFILE_SK)] = _update_attributes(
@@ -236,11 +245,14 @@ def _store_changes(
     return {index: problem for problems in refused.values() for index, problem in problems.items()}
 
 
-def _active_today(today: int, now: float) -> Change:
+def _active_today(today: int, now: float, earliest: float) -> Change:
+    """Active today; `earliest`, the first event or purchase in the request, may predate the profile."""
+
     def change(stored: Record | None) -> Record | None:
         activity = stored if isinstance(stored, ActivityRecord) else fresh_activity(now)
-        if activity.last_api_day == today and activity.version:
+        if activity.last_api_day == today and activity.version and activity.created_at <= earliest:
             return None  # already counted active today: no write
+        activity.created_at = min(activity.created_at, earliest)
         activity.last_api_day = today
         if activity.first_active_day is None or today < activity.first_active_day:
             activity.first_active_day = today
@@ -338,8 +350,11 @@ def _add_attribute(update: AttributeUpdate, name: str, value: Any) -> str | None
     if name_problem:
         return f"the attribute name is {name_problem}"
     if name in ("push_subscribe", "email_subscribe"):
+        if value is None:
+            update.unset_subscriptions.add(name.removesuffix("_subscribe"))
+            return None
         if value not in SUBSCRIPTION_STATES:
-            return f"expected one of {', '.join(SUBSCRIPTION_STATES)}"
+            return f"expected one of {', '.join(SUBSCRIPTION_STATES)} or null"
         if name == "push_subscribe":
             update.push_subscription = value
         else:
@@ -394,7 +409,7 @@ def _custom_value(value: Any) -> CustomValue | None:
         if problem:
             raise ValueError(problem)
         # Braze's rule: a string that is an ISO 8601 instant is a time attribute.
-        if value[:1].isdigit() and "T" in value:
+        if value[:1].isdigit() and any(separator in value for separator in "Tt "):
             try:
                 return AttributeInstant(parse_instant(value))
             except InstantError:

@@ -155,6 +155,7 @@ def encode(key: UserKey, record: Record) -> Item:
             item["es"] = {"S": record.email_subscription}
         _put_opt(item, "pia", record.push_opted_in_at)
         _put_opt(item, "pua", record.push_unsubscribed_at)
+        _put_opt(item, "ssa", record.standard_set_at)
     elif isinstance(record, EventRecord):
         item["t"] = num(record.total)
         _put_opt(item, "f", record.first)
@@ -216,6 +217,7 @@ def decode(item: Item) -> Record | None:
             email_subscription=item["es"]["S"] if "es" in item else None,
             push_opted_in_at=_opt_float(item, "pia"),
             push_unsubscribed_at=_opt_float(item, "pua"),
+            standard_set_at=_opt_float(item, "ssa"),
         )
     if sk.startswith(keys.EVENT_SK_PREFIX):
         return EventRecord(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kudos.store.keys import UserKey
-from kudos.timeutil import parse_date
+from kudos.timeutil import parse_date, parse_instant
 from tests.apiclient import ApiClient
 
 
@@ -145,3 +145,40 @@ def test_active_users_default_to_the_last_30_days(api):
     assert [d["date"] for d in (days[0], days[-1])] == ["2026-10-24", "2026-11-22"]
     assert len(days) == 30
     assert api.get("/v1/metrics/active-users", **{"from": "2026-11-21"}).body["days"][0]["dau"] == 1
+
+
+def test_each_attribute_follows_the_newest_session_that_reports_it(api):
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-10T10:00:00Z", user="u-1", country="FR")]})
+    batch = [
+        session("b", "2026-11-20T10:00:00Z", user="u-1", country="DE", time_zone="Europe/Berlin"),
+        session("c", "2026-11-21T10:00:00Z", user="u-1", app_version="3.0"),
+    ]
+    api.post("/v1/sessions", {"sessions": batch})
+    # An old session uploaded late reports what was true then: it changes nothing.
+    api.post("/v1/sessions", {"sessions": [session("d", "2026-11-15T10:00:00Z", user="u-1", country="IT")]})
+    standard = api.store.load_user(UserKey("u-1", None)).to_profile().standard
+    assert standard == {"country": "DE", "time_zone": "Europe/Berlin", "app_version": "3.0"}
+
+
+def test_a_session_older_than_the_backends_update_does_not_override_it(api):
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "country": "FR", "language": "fr"}]})
+    older = session("a", "2026-11-02T10:00:00Z", user="u-1", country="US", language="en", platform="ios")
+    api.post("/v1/sessions", {"sessions": [older]})
+    standard = api.store.load_user(UserKey("u-1", None)).to_profile().standard
+    assert standard == {"country": "FR", "language": "fr"}
+    api.at("2026-11-22T10:00:00Z")
+    newer = session("b", "2026-11-22T09:50:00Z", user="u-1", country="US")
+    api.post("/v1/sessions", {"sessions": [newer]})
+    assert api.store.load_user(UserKey("u-1", None)).to_profile().standard["country"] == "US"
+
+
+def test_created_at_is_the_earliest_thing_the_user_did(api):
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-01T10:00:00Z", user="u-1")]})
+    assert api.store.load_user(UserKey("u-1", None)).to_profile().created_at == parse_instant(
+        "2026-11-01T10:00:00Z"
+    )
+    event = {"external_id": "u-2", "name": "signup", "time": "2026-10-30T08:00:00Z"}
+    api.post("/v1/users/track", {"events": [event]})
+    assert api.store.load_user(UserKey("u-2", None)).to_profile().created_at == parse_instant(
+        "2026-10-30T08:00:00Z"
+    )

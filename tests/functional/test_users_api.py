@@ -286,7 +286,7 @@ def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
         },
         {"type": "opened", "user_id": "u-1", "campaign_id": "thanks", "time": "2026-11-21T10:05:00Z"},
         {"type": "opted_out", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-21T11:00:00Z"},
-        {"type": "token_invalid", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-21T11:00:00Z"},
+        {"type": "token_invalid", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-22T09:30:00Z"},
         {"type": "exploded", "user_id": "u-1", "time": "2026-11-21T11:00:00Z"},
         {"type": "opened", "time": "2026-11-21T11:00:00Z", "campaign_id": "x"},
     ]
@@ -313,3 +313,41 @@ def test_push_token_errors_name_the_field(api):
     )
     assert response.status == 400
     assert {e["field"] for e in response.body["errors"]} == {"platform", "enabled"}
+
+
+def test_the_latest_subscription_choice_wins_whatever_the_upload_order(api):
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "push_subscribe": "opted_in"}]})
+    opted_out = {"type": "opted_out", "user_id": "u-1", "time": "2026-11-22T09:30:00Z"}
+    older_opt_in = {"type": "opted_in", "user_id": "u-1", "time": "2026-11-20T10:00:00Z"}
+    api.post("/v1/push/events", {"events": [opted_out]})
+    api.post("/v1/push/events", {"events": [older_opt_in]})  # uploaded late: changes nothing
+    seen = profile(api, "u-1")
+    assert seen.push_subscription == "unsubscribed"
+    assert seen.push_unsubscribed_at == parse_instant("2026-11-22T09:30:00Z")
+    assert seen.push_opted_in_at == api.now  # the track call
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "push_subscribe": None}]})
+    assert profile(api, "u-1").push_subscription is None
+
+
+def test_a_token_registered_after_it_was_found_invalid_stays_valid(api):
+    token = {"device_id": "d-1", "user_id": "u-1", "platform": "ios", "token": "apns-2", "enabled": True}
+    api.post("/v1/push/tokens", token)
+    invalid = {"type": "token_invalid", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-21T10:00:00Z"}
+    api.post("/v1/push/events", {"events": [invalid]})
+    assert profile(api, "u-1").push_enabled is True
+
+
+def test_an_opened_push_was_received(api):
+    opened = {"type": "opened", "user_id": "u-1", "campaign_id": "thanks", "time": "2026-11-21T10:00:00Z"}
+    api.post("/v1/push/events", {"events": [opened]})
+    history = profile(api, "u-1").campaigns["thanks"]
+    assert (history.received, history.opened) == (True, True)
+    assert history.last_received == parse_instant("2026-11-21T10:00:00Z")
+
+
+def test_instants_in_any_rfc3339_spelling_become_time_attributes(api):
+    attributes = {"external_id": "u-1", "a": "2026-11-21t10:00:00z", "b": "2026-11-21 10:00:00+01:00"}
+    api.post("/v1/users/track", {"attributes": [attributes]})
+    custom = profile(api, "u-1").custom
+    assert custom["a"] == AttributeInstant(parse_instant("2026-11-21T10:00:00Z"))
+    assert custom["b"] == AttributeInstant(parse_instant("2026-11-21T09:00:00Z"))
