@@ -59,7 +59,15 @@ class PushEventIn(BaseModel):
 
 def register_token(store: Store, now: float, body: Any) -> dict[str, Any]:
     registration = validate_request(TokenIn, body)
-    user = _owner(store, registration.user_id, registration.device_id)
+    user = (
+        UserKey(registration.user_id, None)
+        if registration.user_id is not None
+        else store.alias_target(registration.device_id) or UserKey(None, registration.device_id)
+    )
+    previous = store.claim_device(registration.device_id, user)
+    if previous is not None:
+        # A device holds one token for one user: whoever registered it last (a shared or resold phone).
+        store.delete_record(previous, token_sk(registration.device_id))
 
     def change(stored: Record | None) -> Record:
         version = stored.version if stored is not None else 0
@@ -141,10 +149,12 @@ def _event_problem(event: PushEventIn, latest: float) -> tuple[str, str] | None:
 
 
 def _owner(store: Store, user_id: str | None, device_id: str | None) -> UserKey:
+    """Whom an event is about: the user it names; else whoever the device was merged into or last
+    registered its push token for (a push provider knows devices, not users); else the device."""
     if user_id is not None:
         return UserKey(user_id, None)
     assert device_id is not None
-    return store.alias_target(device_id) or UserKey(None, device_id)
+    return store.alias_target(device_id) or store.device_owner(device_id) or UserKey(None, device_id)
 
 
 def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:

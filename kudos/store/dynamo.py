@@ -164,12 +164,40 @@ class Store:
     def alias_target(self, device_id: str) -> UserKey | None:
         return self.resolve_devices([device_id]).get(device_id)
 
-    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
-        """Forget where the device was merged; with `only_to`, only if it still points there (the
-        device may have been identified as another user since)."""
+    def claim_device(self, device_id: str, owner: UserKey) -> UserKey | None:
+        """Make `owner` the user whose push token `device_id` holds; the previous owner, if another."""
+        response = self.client.put_item(
+            TableName=self.users_table,
+            Item={
+                keys.PK: {"S": keys.device_pk(device_id)},
+                keys.SK: {"S": keys.OWNER_SK},
+                "to": {"S": owner.token},
+            },
+            ReturnValues="ALL_OLD",
+            ReturnConsumedCapacity="TOTAL",
+        )
+        self.meter.wrote(response.get("ConsumedCapacity"))
+        previous = response.get("Attributes", {}).get("to", {}).get("S")
+        return None if previous is None or previous == owner.token else UserKey.parse(previous)
+
+    def device_owner(self, device_id: str) -> UserKey | None:
+        """The user who registered the device's push token last (POST /v1/push/tokens)."""
+        key = {keys.PK: {"S": keys.device_pk(device_id)}, keys.SK: {"S": keys.OWNER_SK}}
+        found = self._batch_get(self.users_table, [key], consistent=False)
+        return UserKey.parse(found[0]["to"]["S"]) if found else None
+
+    def delete_record(self, key: UserKey, sk: str) -> None:
+        response = self.client.delete_item(
+            TableName=self.users_table,
+            Key={keys.PK: {"S": key.pk}, keys.SK: {"S": sk}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        self.meter.wrote(response.get("ConsumedCapacity"))
+
+    def _delete_pointer(self, pk: str, sk: str, only_to: UserKey | None) -> bool:
         request: dict[str, Any] = {
             "TableName": self.users_table,
-            "Key": {keys.PK: {"S": keys.alias_pk(device_id)}, keys.SK: {"S": keys.ALIAS_SK}},
+            "Key": {keys.PK: {"S": pk}, keys.SK: {"S": sk}},
             "ReturnValues": "ALL_OLD",
             "ReturnConsumedCapacity": "TOTAL",
         }
@@ -185,6 +213,11 @@ class Store:
             raise
         self.meter.wrote(response.get("ConsumedCapacity"))
         return bool(response.get("Attributes"))
+
+    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
+        """Forget where the device was merged; with `only_to`, only if it still points there (the
+        device may have been identified as another user since)."""
+        return self._delete_pointer(keys.alias_pk(device_id), keys.ALIAS_SK, only_to)
 
     def _partition_items(self, pk: str) -> list[Item]:
         items: list[Item] = []
@@ -277,8 +310,8 @@ class Store:
         return True
 
     def delete_user(self, key: UserKey) -> int:
-        """Delete every item of the user's partition, and the aliases of devices merged into it that
-        still point at it; the number of items deleted."""
+        """Delete every item of the user's partition, and the aliases of devices merged into it and
+        push-token owners that still point at it; the number of items deleted."""
         items = self._partition_items(key.pk)
         requests = [
             {"DeleteRequest": {"Key": {keys.PK: item[keys.PK], keys.SK: item[keys.SK]}}} for item in items
@@ -288,6 +321,9 @@ class Store:
             sk = item[keys.SK]["S"]
             if sk.startswith(keys.MERGED_DEVICE_SK_PREFIX):
                 self.delete_alias(sk.removeprefix(keys.MERGED_DEVICE_SK_PREFIX), only_to=key)
+            elif sk.startswith(keys.TOKEN_SK_PREFIX):
+                device_id = sk.removeprefix(keys.TOKEN_SK_PREFIX)
+                self._delete_pointer(keys.device_pk(device_id), keys.OWNER_SK, only_to=key)
         return len(items)
 
     def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:

@@ -29,6 +29,8 @@ EVENT_SK_PREFIX = "E#"
 TOKEN_SK_PREFIX = "T#"
 CAMPAIGN_SK_PREFIX = "C#"
 ALIAS_SK = "ALIAS"
+DEVICE_PREFIX = "DEVICE#"  # whose push token a device holds now
+OWNER_SK = "OWNER"
 MERGED_DEVICE_SK_PREFIX = "MERGED#"
 
 # Prefixes of attribute names inside the attributes item (kudos/store/codec.py names the rest).
@@ -87,6 +89,10 @@ def user_pk_to_key(pk: str) -> UserKey:
 
 def alias_pk(device_id: str) -> str:
     return f"{ALIAS_PREFIX}d:{device_id}"
+
+
+def device_pk(device_id: str) -> str:
+    return f"{DEVICE_PREFIX}d:{device_id}"
 
 
 def merged_device_sk(device_id: str) -> str:

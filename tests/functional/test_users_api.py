@@ -351,3 +351,40 @@ def test_instants_in_any_rfc3339_spelling_become_time_attributes(api):
     custom = profile(api, "u-1").custom
     assert custom["a"] == AttributeInstant(parse_instant("2026-11-21T10:00:00Z"))
     assert custom["b"] == AttributeInstant(parse_instant("2026-11-21T09:00:00Z"))
+
+
+def test_push_events_known_only_by_device_reach_the_user_who_registered_it(api):
+    api.post(
+        "/v1/sessions",
+        {
+            "sessions": [
+                {
+                    "session_id": "s",
+                    "device_id": "d-1",
+                    "user_id": "u-1",
+                    "started_at": "2026-11-21T10:00:00Z",
+                }
+            ]
+        },
+    )
+    token = {"device_id": "d-1", "user_id": "u-1", "platform": "android", "token": "fcm-1", "enabled": True}
+    api.post("/v1/push/tokens", token)
+    events = [
+        {"type": "delivered", "device_id": "d-1", "campaign_id": "thanks", "time": "2026-11-22T09:10:00Z"},
+        {"type": "opted_out", "device_id": "d-1", "time": "2026-11-22T09:20:00Z"},
+        {"type": "token_invalid", "device_id": "d-1", "time": "2026-11-22T09:30:00Z"},
+    ]
+    assert api.post("/v1/push/events", {"events": events}).body["events_processed"] == 3
+    seen = profile(api, "u-1")
+    assert (seen.push_enabled, seen.push_subscription) == (False, "unsubscribed")
+    assert seen.campaigns["thanks"].received is True
+
+
+def test_a_device_holds_one_token_for_the_user_who_registered_it_last(api):
+    token = {"device_id": "d-1", "platform": "ios", "token": "apns-1", "enabled": True}
+    api.post("/v1/push/tokens", {**token, "user_id": "u-1"})
+    api.post("/v1/push/tokens", {**token, "user_id": "u-2"})
+    assert "d-1" not in api.store.load_user(UserKey("u-1", None)).tokens
+    assert "d-1" in api.store.load_user(UserKey("u-2", None)).tokens
+    api.post("/v1/users/delete", {"external_ids": ["u-2"]})
+    assert api.store.device_owner("d-1") is None

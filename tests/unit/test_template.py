@@ -36,7 +36,7 @@ FUNCTIONS: dict[str, tuple[str, set[str], dict[str, set[str]]]] = {
         "functions.sdk_ingest.handler",
         {"POST /v1/sessions", "POST /v1/push/tokens", "POST /v1/push/events"},
         {
-            "UsersTable": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"},
+            "UsersTable": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
             "ActivityTable": {"BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"},
         },
     ),
@@ -310,7 +310,15 @@ def sample_events() -> list[tuple[str, dict[str, Any], float]]:
         for name, function in functions().items()
         if any(e["Type"] == "Schedule" for e in function["Properties"].get("Events", {}).values())
     ]
-    order = ["sessions", "push_tokens", "push_events", "users_track", "users_identify", "users_delete"]
+    order = [
+        "sessions",
+        "push_tokens",
+        "push_tokens_new_owner",
+        "push_events",
+        "users_track",
+        "users_identify",
+        "users_delete",
+    ]
     paths = sorted(
         (ROOT / "events").glob("*.json"),
         key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.name),
