@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -422,7 +423,18 @@ def show_segments(context: DemoContext) -> dict[str, int]:
     ).body
     who = ", ".join(f"{kind} {value}" for kind, value in first_top_user.items())
     context.console.print(f"\nWhy {who} is in top_users (GET /v1/segments/top_users/explain):")
-    for clause in explained["clauses"]:
-        mark = "[green]yes[/]" if clause["result"] else "[red]no [/]"
-        context.console.print(f"  {mark}  {clause['clause']:<55} seen {json.dumps(clause['value'])}")
+    for clause, negated in _leaf_clauses(explained["condition"]):
+        # A clause under `not` counts for the user when it is false: show it the way the rule reads.
+        mark = "[green]yes[/]" if clause["result"] != negated else "[red]no [/]"
+        text = f"not {clause['clause']}" if negated else clause["clause"]
+        context.console.print(f"  {mark}  {text:<55} seen {json.dumps(clause['value'])}")
     return sizes
+
+
+def _leaf_clauses(node: dict[str, Any], negated: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
+    """The clauses of an explanation's condition tree, each with whether a `not` applies to it."""
+    if "clause" in node:
+        yield node, negated
+        return
+    for operand in node["operands"]:
+        yield from _leaf_clauses(operand, negated != (node["operator"] == "not"))
