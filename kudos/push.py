@@ -59,11 +59,8 @@ class PushEventIn(BaseModel):
 
 def register_token(store: Store, now: float, body: Any) -> dict[str, Any]:
     registration = validate_request(TokenIn, body)
-    user = (
-        UserKey(registration.user_id, None)
-        if registration.user_id is not None
-        else store.alias_target(registration.device_id) or UserKey(None, registration.device_id)
-    )
+    # The device's previous token owner is the one this registration may replace, not its owner.
+    user = _owner(store, registration.user_id, registration.device_id, by_token=False)
     previous = store.claim_device(registration.device_id, user)
     if previous is not None:
         # A device holds one token for one user: whoever registered it last (a shared or resold phone).
@@ -148,13 +145,15 @@ def _event_problem(event: PushEventIn, latest: float) -> tuple[str, str] | None:
     return None
 
 
-def _owner(store: Store, user_id: str | None, device_id: str | None) -> UserKey:
-    """Whom an event is about: the user it names; else whoever the device was merged into or last
-    registered its push token for (a push provider knows devices, not users); else the device."""
+def _owner(store: Store, user_id: str | None, device_id: str | None, *, by_token: bool = True) -> UserKey:
+    """Whom a request is about: the user it names; else whoever the device was merged into or (with
+    `by_token`) last registered its push token for, as a push provider knows devices, not users;
+    else the device."""
     if user_id is not None:
         return UserKey(user_id, None)
     assert device_id is not None
-    return store.alias_target(device_id) or store.device_owner(device_id) or UserKey(None, device_id)
+    found = store.alias_target(device_id) or (store.device_owner(device_id) if by_token else None)
+    return found or UserKey(None, device_id)
 
 
 def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
