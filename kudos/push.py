@@ -6,6 +6,7 @@ kept (with a TTL) in the activity table for the campaign results to come.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -102,6 +103,8 @@ def record_push_events(store: Store, settings: Settings, now: float, body: Any) 
     result = PushEventsResult()
     latest = now + settings.session_max_future_days * SECONDS_PER_DAY
     changes: dict[Slot, list[PushEventIn]] = {}
+    # A provider's batch often names one device many times: look each device up once.
+    owner_of = functools.cache(lambda user_id, device_id: _owner(store, user_id, device_id))
     for index, raw in enumerate(optional_array(payload, "events", MAX_PUSH_EVENTS)):
         event = validate_item(PushEventIn, raw, "events", index)
         if isinstance(event, ItemError):
@@ -111,7 +114,7 @@ def record_push_events(store: Store, settings: Settings, now: float, body: Any) 
         if problem:
             result.errors.append(ItemError("events", index, f"events[{index}].{problem[0]}", problem[1]))
             continue
-        user = _owner(store, event.user_id, event.device_id)
+        user = owner_of(event.user_id, event.device_id)
         day = day_of(event.time)
         store.put_push_event(
             day,
