@@ -20,8 +20,8 @@ from typing import Any
 import rule_engine
 
 from dsl import EvalContext, SegmentSet, compile_sources
-from kudos.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
-from kudos.timeutil import SECONDS_PER_DAY, day_of, parse_instant
+from kudos.core.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
+from kudos.core.timeutil import SECONDS_PER_DAY, day_of, parse_instant
 
 AT = parse_instant("2026-11-22T12:00:00Z")
 AT_DAY = day_of(AT)

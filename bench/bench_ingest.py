@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kudos import runtime
+from kudos.core.settings import Settings
+from kudos.core.timeutil import parse_instant
 from kudos.local.apigw import LambdaContext, build_event, http_response
 from kudos.local.dynamodb import create_local_tables, dynamodb_local
-from kudos.settings import Settings
 from kudos.store.dynamo import Store
-from kudos.timeutil import parse_instant
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 GOAL_UNITS_PER_NEW_SESSION = 2.5

@@ -16,8 +16,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from dsl import load_segments
-from kudos.profile import AttributeInstant
-from kudos.records import (
+from kudos.core.profile import AttributeInstant
+from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     EventRecord,
@@ -25,10 +25,10 @@ from kudos.records import (
     TokenRecord,
     UserRecords,
 )
-from kudos.settings import DEFAULT_SEGMENTS_DIR
+from kudos.core.settings import DEFAULT_SEGMENTS_DIR
+from kudos.core.timeutil import SECONDS_PER_DAY, day_of, parse_instant
 from kudos.store.codec import Item, decode, encode
 from kudos.store.keys import UserKey, user_pk_to_key
-from kudos.timeutil import SECONDS_PER_DAY, day_of, parse_instant
 
 NOW = parse_instant("2026-11-22T12:00:00Z")
 TODAY = day_of(NOW)

@@ -42,7 +42,7 @@ from dsl.model import (
     Window,
 )
 from dsl.runtime import EvalContext, random_bucket
-from kudos.profile import AttributeInstant, Profile
+from kudos.core.profile import AttributeInstant, Profile
 
 Predicate = Callable[[Profile, EvalContext], bool]
 Reader = Callable[[Profile, EvalContext], Any]

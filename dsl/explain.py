@@ -30,8 +30,8 @@ from dsl.model import (
     StringLiteral,
 )
 from dsl.runtime import EvalContext
-from kudos.profile import AttributeInstant, Profile
-from kudos.timeutil import format_instant
+from kudos.core.profile import AttributeInstant, Profile
+from kudos.core.timeutil import format_instant
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 

@@ -41,7 +41,7 @@ from dsl.model import (
     TimeUnit,
     Window,
 )
-from kudos.timeutil import SECONDS_PER_DAY, InstantError, parse_date, parse_instant
+from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, parse_date, parse_instant
 
 
 @functools.cache

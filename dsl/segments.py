@@ -16,7 +16,7 @@ from dsl.explain import Explanation, explain_definition
 from dsl.model import SegmentDef
 from dsl.parser import ParsedSource, parse_source
 from dsl.runtime import EvalContext
-from kudos.profile import Profile
+from kudos.core.profile import Profile
 
 SEGMENT_SUFFIX = ".seg"
 

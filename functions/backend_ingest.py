@@ -3,9 +3,9 @@
 from aws_lambda_powertools.event_handler import Response
 
 from functions.http import build_app, json_response, lambda_handler, request_body
+from kudos.ingest.track import track_users
+from kudos.ingest.users import delete_users, identify_users
 from kudos.runtime import services
-from kudos.track import track_users
-from kudos.users import delete_users, identify_users
 
 app = build_app("server")
 

@@ -16,10 +16,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from kudos.errors import KudosError, MethodNotAllowed, NotFound, Unauthorized
+from kudos.core.errors import KudosError, MethodNotAllowed, NotFound, Unauthorized
+from kudos.ingest.updates import ConcurrentUpdateError
+from kudos.ingest.validation import parse_body
 from kudos.runtime import services
-from kudos.userdata import ConcurrentUpdateError
-from kudos.validation import parse_body
 
 logger = Logger()
 

@@ -3,7 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from functions.http import build_app, json_response, lambda_handler, query
-from kudos.metrics import active_users_report
+from kudos.metrics.active_users import active_users_report
 from kudos.runtime import services
 
 app = build_app("server")

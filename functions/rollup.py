@@ -4,9 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from kudos.metrics import finalize_days
+from kudos.core.timeutil import format_day
+from kudos.metrics.active_users import finalize_days
 from kudos.runtime import services
-from kudos.timeutil import format_day
 
 logger = Logger()
 

@@ -3,9 +3,9 @@
 from aws_lambda_powertools.event_handler import Response
 
 from functions.http import build_app, json_response, lambda_handler, request_body
-from kudos.push import record_push_events, register_token
+from kudos.ingest.push import record_push_events, register_token
+from kudos.ingest.sessions import ingest_sessions
 from kudos.runtime import services
-from kudos.sessions import ingest_sessions
 
 app = build_app("app")
 

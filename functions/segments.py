@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from functions.http import build_app, json_response, lambda_handler, query
 from kudos.runtime import services
-from kudos.segments import deployed_segments, explain_membership, list_segments, segment_members
+from kudos.segments.queries import deployed_segments, explain_membership, list_segments, segment_members
 
 app = build_app("server")
 

@@ -16,13 +16,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from kudos import segments_cli
+from kudos.core.errors import KudosError
+from kudos.core.settings import SettingsError
 from kudos.demo import run as demo_command
-from kudos.errors import KudosError
-from kudos.local import LocalError
+from kudos.local import LocalError, segments_cli
 from kudos.local import invoke as invoke_command
 from kudos.local import serve as serve_command
-from kudos.settings import SettingsError
 
 Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers() no public name for
 

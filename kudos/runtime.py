@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from kudos.clock import Clock, system_clock
-from kudos.settings import Settings, get_settings
+from kudos.core.clock import Clock, system_clock
+from kudos.core.settings import Settings, get_settings
 from kudos.store.dynamo import Store
 
 

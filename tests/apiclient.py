@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from kudos import runtime
+from kudos.core.settings import Settings
+from kudos.core.timeutil import parse_instant
 from kudos.local.routes import find_template, load_template
 from kudos.local.serve import LocalApi
-from kudos.settings import Settings
 from kudos.store.dynamo import Store
-from kudos.timeutil import parse_instant
 
 
 @cache

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from kudos.core.settings import Settings
 from kudos.local.dynamodb import (
     DynamoDBLocalError,
     create_local_tables,
@@ -33,7 +34,6 @@ from kudos.local.dynamodb import (
     find_java,
 )
 from kudos.local.environment import handler_environment
-from kudos.settings import Settings
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 

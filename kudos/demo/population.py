@@ -54,7 +54,7 @@ SESSIONS_PATH = "/v1/sessions"
 TOKENS_PATH = "/v1/push/tokens"
 TRACK_PATH = "/v1/users/track"
 IDENTIFY_PATH = "/v1/users/identify"
-# Session fields the profile keeps as "last value reported" (kudos.sessions.SESSION_ATTRIBUTES).
+# Session fields the profile keeps as "last value reported" (kudos.ingest.sessions.SESSION_ATTRIBUTES).
 DEVICE_FIELDS = ("platform", "app_version", "country", "language", "time_zone")
 
 

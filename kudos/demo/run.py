@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from kudos.core.timeutil import format_day, format_instant, parse_instant
 from kudos.demo.population import (
     DEFAULT_DAYS,
     DEFAULT_NOW,
@@ -35,13 +36,12 @@ from kudos.demo.population import (
     Request,
     generate,
 )
-from kudos.timeutil import format_day, format_instant, parse_instant
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kudos.core.settings import Settings
     from kudos.local.routes import Handler, Template
-    from kudos.settings import Settings
     from kudos.store.dynamo import Store
 
 TABLE_DAYS = 30
@@ -211,9 +211,9 @@ def run(args: argparse.Namespace) -> int:
     """Exit code 1 when a response was not 2xx or an item was refused that the demo did not spoil."""
     from rich.console import Console
 
+    from kudos.core.settings import Settings
     from kudos.local.environment import in_process_runtime, local_runtime
     from kudos.local.routes import find_template, load_template
-    from kudos.settings import Settings
 
     console = Console()
     template = load_template(find_template())

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from kudos.core.settings import Settings
 from kudos.local import LocalError
-from kudos.settings import Settings
 
 REGION = "us-east-1"
 # Local endpoints accept any credentials; fixed dummy ones keep a developer's real ones out of play.

@@ -1,6 +1,6 @@
 """The process environment the handlers read, set the way Lambda would set it.
 
-Handlers read their configuration only from the environment (``kudos.settings.get_settings``), as on
+Handlers read their configuration only from the environment (``kudos.core.settings.get_settings``), as on
 AWS. Local runs and tests therefore configure them by setting environment variables and clearing the
 caches that hold what was read from them; both happen here, in one place.
 """
@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from kudos.core.settings import ENVIRONMENT_VARIABLES, Settings
 from kudos.local import LocalError
 from kudos.local.dynamodb import (
     DUMMY_ACCESS_KEY,
@@ -21,7 +22,6 @@ from kudos.local.dynamodb import (
     dynamodb_endpoint,
     is_local_endpoint,
 )
-from kudos.settings import ENVIRONMENT_VARIABLES, Settings
 
 
 def settings_environment(settings: Settings) -> dict[str, str | None]:

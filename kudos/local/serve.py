@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from kudos.core.settings import Settings
+from kudos.ingest.validation import MAX_BODY_BYTES
 from kudos.local import LocalError
 from kudos.local.apigw import (
     INTERNAL_ERROR_BODY,
@@ -32,8 +34,6 @@ from kudos.local.apigw import (
 )
 from kudos.local.environment import local_runtime
 from kudos.local.routes import NoRoute, Template, find_template, load_template
-from kudos.settings import Settings
-from kudos.validation import MAX_BODY_BYTES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000

@@ -10,8 +10,8 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from kudos.profile import AttributeInstant, CustomValue
-from kudos.records import (
+from kudos.core.profile import AttributeInstant, CustomValue
+from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,

@@ -15,8 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from kudos.records import Record, UserRecords
-from kudos.settings import Settings
+from kudos.core.records import Record, UserRecords
+from kudos.core.settings import Settings
 from kudos.store import keys
 from kudos.store.capacity import CapacityMeter
 from kudos.store.codec import Item, decode, encode, num

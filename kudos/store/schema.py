@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kudos.settings import Settings
+from kudos.core.settings import Settings
 from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
 
 

@@ -32,7 +32,7 @@ from dsl.model import (
     StringLiteral,
     Window,
 )
-from kudos.profile import AttributeInstant, DailyCounts, Profile
+from kudos.core.profile import AttributeInstant, DailyCounts, Profile
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 
 from dsl import SegmentSet, compile_sources
-from kudos.profile import Profile
-from kudos.timeutil import SECONDS_PER_DAY, parse_instant
+from kudos.core.profile import Profile
+from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
 
 # A Friday afternoon, well inside its UTC day.
 AT = parse_instant("2026-11-20T15:30:00Z")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from dsl import Diagnostic, DslError, check_sources, compile_sources
 from dsl.parser import parse_source
-from kudos.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
-from kudos.timeutil import SECONDS_PER_DAY
+from kudos.core.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
+from kudos.core.timeutil import SECONDS_PER_DAY
 from tests.dsl.reference_evaluator import reference_memberships
 from tests.dsl.support import AT
 

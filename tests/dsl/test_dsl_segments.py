@@ -8,7 +8,7 @@ import pytest
 
 from dsl import DslError, SegmentSet, check_sources, compile_sources
 from dsl.segments import parse_sources
-from kudos.profile import AttributeInstant, DailyCounts
+from kudos.core.profile import AttributeInstant, DailyCounts
 from tests.dsl.support import AT, AT_DAY, DAY, make_profile
 
 SOURCES = [

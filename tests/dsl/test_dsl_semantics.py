@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from dsl import EvalContext, compile_sources, random_bucket
-from kudos.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
-from kudos.timeutil import parse_instant
+from kudos.core.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
+from kudos.core.timeutil import parse_instant
 from tests.dsl.support import AT, AT_DAY, DAY, holds, make_profile
 
 Setter = Callable[[Profile, object], None]

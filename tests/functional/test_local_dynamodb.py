@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kudos.core.settings import Settings
 from kudos.local import LocalError
 from kudos.local.dynamodb import (
     DynamoDBLocalError,
@@ -19,7 +20,6 @@ from kudos.local.dynamodb import (
     embedded_dynamodb,
     find_dynamodb_local,
 )
-from kudos.settings import Settings
 
 FAST_JVM = ["-XX:TieredStopAtLevel=1"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from kudos.ingest.validation import MAX_BODY_BYTES
 from kudos.local.dynamodb import dynamodb_client
 from kudos.local.serve import serve_in_thread
-from kudos.validation import MAX_BODY_BYTES
 
 
 def test_an_unknown_route_is_a_json_404(local_api: str, http) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kudos.core.timeutil import parse_date, parse_instant
 from kudos.store.keys import UserKey
-from kudos.timeutil import parse_date, parse_instant
 from tests.apiclient import ApiClient
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kudos.profile import AttributeInstant
+from kudos.core.profile import AttributeInstant
+from kudos.core.timeutil import parse_date, parse_instant
 from kudos.store.keys import UserKey
-from kudos.timeutil import parse_date, parse_instant
 from tests.apiclient import ApiClient
 
 

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kudos.metrics import count_distinct_in_windows, figures_from_activity
-from kudos.profile import AttributeInstant
-from kudos.records import (
+from kudos.core.profile import AttributeInstant
+from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
@@ -19,11 +18,12 @@ from kudos.records import (
     TokenRecord,
     prune_days,
 )
+from kudos.core.timeutil import InstantError, day_of, format_day, format_instant, parse_date, parse_instant
+from kudos.metrics.active_users import count_distinct_in_windows, figures_from_activity
 from kudos.store.capacity import CapacityMeter, item_size, write_units
 from kudos.store.codec import decode, encode
 from kudos.store.dynamo import DayActivity
 from kudos.store.keys import UserKey, shard_of
-from kudos.timeutil import InstantError, day_of, format_day, format_instant, parse_date, parse_instant
 
 
 @given(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kudos import runtime
+from kudos.core.settings import ENVIRONMENT_VARIABLES, Settings, get_settings
 from kudos.local.environment import handler_environment, settings_environment
-from kudos.settings import ENVIRONMENT_VARIABLES, Settings, get_settings
 
 UNUSUAL = Settings(
     users_table="u-table",

@@ -298,7 +298,7 @@ def test_a_code_uri_without_the_code_leaves_the_import_path_alone(tmp_path: Path
     ("handler", "error"),
     [
         ("nodot", TemplateError),
-        ("kudos.settings.NOT_THERE", TemplateError),
+        ("kudos.core.settings.NOT_THERE", TemplateError),
         ("no_such_module_x.h", ImportError),
     ],
 )

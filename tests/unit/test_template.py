@@ -18,9 +18,9 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from kudos.clock import fixed_clock
+from kudos.core.clock import fixed_clock
+from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.runtime import Services, install, reset
-from kudos.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.store.dynamo import Store
 from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
 from kudos.store.schema import create_tables

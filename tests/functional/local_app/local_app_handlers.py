@@ -6,8 +6,8 @@ import json
 import os
 from typing import Any
 
+from kudos.core.settings import get_settings
 from kudos.local.dynamodb import dynamodb_client
-from kudos.settings import get_settings
 
 
 def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kudos.settings import DEFAULT_SEGMENTS_DIR
+from kudos.core.settings import DEFAULT_SEGMENTS_DIR
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,7 +75,7 @@ def _data(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
     """The store, the compiled segments and the evaluation instant the arguments ask for."""
     from kudos.local.environment import local_runtime
     from kudos.runtime import reset, services
-    from kudos.segments import deployed_segments, instant_parameter
+    from kudos.segments.queries import deployed_segments, instant_parameter
 
     at = instant_parameter("--at", args.at, time.time())
     if args.endpoint_url or args.data:
@@ -90,7 +90,7 @@ def _data(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
 
 
 def run_members(args: argparse.Namespace) -> int:
-    from kudos.segments import matching_users
+    from kudos.segments.queries import matching_users
 
     with _data(args) as (store, segments, at):
         if args.name not in segments:
@@ -104,7 +104,7 @@ def run_members(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from kudos.segments import explain_membership
+    from kudos.segments.queries import explain_membership
 
     with _data(args) as (store, segments, at):
         explanation = explain_membership(store, segments, at, args.name, args.user_id, args.device_id, None)

@@ -13,15 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 
-from kudos.activity import activity_expiry
-from kudos.errors import BadRequest
-from kudos.records import AttributesRecord, CampaignRecord, Record, TokenRecord
-from kudos.settings import Settings
-from kudos.store.dynamo import Store
-from kudos.store.keys import CAMPAIGN_SK_PREFIX, PROFILE_SK, TOKEN_SK_PREFIX, UserKey, campaign_sk, token_sk
-from kudos.timeutil import SECONDS_PER_DAY, day_of
-from kudos.userdata import Change, Slot, apply_updates
-from kudos.validation import (
+from kudos.core.errors import BadRequest
+from kudos.core.records import AttributesRecord, CampaignRecord, Record, TokenRecord
+from kudos.core.settings import Settings
+from kudos.core.timeutil import SECONDS_PER_DAY, day_of
+from kudos.ingest.activity import activity_expiry
+from kudos.ingest.updates import Change, Slot, apply_updates
+from kudos.ingest.validation import (
     Id,
     Instant,
     ItemError,
@@ -31,6 +29,8 @@ from kudos.validation import (
     validate_item,
     validate_request,
 )
+from kudos.store.dynamo import Store
+from kudos.store.keys import CAMPAIGN_SK_PREFIX, PROFILE_SK, TOKEN_SK_PREFIX, UserKey, campaign_sk, token_sk
 
 MAX_PUSH_EVENTS = 500
 Platform = Literal["ios", "android", "web"]

@@ -13,15 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from kudos.activity import activity_expiry, fresh_activity, note_first_activity
-from kudos.errors import BadRequest
-from kudos.records import ActivityRecord, AttributesRecord, Record, prune_days
-from kudos.settings import Settings
-from kudos.store.dynamo import Store
-from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
-from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
-from kudos.userdata import Change, Slot, apply_updates
-from kudos.validation import (
+from kudos.core.errors import BadRequest
+from kudos.core.records import ActivityRecord, AttributesRecord, Record, prune_days
+from kudos.core.settings import Settings
+from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
+from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
+from kudos.ingest.updates import Change, Slot, apply_updates
+from kudos.ingest.validation import (
     Id,
     Instant,
     ItemError,
@@ -30,6 +28,8 @@ from kudos.validation import (
     require_object,
     validate_item,
 )
+from kudos.store.dynamo import Store
+from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
 
 MAX_SESSIONS = 500
 

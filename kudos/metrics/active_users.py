@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kudos.errors import BadRequest
-from kudos.settings import Settings
+from kudos.core.errors import BadRequest
+from kudos.core.settings import Settings
+from kudos.core.timeutil import InstantError, day_of, format_day, parse_date
 from kudos.store.dynamo import DayActivity, DayFigures, Store
-from kudos.timeutil import InstantError, day_of, format_day, parse_date
 
 WEEK = 7
 MONTH = 30

@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
+from kudos.ingest.validation import Id
 from kudos.store.dynamo import Store
 from kudos.store.keys import UserKey
-from kudos.validation import Id
 
 
 class UserRef(BaseModel):

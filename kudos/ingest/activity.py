@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kudos.records import ActivityRecord
-from kudos.settings import Settings
+from kudos.core.records import ActivityRecord
+from kudos.core.settings import Settings
+from kudos.core.timeutil import SECONDS_PER_DAY, day_start
+from kudos.ingest.updates import Outcome, new_aid
 from kudos.store.dynamo import Store
-from kudos.timeutil import SECONDS_PER_DAY, day_start
-from kudos.userdata import Outcome, new_aid
 
 
 def activity_expiry(settings: Settings, day: int) -> int:

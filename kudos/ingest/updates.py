@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kudos.records import Record
+from kudos.core.records import Record
 from kudos.store.dynamo import Store
 from kudos.store.keys import UserKey
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 # Rule files ship inside the function code; `kudos serve --segments DIR` overrides this.
-DEFAULT_SEGMENTS_DIR = Path(__file__).resolve().parent.parent / "segments"
+DEFAULT_SEGMENTS_DIR = Path(__file__).resolve().parents[2] / "segments"
 
 
 class SettingsError(RuntimeError):

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from kudos.profile import AttributeInstant, CampaignHistory, CustomValue, DailyCounts, EventStats, Profile
+from kudos.core.profile import (
+    AttributeInstant,
+    CampaignHistory,
+    CustomValue,
+    DailyCounts,
+    EventStats,
+    Profile,
+)
 from kudos.store.keys import UserKey
 
 # Day counters are kept for this many days before the newest day written (rules read ≤ 90 days;

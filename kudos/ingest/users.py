@@ -7,14 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from kudos.errors import BadRequest
-from kudos.identity import Id
-from kudos.records import Record, UserRecords
+from kudos.core.errors import BadRequest
+from kudos.core.records import Record, UserRecords
+from kudos.ingest.refs import Id
+from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError
+from kudos.ingest.validation import ItemError, optional_array, require_object, validate_id, validate_item
 from kudos.store.codec import record_sk
 from kudos.store.dynamo import Store
 from kudos.store.keys import UserKey
-from kudos.userdata import MAX_ATTEMPTS, ConcurrentUpdateError
-from kudos.validation import ItemError, optional_array, require_object, validate_id, validate_item
 
 MAX_ALIASES = 50
 MAX_DELETIONS = 50

@@ -13,19 +13,22 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from kudos.activity import activity_expiry, fresh_activity, note_first_activity
-from kudos.errors import BadRequest
-from kudos.identity import UserRef, resolve_refs
-from kudos.profile import AttributeInstant, CustomValue
-from kudos.records import ActivityRecord, AttributesRecord, EventRecord, PurchasesRecord, Record, prune_days
-from kudos.settings import Settings
-from kudos.store.capacity import item_size
-from kudos.store.codec import encode
-from kudos.store.dynamo import Store
-from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, PURCHASES_SK, UserKey, event_sk
-from kudos.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
-from kudos.userdata import Change, Slot, apply_updates
-from kudos.validation import (
+from kudos.core.errors import BadRequest
+from kudos.core.profile import AttributeInstant, CustomValue
+from kudos.core.records import (
+    ActivityRecord,
+    AttributesRecord,
+    EventRecord,
+    PurchasesRecord,
+    Record,
+    prune_days,
+)
+from kudos.core.settings import Settings
+from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
+from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
+from kudos.ingest.refs import UserRef, resolve_refs
+from kudos.ingest.updates import Change, Slot, apply_updates
+from kudos.ingest.validation import (
     MAX_NAME_LENGTH,
     Instant,
     ItemError,
@@ -37,6 +40,10 @@ from kudos.validation import (
     text_problem,
     validate_item,
 )
+from kudos.store.capacity import item_size
+from kudos.store.codec import encode
+from kudos.store.dynamo import Store
+from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, PURCHASES_SK, UserKey, event_sk
 
 MAX_OBJECTS = 75
 MAX_ATTRIBUTES_PER_OBJECT = 256

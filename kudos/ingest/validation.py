@@ -26,8 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from kudos.errors import BadRequest, PayloadTooLarge
-from kudos.timeutil import InstantError, parse_instant
+from kudos.core.errors import BadRequest, PayloadTooLarge
+from kudos.core.timeutil import InstantError, parse_instant
 
 MAX_BODY_BYTES = 1_000_000
 MAX_ID_LENGTH = 256

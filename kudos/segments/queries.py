@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from dsl import DslError, SegmentSet, format_diagnostics, load_segments
-from kudos.errors import BadRequest, KudosError, NotFound
+from kudos.core.errors import BadRequest, KudosError, NotFound
+from kudos.core.timeutil import InstantError, format_instant, parse_instant
 from kudos.store.dynamo import SegmentEvaluation, Store
 from kudos.store.keys import UserKey
-from kudos.timeutil import InstantError, format_instant, parse_instant
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000

@@ -1,0 +1,1 @@
+"""The shared kernel: identity, profile, records, clock, settings, errors, time."""

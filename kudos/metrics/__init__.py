@@ -1,0 +1,1 @@
+"""Exact active-user figures from the activity table."""

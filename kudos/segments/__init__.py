@@ -1,0 +1,1 @@
+"""Segments over stored profiles: membership, listing, explanation."""
