@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from dsl import load_segments
+from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant
 from kudos.core.records import (
     ActivityRecord,
@@ -28,7 +29,7 @@ from kudos.core.records import (
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of, parse_instant
 from kudos.store.codec import Item, decode, encode
-from kudos.store.keys import UserKey, user_pk_to_key
+from kudos.store.keys import user_of_pk
 
 NOW = parse_instant("2026-11-22T12:00:00Z")
 TODAY = day_of(NOW)
@@ -93,7 +94,7 @@ def sweep(users: list[list[Item]], segments: Any) -> int:
     """What the members route and a scheduled sweep do per user; returns total memberships."""
     members = 0
     for items in users:
-        user = UserRecords(user_pk_to_key(items[0]["pk"]["S"]))
+        user = UserRecords(user_of_pk(items[0]["pk"]["S"]))
         for item in items:
             record = decode(item)
             if record is not None:

@@ -8,8 +8,10 @@ losing an update. ``UserRecords.to_profile`` assembles what segment rules read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from enum import Enum
+from typing import TypeVar, assert_never
 
+from kudos.core.identity import UserKey
 from kudos.core.profile import (
     AttributeInstant,
     CampaignHistory,
@@ -18,13 +20,55 @@ from kudos.core.profile import (
     EventStats,
     Profile,
 )
-from kudos.store.keys import UserKey
 
 # Day counters are kept for this many days before the newest day written (rules read ≤ 90 days;
 # the margin covers sessions dated up to a day ahead of the server clock).
 RETAINED_DAYS = 92
 
 T = TypeVar("T")
+
+
+class RecordKind(Enum):
+    """Every kind of record a user's partition holds. The store has one codec entry per kind."""
+
+    ACTIVITY = "activity"
+    ATTRIBUTES = "attributes"
+    PURCHASES = "purchases"
+    EVENT = "event"  # one per custom event name
+    TOKEN = "token"  # one per device
+    CAMPAIGN = "campaign"  # one per campaign
+    MERGED_DEVICE = "merged_device"  # one per device merged into this user by identify
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKey:
+    """Which record of a user: its kind, and for kinds a user has many of, their name."""
+
+    kind: RecordKind
+    name: str = ""
+
+
+ACTIVITY = RecordKey(RecordKind.ACTIVITY)
+ATTRIBUTES = RecordKey(RecordKind.ATTRIBUTES)
+PURCHASES = RecordKey(RecordKind.PURCHASES)
+
+
+def event_key(name: str) -> RecordKey:
+    return RecordKey(RecordKind.EVENT, name)
+
+
+def token_key(device_id: str) -> RecordKey:
+    return RecordKey(RecordKind.TOKEN, device_id)
+
+
+def campaign_key(campaign_id: str) -> RecordKey:
+    return RecordKey(RecordKind.CAMPAIGN, campaign_id)
+
+
+def merged_device_key(device_id: str) -> RecordKey:
+    return RecordKey(RecordKind.MERGED_DEVICE, device_id)
+
+
 Number = TypeVar("Number", int, float)
 
 
@@ -64,6 +108,10 @@ class ActivityRecord:
     last_api_day: int | None = None
     session_days: dict[int, int] = field(default_factory=dict)
 
+    @property
+    def key(self) -> RecordKey:
+        return ACTIVITY
+
     def merged_with(self, other: ActivityRecord) -> ActivityRecord:
         """``self`` (the identified profile) absorbing ``other`` (the anonymous one)."""
         first_days = [d for d in (self.first_active_day, other.first_active_day) if d is not None]
@@ -92,6 +140,10 @@ class AttributesRecord:
     # When /v1/users/track last set a standard attribute: sessions that started before report older values.
     standard_set_at: float | None = None
 
+    @property
+    def key(self) -> RecordKey:
+        return ATTRIBUTES
+
     def merged_with(self, other: AttributesRecord) -> AttributesRecord:
         """Attributes already set on ``self`` win (api.md, identify)."""
         return replace(
@@ -115,6 +167,10 @@ class EventRecord:
     last: float | None = None
     by_day: dict[int, int] = field(default_factory=dict)
 
+    @property
+    def key(self) -> RecordKey:
+        return event_key(self.name)
+
     def merged_with(self, other: EventRecord) -> EventRecord:
         return replace(
             self,
@@ -134,6 +190,10 @@ class PurchasesRecord:
     last: float | None = None
     count_by_day: dict[int, int] = field(default_factory=dict)
     spent_by_day: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> RecordKey:
+        return PURCHASES
 
     def merged_with(self, other: PurchasesRecord) -> PurchasesRecord:
         return replace(
@@ -158,6 +218,10 @@ class TokenRecord:
     version: int = 0
 
     @property
+    def key(self) -> RecordKey:
+        return token_key(self.device_id)
+
+    @property
     def usable(self) -> bool:
         return self.enabled and self.valid
 
@@ -172,6 +236,10 @@ class CampaignRecord:
     in_control: bool = False
     last_received: float | None = None
 
+    @property
+    def key(self) -> RecordKey:
+        return campaign_key(self.campaign_id)
+
     def merged_with(self, other: CampaignRecord) -> CampaignRecord:
         return replace(
             self,
@@ -183,7 +251,27 @@ class CampaignRecord:
         )
 
 
-Record = ActivityRecord | AttributesRecord | EventRecord | PurchasesRecord | TokenRecord | CampaignRecord
+@dataclass(slots=True)
+class MergedDeviceRecord:
+    """A device identify merged into this user: its alias goes when the user is deleted."""
+
+    device_id: str
+    version: int = 0
+
+    @property
+    def key(self) -> RecordKey:
+        return merged_device_key(self.device_id)
+
+
+Record = (
+    ActivityRecord
+    | AttributesRecord
+    | EventRecord
+    | PurchasesRecord
+    | TokenRecord
+    | CampaignRecord
+    | MergedDeviceRecord
+)
 
 
 @dataclass(slots=True)
@@ -197,28 +285,40 @@ class UserRecords:
     events: dict[str, EventRecord] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     campaigns: dict[str, CampaignRecord] = field(default_factory=dict)
+    merged_devices: dict[str, MergedDeviceRecord] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
         return self.activity is not None
 
     def add(self, record: Record) -> None:
-        if isinstance(record, ActivityRecord):
-            self.activity = record
-        elif isinstance(record, AttributesRecord):
-            self.attributes = record
-        elif isinstance(record, PurchasesRecord):
-            self.purchases = record
-        elif isinstance(record, EventRecord):
-            self.events[record.name] = record
-        elif isinstance(record, TokenRecord):
-            self.tokens[record.device_id] = record
-        else:
-            self.campaigns[record.campaign_id] = record
+        match record:
+            case ActivityRecord():
+                self.activity = record
+            case AttributesRecord():
+                self.attributes = record
+            case PurchasesRecord():
+                self.purchases = record
+            case EventRecord():
+                self.events[record.name] = record
+            case TokenRecord():
+                self.tokens[record.device_id] = record
+            case CampaignRecord():
+                self.campaigns[record.campaign_id] = record
+            case MergedDeviceRecord():
+                self.merged_devices[record.device_id] = record
+            case _:
+                assert_never(record)
 
     def records(self) -> list[Record]:
         found: list[Record] = [r for r in (self.activity, self.attributes, self.purchases) if r is not None]
-        return [*found, *self.events.values(), *self.tokens.values(), *self.campaigns.values()]
+        return [
+            *found,
+            *self.events.values(),
+            *self.tokens.values(),
+            *self.campaigns.values(),
+            *self.merged_devices.values(),
+        ]
 
     def to_profile(self) -> Profile:
         activity, attributes, purchases = self.activity, self.attributes, self.purchases
@@ -256,14 +356,24 @@ class UserRecords:
 
 
 __all__ = [
+    "ACTIVITY",
+    "ATTRIBUTES",
+    "PURCHASES",
     "ActivityRecord",
     "AttributeInstant",
     "AttributesRecord",
     "CampaignRecord",
     "EventRecord",
+    "MergedDeviceRecord",
     "PurchasesRecord",
     "Record",
+    "RecordKey",
+    "RecordKind",
     "TokenRecord",
     "UserRecords",
+    "campaign_key",
+    "event_key",
+    "merged_device_key",
     "prune_days",
+    "token_key",
 ]

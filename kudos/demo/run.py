@@ -267,12 +267,11 @@ def _require_empty_tables(store: Store, settings: Settings) -> None:
     """The figures are the population's only if the tables hold nothing else."""
     from kudos.local import LocalError
 
-    for table in (settings.users_table, settings.activity_table):
-        if store.client.scan(TableName=table, Limit=1, Select="COUNT")["Count"]:
-            raise LocalError(
-                f"table {table} at {settings.dynamodb_endpoint_url} already holds data; the demo needs "
-                "empty tables (run it on the embedded DynamoDB, or on fresh tables)"
-            )
+    if not store.is_empty():
+        raise LocalError(
+            f"the tables at {settings.dynamodb_endpoint_url} already hold data; the demo needs "
+            "empty tables (run it on the embedded DynamoDB, or on fresh tables)"
+        )
 
 
 def replay(api: DemoApi, population: Population, console: Console) -> Summary:

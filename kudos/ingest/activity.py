@@ -6,7 +6,7 @@ from kudos.core.records import ActivityRecord
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_start
 from kudos.ingest.updates import Outcome, new_aid
-from kudos.store.dynamo import Store
+from kudos.store.ports import ActivityPort
 
 
 def activity_expiry(settings: Settings, day: int) -> int:
@@ -18,7 +18,7 @@ def fresh_activity(now: float) -> ActivityRecord:
     return ActivityRecord(aid=new_aid(), created_at=now)
 
 
-def note_first_activity(store: Store, settings: Settings, outcome: Outcome) -> None:
+def note_first_activity(activity: ActivityPort, settings: Settings, outcome: Outcome) -> None:
     """Keep exactly one new-user marker per profile, on the day of its first activity.
 
     A late upload can move the first activity earlier: the marker moves with it, which is how
@@ -30,6 +30,6 @@ def note_first_activity(store: Store, settings: Settings, outcome: Outcome) -> N
     new_day = after.first_active_day
     if new_day is None or new_day == old_day:
         return
-    store.add_new_user(new_day, after.aid, activity_expiry(settings, new_day))
+    activity.add_new_user(new_day, after.aid, activity_expiry(settings, new_day))
     if old_day is not None:
-        store.remove_new_user(old_day, after.aid)
+        activity.remove_new_user(old_day, after.aid)

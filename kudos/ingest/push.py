@@ -14,11 +14,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from kudos.core.errors import BadRequest
-from kudos.core.records import AttributesRecord, CampaignRecord, Record, TokenRecord
+from kudos.core.identity import UserKey
+from kudos.core.records import (
+    ATTRIBUTES,
+    AttributesRecord,
+    CampaignRecord,
+    Record,
+    RecordKind,
+    TokenRecord,
+    campaign_key,
+    token_key,
+)
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.ingest.activity import activity_expiry
-from kudos.ingest.updates import Change, Slot, apply_updates
+from kudos.ingest.updates import Change, apply_updates
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -29,8 +39,7 @@ from kudos.ingest.validation import (
     validate_item,
     validate_request,
 )
-from kudos.store.dynamo import Store
-from kudos.store.keys import CAMPAIGN_SK_PREFIX, PROFILE_SK, TOKEN_SK_PREFIX, UserKey, campaign_sk, token_sk
+from kudos.store.ports import PointersPort, PushEvent, Slot, Storage
 
 MAX_PUSH_EVENTS = 500
 Platform = Literal["ios", "android", "web"]
@@ -58,14 +67,14 @@ class PushEventIn(BaseModel):
     time: Instant
 
 
-def register_token(store: Store, now: float, body: Any) -> dict[str, Any]:
+def register_token(store: Storage, now: float, body: Any) -> dict[str, Any]:
     registration = validate_request(TokenIn, body)
     # The device's previous token owner is the one this registration may replace, not its owner.
-    user = _owner(store, registration.user_id, registration.device_id, by_token=False)
-    previous = store.claim_device(registration.device_id, user)
+    user = _owner(store.pointers, registration.user_id, registration.device_id, by_token=False)
+    previous = store.pointers.claim_device(registration.device_id, user)
     if previous is not None:
         # A device holds one token for one user: whoever registered it last (a shared or resold phone).
-        store.delete_record(previous, token_sk(registration.device_id))
+        store.users.delete_record(previous, token_key(registration.device_id))
 
     def change(stored: Record | None) -> Record:
         version = stored.version if stored is not None else 0
@@ -79,7 +88,7 @@ def register_token(store: Store, now: float, body: Any) -> dict[str, Any]:
             version=version,
         )
 
-    apply_updates(store, {(user, token_sk(registration.device_id)): change})
+    apply_updates(store.users, {(user, token_key(registration.device_id)): change})
     return {"message": "success", "push_enabled": registration.enabled}
 
 
@@ -96,7 +105,7 @@ class PushEventsResult:
         }
 
 
-def record_push_events(store: Store, settings: Settings, now: float, body: Any) -> PushEventsResult:
+def record_push_events(store: Storage, settings: Settings, now: float, body: Any) -> PushEventsResult:
     payload = require_object(body)
     if "events" not in payload:
         raise BadRequest("events: is required")
@@ -104,7 +113,7 @@ def record_push_events(store: Store, settings: Settings, now: float, body: Any) 
     latest = now + settings.session_max_future_days * SECONDS_PER_DAY
     changes: dict[Slot, list[PushEventIn]] = {}
     # A provider's batch often names one device many times: look each device up once.
-    owner_of = functools.cache(lambda user_id, device_id: _owner(store, user_id, device_id))
+    owner_of = functools.cache(lambda user_id, device_id: _owner(store.pointers, user_id, device_id))
     for index, raw in enumerate(optional_array(payload, "events", MAX_PUSH_EVENTS)):
         event = validate_item(PushEventIn, raw, "events", index)
         if isinstance(event, ItemError):
@@ -116,23 +125,21 @@ def record_push_events(store: Store, settings: Settings, now: float, body: Any) 
             continue
         user = owner_of(event.user_id, event.device_id)
         day = day_of(event.time)
-        store.put_push_event(
-            day,
-            f"{event.time:.3f}#{uuid.uuid4().hex[:12]}",
-            {
-                "type": event.type,
-                "user": user.token,
-                "campaign": event.campaign_id,
-                "send": event.send_id,
-                "device": event.device_id,
-                "time": event.time,
-            },
-            activity_expiry(settings, day),
+        received = PushEvent(
+            event_id=f"{event.time:.3f}#{uuid.uuid4().hex[:12]}",
+            day=day,
+            type=event.type,
+            user=user,
+            time=event.time,
+            campaign_id=event.campaign_id,
+            send_id=event.send_id,
+            device_id=event.device_id,
         )
+        store.activity.put_push_event(received, activity_expiry(settings, day))
         for slot in _slots(user, event):
             changes.setdefault(slot, []).append(event)
         result.events_processed += 1
-    apply_updates(store, {slot: _apply_push_events(slot, events) for slot, events in changes.items()})
+    apply_updates(store.users, {slot: _apply_push_events(slot, events) for slot, events in changes.items()})
     return result
 
 
@@ -148,25 +155,29 @@ def _event_problem(event: PushEventIn, latest: float) -> tuple[str, str] | None:
     return None
 
 
-def _owner(store: Store, user_id: str | None, device_id: str | None, *, by_token: bool = True) -> UserKey:
+def _owner(
+    pointers: PointersPort, user_id: str | None, device_id: str | None, *, by_token: bool = True
+) -> UserKey:
     """Whom a request is about: the user it names; else whoever the device was merged into or (with
     `by_token`) last registered its push token for, as a push provider knows devices, not users;
     else the device."""
     if user_id is not None:
         return UserKey(user_id, None)
     assert device_id is not None
-    found = store.alias_target(device_id) or (store.device_owner(device_id) if by_token else None)
+    found = pointers.resolve_devices([device_id]).get(device_id) or (
+        pointers.device_owner(device_id) if by_token else None
+    )
     return found or UserKey(None, device_id)
 
 
 def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
     if event.type in ("opted_out", "opted_in"):
-        return [(user, PROFILE_SK)]
+        return [(user, ATTRIBUTES)]
     if event.type == "token_invalid":
         assert event.device_id is not None
-        return [(user, token_sk(event.device_id))]
+        return [(user, token_key(event.device_id))]
     assert event.campaign_id is not None
-    return [(user, campaign_sk(event.campaign_id))]
+    return [(user, campaign_key(event.campaign_id))]
 
 
 def _last_subscription_change(attributes: AttributesRecord) -> float:
@@ -175,11 +186,11 @@ def _last_subscription_change(attributes: AttributesRecord) -> float:
 
 
 def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
-    _, sk = slot
+    _, key = slot
 
     def change(stored: Record | None) -> Record | None:
         ordered = sorted(events, key=lambda e: e.time)
-        if sk == PROFILE_SK:
+        if key.kind is RecordKind.ATTRIBUTES:
             attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
             changed = False
             for event in ordered:
@@ -195,18 +206,14 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
                     attributes.push_subscription = "opted_in"
                     attributes.push_opted_in_at = event.time
             return attributes if changed else None
-        if sk.startswith(TOKEN_SK_PREFIX):
+        if key.kind is RecordKind.TOKEN:
             if not isinstance(stored, TokenRecord):
                 return None  # no token registered for this device: nothing to invalidate
             if max(event.time for event in events) < stored.updated_at or not stored.valid:
                 return None  # the device registered a token again after it was found invalid
             stored.valid = False
             return stored
-        campaign = (
-            stored
-            if isinstance(stored, CampaignRecord)
-            else CampaignRecord(sk.removeprefix(CAMPAIGN_SK_PREFIX))
-        )
+        campaign = stored if isinstance(stored, CampaignRecord) else CampaignRecord(key.name)
         for event in ordered:
             if event.type == "delivered":
                 campaign.received = True

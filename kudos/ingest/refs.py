@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
+from kudos.core.identity import UserKey
 from kudos.ingest.validation import Id
-from kudos.store.dynamo import Store
-from kudos.store.keys import UserKey
+from kudos.store.ports import PointersPort
 
 
 class UserRef(BaseModel):
@@ -27,9 +27,9 @@ class UserRef(BaseModel):
         return self
 
 
-def resolve_refs(store: Store, refs: list[UserRef]) -> list[UserKey]:
+def resolve_refs(pointers: PointersPort, refs: list[UserRef]) -> list[UserKey]:
     """The profile of each ref: its user id, the user its device was merged into, or the device."""
-    aliases = store.resolve_devices(r.device_id for r in refs if r.external_id is None and r.device_id)
+    aliases = pointers.resolve_devices(r.device_id for r in refs if r.external_id is None and r.device_id)
     resolved = []
     for ref in refs:
         if ref.external_id is not None:

@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kudos.core.errors import BadRequest
-from kudos.core.records import ActivityRecord, AttributesRecord, Record, prune_days
+from kudos.core.identity import UserKey
+from kudos.core.records import ACTIVITY, ATTRIBUTES, ActivityRecord, AttributesRecord, Record, prune_days
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
-from kudos.ingest.updates import Change, Slot, apply_updates
+from kudos.ingest.updates import Change, apply_updates
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -28,8 +29,7 @@ from kudos.ingest.validation import (
     require_object,
     validate_item,
 )
-from kudos.store.dynamo import Store
-from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, UserKey
+from kudos.store.ports import Slot, Storage, StoredSession
 
 MAX_SESSIONS = 500
 
@@ -82,7 +82,7 @@ class SessionsResult:
         }
 
 
-def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> SessionsResult:
+def ingest_sessions(store: Storage, settings: Settings, now: float, body: Any) -> SessionsResult:
     payload = require_object(body)
     if "sessions" not in payload:
         raise BadRequest("sessions: is required")
@@ -95,42 +95,43 @@ def ingest_sessions(store: Store, settings: Settings, now: float, body: Any) -> 
             raise BadRequest(f"sent_at: {error}") from None
 
     result = SessionsResult()
-    accepted = _accept(raw_sessions, skew, now, settings, result.errors)
+    accepted = _validated_and_corrected(raw_sessions, skew, now, settings, result.errors)
     _assign_users(store, accepted)
     users = {session.user for session in accepted}
     # One read for both records a session may change: its activity, and the attributes it reports.
-    activity = store.get_records(
-        [*((user, ACTIVITY_SK) for user in users), *((user, PROFILE_SK) for user in users)]
+    activity = store.users.get_records(
+        [*((user, ACTIVITY) for user in users), *((user, ATTRIBUTES) for user in users)]
     )
     tentative = {}
     for user in users:
-        known = activity.get((user, ACTIVITY_SK))
+        known = activity.get((user, ACTIVITY))
         tentative[user] = known.aid if isinstance(known, ActivityRecord) else fresh_activity(now).aid
 
-    seen_nearby = _seen_on_neighbour_days(store, accepted)
+    seen_nearby = _dedup_across_midnight(store, accepted)
     new_by_user: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
     for session in accepted:
         expires = activity_expiry(settings, session.day)
         if session.session_id in seen_nearby:
             result.duplicates += 1
             continue
-        stored = store.insert_session(
-            session.day, session.session_id, tentative[session.user], session.started, session.ended, expires
+        candidate = StoredSession(
+            session.day, session.session_id, tentative[session.user], session.started, session.ended
         )
+        stored = store.activity.insert_session(candidate, expires)
         if stored is None:
             result.new_sessions += 1
             new_by_user[session.user].append(session)
         else:
             result.duplicates += 1
-            if session.ended is not None and "e" not in stored:
-                store.update_session(session.day, session.session_id, ended=session.ended)
+            if session.ended is not None and stored.ended is None:
+                store.activity.update_session(session.day, session.session_id, ended=session.ended)
 
     _update_profiles(store, settings, now, new_by_user, tentative, activity)
     result.errors.sort(key=lambda error: error.index)
     return result
 
 
-def _accept(
+def _validated_and_corrected(
     raw_sessions: list[Any], skew: float, now: float, settings: Settings, errors: list[ItemError]
 ) -> list[AcceptedSession]:
     earliest = now - settings.session_max_age_days * SECONDS_PER_DAY
@@ -170,19 +171,20 @@ def _window_problem(started: float, earliest: float, latest: float, settings: Se
     return None
 
 
-def _assign_users(store: Store, sessions: list[AcceptedSession]) -> None:
+def _assign_users(store: Storage, sessions: list[AcceptedSession]) -> None:
     """Anonymous sessions of a device that was identified belong to that user."""
     anonymous = {s.user.device_id for s in sessions if s.user.device_id is not None}
     if not anonymous:
         return
-    aliases = store.resolve_devices(d for d in anonymous if d is not None)
+    aliases = store.pointers.resolve_devices(d for d in anonymous if d is not None)
     for session in sessions:
         if session.user.device_id in aliases:
             session.user = aliases[session.user.device_id]
 
 
-def _seen_on_neighbour_days(store: Store, sessions: list[AcceptedSession]) -> set[str]:
-    """Sessions already stored on the day before or after their own, in one batched read.
+def _dedup_across_midnight(store: Storage, sessions: list[AcceptedSession]) -> set[str]:
+    """The ids of sessions already stored on the day before or after their own (one batched read),
+    completing the ``ended_at`` those copies lack.
 
     Dedup lives in the day partition of the clock-corrected start, and a re-upload whose correction
     differs (a retry that kept an old `sent_at`, a device clock set right in between, an upload
@@ -190,17 +192,17 @@ def _seen_on_neighbour_days(store: Store, sessions: list[AcceptedSession]) -> se
     too, and may still bring the `ended_at` the first one lacked.
     """
     wanted = {(session.day + step, session.session_id): session for session in sessions for step in (-1, 1)}
-    found = store.find_sessions(wanted)
+    found = store.activity.find_sessions(wanted)
     for (day, session_id), stored in found.items():
         ended = wanted[(day, session_id)].ended
         # Corrected by another clock error, the end may fall before the start that was kept.
-        if ended is not None and "e" not in stored and ended >= float(stored["t"]["N"]):
-            store.update_session(day, session_id, ended=ended)
+        if ended is not None and stored.ended is None and ended >= stored.started:
+            store.activity.update_session(day, session_id, ended=ended)
     return {session_id for _, session_id in found}
 
 
 def _update_profiles(
-    store: Store,
+    store: Storage,
     settings: Settings,
     now: float,
     new_by_user: dict[UserKey, list[AcceptedSession]],
@@ -208,9 +210,9 @@ def _update_profiles(
     activity_read: dict[Slot, Record],
 ) -> None:
     outcomes = apply_updates(
-        store,
+        store.users,
         {
-            (user, ACTIVITY_SK): _count_sessions(sessions, tentative_aids[user], now)
+            (user, ACTIVITY): _count_sessions(sessions, tentative_aids[user], now)
             for user, sessions in new_by_user.items()
         },
         first_read=activity_read,
@@ -222,13 +224,13 @@ def _update_profiles(
         if activity.aid != tentative_aids[user]:
             # Another request created this profile first: point our sessions at its aid.
             for session in new_by_user[user]:
-                store.update_session(session.day, session.session_id, aid=activity.aid)
-        note_first_activity(store, settings, outcome)
+                store.activity.update_session(session.day, session.session_id, aid=activity.aid)
+        note_first_activity(store.activity, settings, outcome)
         previous_last = outcome.before.last_session if isinstance(outcome.before, ActivityRecord) else None
         reported = _latest_reports(new_by_user[user], previous_last)
         if reported:
-            attribute_changes[(user, PROFILE_SK)] = _report_attributes(reported)
-    apply_updates(store, attribute_changes, first_read=activity_read)
+            attribute_changes[(user, ATTRIBUTES)] = _report_attributes(reported)
+    apply_updates(store.users, attribute_changes, first_read=activity_read)
 
 
 def _latest_reports(

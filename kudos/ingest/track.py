@@ -14,20 +14,25 @@ from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from kudos.core.errors import BadRequest
+from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
 from kudos.core.records import (
+    ACTIVITY,
+    ATTRIBUTES,
+    PURCHASES,
     ActivityRecord,
     AttributesRecord,
     EventRecord,
     PurchasesRecord,
     Record,
+    event_key,
     prune_days,
 )
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.ingest.refs import UserRef, resolve_refs
-from kudos.ingest.updates import Change, Slot, apply_updates
+from kudos.ingest.updates import Change, apply_updates
 from kudos.ingest.validation import (
     MAX_NAME_LENGTH,
     Instant,
@@ -40,10 +45,8 @@ from kudos.ingest.validation import (
     text_problem,
     validate_item,
 )
-from kudos.store.capacity import item_size
-from kudos.store.codec import encode
-from kudos.store.dynamo import Store
-from kudos.store.keys import ACTIVITY_SK, PROFILE_SK, PURCHASES_SK, UserKey, event_sk
+from kudos.store.codec import stored_size
+from kudos.store.ports import Slot, Storage
 
 MAX_OBJECTS = 75
 MAX_ATTRIBUTES_PER_OBJECT = 256
@@ -171,7 +174,7 @@ class _UserChanges:
     purchases: list[PurchaseIn] = field(default_factory=list)
 
 
-def track_users(store: Store, settings: Settings, now: float, body: Any) -> TrackResult:
+def track_users(store: Storage, settings: Settings, now: float, body: Any) -> TrackResult:
     payload = require_object(body)
     arrays = {
         name: optional_array(payload, name, MAX_OBJECTS) for name in ("attributes", "events", "purchases")
@@ -201,7 +204,7 @@ def track_users(store: Store, settings: Settings, now: float, body: Any) -> Trac
             else:
                 refs.append((item, name, item))
 
-    users = resolve_refs(store, [ref for ref, _, _ in refs])
+    users = resolve_refs(store.pointers, [ref for ref, _, _ in refs])
     per_user: dict[UserKey, _UserChanges] = defaultdict(_UserChanges)
     for (_, kind, change), user in zip(refs, users, strict=True):
         changes = per_user[user]
@@ -224,7 +227,7 @@ def track_users(store: Store, settings: Settings, now: float, body: Any) -> Trac
 
 
 def _store_changes(
-    store: Store, settings: Settings, now: float, per_user: dict[UserKey, _UserChanges]
+    store: Storage, settings: Settings, now: float, per_user: dict[UserKey, _UserChanges]
 ) -> dict[int, str]:
     """Write every user's changes; the attributes objects refused on the way, by index."""
     today = day_of(now)
@@ -233,22 +236,22 @@ def _store_changes(
     for user, user_changes in per_user.items():
         happened = [item.time for items in user_changes.events.values() for item in items]
         happened += [purchase.time for purchase in user_changes.purchases]
-        changes[(user, ACTIVITY_SK)] = _active_today(today, now, min(happened, default=now))
+        changes[(user, ACTIVITY)] = _active_today(today, now, min(happened, default=now))
         if user_changes.attributes:
             refused[user] = {}
-            changes[(user, PROFILE_SK)] = _update_attributes(
+            changes[(user, ATTRIBUTES)] = _update_attributes(
                 user, user_changes.attributes, now, refused[user]
             )
         for name, events in user_changes.events.items():
-            changes[(user, event_sk(name))] = _count_events(name, events)
+            changes[(user, event_key(name))] = _count_events(name, events)
         if user_changes.purchases:
-            changes[(user, PURCHASES_SK)] = _count_purchases(user_changes.purchases)
-    for (_, sk), outcome in apply_updates(store, changes).items():
-        if sk != ACTIVITY_SK:
+            changes[(user, PURCHASES)] = _count_purchases(user_changes.purchases)
+    for (_, key), outcome in apply_updates(store.users, changes).items():
+        if key != ACTIVITY:
             continue
         assert isinstance(outcome.after, ActivityRecord)
-        store.mark_api_active(today, outcome.after.aid, activity_expiry(settings, today))
-        note_first_activity(store, settings, outcome)
+        store.activity.mark_api_active(today, outcome.after.aid, activity_expiry(settings, today))
+        note_first_activity(store.activity, settings, outcome)
     return {index: problem for problems in refused.values() for index, problem in problems.items()}
 
 
@@ -283,7 +286,7 @@ def _update_attributes(
             except ValueError as problem:
                 refused[update.index] = str(problem)
                 continue
-            if item_size(encode(user, candidate)) > MAX_ATTRIBUTES_BYTES:
+            if stored_size(user, candidate) > MAX_ATTRIBUTES_BYTES:
                 refused[update.index] = (
                     f"the user's attributes would take more than {MAX_ATTRIBUTES_BYTES // 1024} KB; "
                     "unset some (null) first"

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kudos.core.records import Record
-from kudos.store.dynamo import Store
-from kudos.store.keys import UserKey
+from kudos.store.ports import Slot, UserRecordsPort
 
-Slot = tuple[UserKey, str]
 # Given the stored record (None if absent), the record to store, or None to leave it as it is.
 Change = Callable[[Record | None], Record | None]
 
+# A write that loses a race is recomputed and retried; past this many losses the request is a 503.
 MAX_ATTEMPTS = 8
 
 
@@ -39,7 +38,7 @@ def new_aid() -> str:
 
 
 def apply_updates(
-    store: Store, changes: dict[Slot, Change], first_read: dict[Slot, Record] | None = None
+    users: UserRecordsPort, changes: dict[Slot, Change], first_read: dict[Slot, Record] | None = None
 ) -> dict[Slot, Outcome]:
     """Apply every change; the stored record before and after, for each slot that was written.
 
@@ -49,7 +48,7 @@ def apply_updates(
     outcomes: dict[Slot, Outcome] = {}
     pending = dict(changes)
     for attempt in range(MAX_ATTEMPTS):
-        current = first_read if attempt == 0 and first_read is not None else store.get_records(pending)
+        current = first_read if attempt == 0 and first_read is not None else users.get_records(pending)
         conflicts: dict[Slot, Change] = {}
         for slot, change in pending.items():
             stored = current.get(slot)
@@ -57,7 +56,7 @@ def apply_updates(
             after = change(stored)
             if after is None:
                 continue
-            if store.save(slot[0], after):
+            if users.save(slot[0], after):
                 outcomes[slot] = Outcome(before, after)
             else:
                 conflicts[slot] = change

@@ -8,13 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kudos.core.errors import BadRequest
+from kudos.core.identity import UserKey
 from kudos.core.records import Record, UserRecords
 from kudos.ingest.refs import Id
 from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError
 from kudos.ingest.validation import ItemError, optional_array, require_object, validate_id, validate_item
-from kudos.store.codec import record_sk
-from kudos.store.dynamo import Store
-from kudos.store.keys import UserKey
+from kudos.store.ports import Storage
 
 MAX_ALIASES = 50
 MAX_DELETIONS = 50
@@ -40,7 +39,7 @@ class IdentifyResult:
         }
 
 
-def identify_users(store: Store, body: Any) -> IdentifyResult:
+def identify_users(store: Storage, body: Any) -> IdentifyResult:
     payload = require_object(body)
     if "aliases_to_identify" not in payload:
         raise BadRequest("aliases_to_identify: is required")
@@ -55,7 +54,7 @@ def identify_users(store: Store, body: Any) -> IdentifyResult:
     return result
 
 
-def merge_device_into_user(store: Store, device_id: str, user: UserKey) -> None:
+def merge_device_into_user(store: Storage, device_id: str, user: UserKey) -> None:
     """Merge the anonymous profile of ``device_id`` into ``user``; later device-only data goes there too.
 
     Counts are summed, the earliest first and latest last instants kept, and attributes already
@@ -63,15 +62,15 @@ def merge_device_into_user(store: Store, device_id: str, user: UserKey) -> None:
     """
     anonymous = UserKey(None, device_id)
     for _ in range(MAX_ATTEMPTS):
-        source = store.load_user(anonymous)
-        target = store.load_user(user)
+        source = store.users.load_user(anonymous)
+        target = store.users.load_user(user)
         merged = _merged_records(source, target)
-        deletions = [(anonymous, record_sk(record)) for record in source.records()]
-        if not merged or store.replace_user(user, merged, deletions):
+        deletions = [(anonymous, record.key) for record in source.records()]
+        if not merged or store.users.replace_user(user, merged, deletions):
             break
     else:
         raise ConcurrentUpdateError(f"the profiles of {device_id!r} and {user.user_id!r} kept changing")
-    store.put_alias(device_id, user)
+    store.pointers.put_alias(device_id, user)
 
 
 def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
@@ -104,7 +103,7 @@ def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
     return merged
 
 
-def delete_users(store: Store, body: Any) -> dict[str, Any]:
+def delete_users(store: Storage, body: Any) -> dict[str, Any]:
     """Delete the profiles and everything stored about them; a bad id is reported, not fatal.
 
     The activity table keeps only random activity ids, which nothing links to a person once the
@@ -126,8 +125,19 @@ def delete_users(store: Store, body: Any) -> dict[str, Any]:
                 users.append(UserKey(checked, None) if name == "external_ids" else UserKey(None, checked))
     deleted = 0
     for user in dict.fromkeys(users):
-        removed = store.delete_user(user)
+        removed = delete_user(store, user)
         # A device merged into a user keeps an alias, which is all that is left of it.
-        aliased = user.device_id is not None and store.delete_alias(user.device_id)
+        aliased = user.device_id is not None and store.pointers.delete_alias(user.device_id)
         deleted += bool(removed or aliased)
     return {"message": "success", "deleted": deleted, "errors": [error.to_json() for error in errors]}
+
+
+def delete_user(store: Storage, user: UserKey) -> bool:
+    """Delete every record of ``user``, the aliases of devices merged into it and the push-token
+    owners that still point at it; whether there was anything to delete."""
+    deleted = store.users.delete_user(user)
+    for device_id in deleted.merged_devices:
+        store.pointers.delete_alias(device_id, only_to=user)
+    for device_id in deleted.tokens:
+        store.pointers.release_device(device_id, only_to=user)
+    return bool(deleted.records())

@@ -16,7 +16,7 @@ from typing import Any
 from kudos.core.errors import BadRequest
 from kudos.core.settings import Settings
 from kudos.core.timeutil import InstantError, day_of, format_day, parse_date
-from kudos.store.dynamo import DayActivity, DayFigures, Store
+from kudos.store.ports import ActivityPort, DayActivity, DayFigures, Storage
 
 WEEK = 7
 MONTH = 30
@@ -93,29 +93,29 @@ def is_final(settings: Settings, day: int, today: int) -> bool:
     return day < today - settings.session_max_age_days - 1
 
 
-def compute_figures(store: Store, first: int, last: int) -> list[DayFigures]:
+def compute_figures(activity: ActivityPort, first: int, last: int) -> list[DayFigures]:
     with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-        read = list(pool.map(store.read_day, range(first - MONTH + 1, last + 1)))
+        read = list(pool.map(activity.read_day, range(first - MONTH + 1, last + 1)))
     return figures_from_activity({activity.day: activity for activity in read}, first, last)
 
 
-def daily_figures(store: Store, settings: Settings, now: float, first: int, last: int) -> list[DayFigures]:
+def daily_figures(store: Storage, settings: Settings, now: float, first: int, last: int) -> list[DayFigures]:
     """Figures for first..last: final days from their rollups, the others computed now."""
     today = day_of(now)
     final_days = [day for day in range(first, last + 1) if is_final(settings, day, today)]
-    known = store.get_rollups(final_days) if final_days else {}
+    known = store.figures.get_rollups(final_days) if final_days else {}
     missing = [day for day in range(first, last + 1) if day not in known]
     if missing:
-        for figures in compute_figures(store, missing[0], missing[-1]):
+        for figures in compute_figures(store.activity, missing[0], missing[-1]):
             if figures.day in known:
                 continue
             known[figures.day] = figures
             if is_final(settings, figures.day, today):
-                store.put_rollup(figures)
+                store.figures.put_rollup(figures)
     return [known[day] for day in range(first, last + 1)]
 
 
-def finalize_days(store: Store, settings: Settings, now: float, lookback: int = 7) -> list[DayFigures]:
+def finalize_days(store: Storage, settings: Settings, now: float, lookback: int = 7) -> list[DayFigures]:
     """The scheduled rollup: keep the figures of days that just became final, before their items expire."""
     newest_final = day_of(now) - settings.session_max_age_days - 2
     return daily_figures(store, settings, now, newest_final - lookback + 1, newest_final)
@@ -134,7 +134,7 @@ def _figures_json(figures: DayFigures) -> dict[str, Any]:
 
 
 def active_users_report(
-    store: Store, settings: Settings, now: float, date_from: str | None, date_to: str | None
+    store: Storage, settings: Settings, now: float, date_from: str | None, date_to: str | None
 ) -> dict[str, Any]:
     """GET /v1/metrics/active-users?from=YYYY-MM-DD&to=YYYY-MM-DD; `to` defaults to today and
     `from` to the 29 days before `to` (a month, the span of MAU)."""

@@ -17,9 +17,9 @@ from typing import Any
 
 from dsl import DslError, SegmentSet, format_diagnostics, load_segments
 from kudos.core.errors import BadRequest, KudosError, NotFound
+from kudos.core.identity import UserKey
 from kudos.core.timeutil import InstantError, format_instant, parse_instant
-from kudos.store.dynamo import SegmentEvaluation, Store
-from kudos.store.keys import UserKey
+from kudos.store.ports import SegmentEvaluation, Storage
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -75,9 +75,9 @@ def source_name(file: str, directory: Path) -> str:
     return str(path.relative_to(root.parent)) if path.is_relative_to(root) else path.name
 
 
-def list_segments(store: Store, segments: SegmentSet, directory: Path) -> dict[str, Any]:
+def list_segments(store: Storage, segments: SegmentSet, directory: Path) -> dict[str, Any]:
     """GET /v1/segments: every deployed segment, with its last evaluation."""
-    evaluations = store.segment_evaluations(segments)
+    evaluations = store.figures.segment_evaluations(segments)
     listed = []
     for name, segment in segments.items():
         evaluation = evaluations.get(name)
@@ -98,9 +98,9 @@ def list_segments(store: Store, segments: SegmentSet, directory: Path) -> dict[s
     return {"segments": listed}
 
 
-def matching_users(store: Store, segments: SegmentSet, name: str, at: float) -> Iterator[UserKey]:
+def matching_users(store: Storage, segments: SegmentSet, name: str, at: float) -> Iterator[UserKey]:
     """Every stored user in segment ``name`` at ``at``, in scan order."""
-    for user in store.scan_users():
+    for user in store.users.scan_users():
         if segments.evaluate(name, user.to_profile(), at):
             yield user.key
 
@@ -118,7 +118,7 @@ def _decode_token(token: str) -> tuple[float, str]:
 
 
 def segment_members(
-    store: Store,
+    store: Storage,
     segments: SegmentSet,
     now: float,
     name: str,
@@ -141,7 +141,7 @@ def segment_members(
             raise BadRequest("next: the token belongs to another `at`")
         at = token_at
     members = sorted(matching_users(store, segments, name, at), key=lambda user: user.token)
-    store.record_segment_evaluation(SegmentEvaluation(name, at, len(members), now))
+    store.figures.record_segment_evaluation(SegmentEvaluation(name, at, len(members), now))
     page = [user for user in members if user.token > after][:limit]
     more = bool(page) and page[-1].token < members[-1].token
     return {
@@ -162,7 +162,7 @@ def _limit(text: str | None) -> int:
 
 
 def explain_membership(
-    store: Store,
+    store: Storage,
     segments: SegmentSet,
     now: float,
     name: str,
@@ -176,7 +176,7 @@ def explain_membership(
         raise BadRequest("user_id: give exactly one of user_id and device_id")
     at = instant_parameter("at", at_text, now)
     key = UserKey(user_id, device_id)
-    user = store.load_user(key)
+    user = store.users.load_user(key)
     if not user.exists:
         raise NotFound(f"no user {key.identity()}")
     explanation = segments.explain(name, user.to_profile(), at).to_json()

@@ -1,4 +1,4 @@
-"""Records to low-level DynamoDB items and back.
+"""Records to low-level DynamoDB items and back: one registered codec entry per record kind.
 
 Hand-written rather than boto3's TypeSerializer: the segment sweep deserializes every user's
 items, and knowing each attribute's type makes that several times faster.
@@ -6,22 +6,27 @@ items, and knowing each attribute's type makes that several times faster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
 from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
     EventRecord,
+    MergedDeviceRecord,
     PurchasesRecord,
     Record,
+    RecordKind,
     TokenRecord,
 )
 from kudos.store import keys
-from kudos.store.keys import UserKey
+from kudos.store.capacity import item_size
 
 Item = dict[str, dict[str, Any]]
 
@@ -118,144 +123,204 @@ def decode_custom(attr: dict[str, Any]) -> CustomValue:
     return [element["S"] for element in attr["L"]]
 
 
-def record_sk(record: Record) -> str:
-    if isinstance(record, ActivityRecord):
-        return keys.ACTIVITY_SK
-    if isinstance(record, AttributesRecord):
-        return keys.PROFILE_SK
-    if isinstance(record, PurchasesRecord):
-        return keys.PURCHASES_SK
-    if isinstance(record, EventRecord):
-        return keys.event_sk(record.name)
-    if isinstance(record, TokenRecord):
-        return keys.token_sk(record.device_id)
-    return keys.campaign_sk(record.campaign_id)
+R = TypeVar("R", bound=Record)
 
 
-def encode(key: UserKey, record: Record) -> Item:
-    item: Item = {keys.PK: {"S": key.pk}, keys.SK: {"S": record_sk(record)}, "v": num(record.version)}
-    if isinstance(record, ActivityRecord):
-        item["aid"] = {"S": record.aid}
-        item["ca"] = num(record.created_at)
-        item["st"] = num(record.sessions_total)
-        _put_opt(item, "fs", record.first_session)
-        _put_opt(item, "ls", record.last_session)
-        _put_opt(item, "fa", record.first_active_day)
-        _put_opt(item, "ad", record.last_api_day)
-        item["sd"] = _encode_counts(record.session_days)
-    elif isinstance(record, AttributesRecord):
-        for name, text in record.standard.items():
-            item[keys.STANDARD_PREFIX + name] = {"S": text}
-        for name, value in record.custom.items():
-            prefix = keys.CUSTOM_INSTANT_PREFIX if isinstance(value, AttributeInstant) else keys.CUSTOM_PREFIX
-            item[prefix + name] = encode_custom(value)
-        if record.push_subscription is not None:
-            item["ps"] = {"S": record.push_subscription}
-        if record.email_subscription is not None:
-            item["es"] = {"S": record.email_subscription}
-        _put_opt(item, "pia", record.push_opted_in_at)
-        _put_opt(item, "pua", record.push_unsubscribed_at)
-        _put_opt(item, "ssa", record.standard_set_at)
-    elif isinstance(record, EventRecord):
-        item["t"] = num(record.total)
-        _put_opt(item, "f", record.first)
-        _put_opt(item, "l", record.last)
-        item["ed"] = _encode_counts(record.by_day)
-    elif isinstance(record, PurchasesRecord):
-        item["t"] = num(record.total)
-        item["sp"] = num(record.spent_total)
-        _put_opt(item, "f", record.first)
-        _put_opt(item, "l", record.last)
-        item["pd"] = _encode_counts(record.count_by_day)
-        item["pm"] = _encode_amounts(record.spent_by_day)
-    elif isinstance(record, TokenRecord):
-        item["pf"] = {"S": record.platform}
-        item["tk"] = {"S": record.token}
-        item["en"] = {"BOOL": record.enabled}
-        item["ok"] = {"BOOL": record.valid}
-        item["up"] = num(record.updated_at)
-    else:
-        item["r"] = {"BOOL": record.received}
-        item["o"] = {"BOOL": record.opened}
-        item["cv"] = {"BOOL": record.converted}
-        item["ic"] = {"BOOL": record.in_control}
-        _put_opt(item, "lr", record.last_received)
+@dataclass(frozen=True, slots=True)
+class RecordCodec(Generic[R]):
+    """How one record kind is stored: its attributes beside the key, and back.
+
+    ``read`` gets the item, the record's name (the event name, device or campaign id; "" for
+    kinds a user has one of) and its version.
+    """
+
+    kind: RecordKind
+    record_type: type[R]
+    write: Callable[[R, Item], None]
+    read: Callable[[Item, str, int], R]
+
+
+def _write_activity(record: ActivityRecord, item: Item) -> None:
+    item["aid"] = {"S": record.aid}
+    item["ca"] = num(record.created_at)
+    item["st"] = num(record.sessions_total)
+    _put_opt(item, "fs", record.first_session)
+    _put_opt(item, "ls", record.last_session)
+    _put_opt(item, "fa", record.first_active_day)
+    _put_opt(item, "ad", record.last_api_day)
+    item["sd"] = _encode_counts(record.session_days)
+
+
+def _read_activity(item: Item, _: str, version: int) -> ActivityRecord:
+    return ActivityRecord(
+        aid=item["aid"]["S"],
+        created_at=_float(item["ca"]),
+        version=version,
+        sessions_total=_int(item["st"]),
+        first_session=_opt_float(item, "fs"),
+        last_session=_opt_float(item, "ls"),
+        first_active_day=_opt_int(item, "fa"),
+        last_api_day=_opt_int(item, "ad"),
+        session_days=_decode_counts(item.get("sd")),
+    )
+
+
+def _write_attributes(record: AttributesRecord, item: Item) -> None:
+    for name, text in record.standard.items():
+        item[keys.STANDARD_PREFIX + name] = {"S": text}
+    for name, value in record.custom.items():
+        prefix = keys.CUSTOM_INSTANT_PREFIX if isinstance(value, AttributeInstant) else keys.CUSTOM_PREFIX
+        item[prefix + name] = encode_custom(value)
+    if record.push_subscription is not None:
+        item["ps"] = {"S": record.push_subscription}
+    if record.email_subscription is not None:
+        item["es"] = {"S": record.email_subscription}
+    _put_opt(item, "pia", record.push_opted_in_at)
+    _put_opt(item, "pua", record.push_unsubscribed_at)
+    _put_opt(item, "ssa", record.standard_set_at)
+
+
+def _read_attributes(item: Item, _: str, version: int) -> AttributesRecord:
+    standard: dict[str, str] = {}
+    custom: dict[str, CustomValue] = {}
+    for name, attr in item.items():
+        if name.startswith(keys.STANDARD_PREFIX):
+            standard[name[len(keys.STANDARD_PREFIX) :]] = attr["S"]
+        elif name.startswith(keys.CUSTOM_PREFIX):
+            custom[name[len(keys.CUSTOM_PREFIX) :]] = decode_custom(attr)
+        elif name.startswith(keys.CUSTOM_INSTANT_PREFIX):
+            custom[name[len(keys.CUSTOM_INSTANT_PREFIX) :]] = AttributeInstant(_float(attr))
+    return AttributesRecord(
+        version=version,
+        standard=standard,
+        custom=custom,
+        push_subscription=item["ps"]["S"] if "ps" in item else None,
+        email_subscription=item["es"]["S"] if "es" in item else None,
+        push_opted_in_at=_opt_float(item, "pia"),
+        push_unsubscribed_at=_opt_float(item, "pua"),
+        standard_set_at=_opt_float(item, "ssa"),
+    )
+
+
+def _write_event(record: EventRecord, item: Item) -> None:
+    item["t"] = num(record.total)
+    _put_opt(item, "f", record.first)
+    _put_opt(item, "l", record.last)
+    item["ed"] = _encode_counts(record.by_day)
+
+
+def _read_event(item: Item, name: str, version: int) -> EventRecord:
+    return EventRecord(
+        name=name,
+        version=version,
+        total=_int(item["t"]),
+        first=_opt_float(item, "f"),
+        last=_opt_float(item, "l"),
+        by_day=_decode_counts(item.get("ed")),
+    )
+
+
+def _write_purchases(record: PurchasesRecord, item: Item) -> None:
+    item["t"] = num(record.total)
+    item["sp"] = num(record.spent_total)
+    _put_opt(item, "f", record.first)
+    _put_opt(item, "l", record.last)
+    item["pd"] = _encode_counts(record.count_by_day)
+    item["pm"] = _encode_amounts(record.spent_by_day)
+
+
+def _read_purchases(item: Item, _: str, version: int) -> PurchasesRecord:
+    return PurchasesRecord(
+        version=version,
+        total=_int(item["t"]),
+        spent_total=_float(item["sp"]),
+        first=_opt_float(item, "f"),
+        last=_opt_float(item, "l"),
+        count_by_day=_decode_counts(item.get("pd")),
+        spent_by_day=_decode_amounts(item.get("pm")),
+    )
+
+
+def _write_token(record: TokenRecord, item: Item) -> None:
+    item["pf"] = {"S": record.platform}
+    item["tk"] = {"S": record.token}
+    item["en"] = {"BOOL": record.enabled}
+    item["ok"] = {"BOOL": record.valid}
+    item["up"] = num(record.updated_at)
+
+
+def _read_token(item: Item, device_id: str, version: int) -> TokenRecord:
+    return TokenRecord(
+        device_id=device_id,
+        platform=item["pf"]["S"],
+        token=item["tk"]["S"],
+        enabled=item["en"]["BOOL"],
+        valid=item["ok"]["BOOL"],
+        updated_at=_float(item["up"]),
+        version=version,
+    )
+
+
+def _write_campaign(record: CampaignRecord, item: Item) -> None:
+    item["r"] = {"BOOL": record.received}
+    item["o"] = {"BOOL": record.opened}
+    item["cv"] = {"BOOL": record.converted}
+    item["ic"] = {"BOOL": record.in_control}
+    _put_opt(item, "lr", record.last_received)
+
+
+def _read_campaign(item: Item, campaign_id: str, version: int) -> CampaignRecord:
+    return CampaignRecord(
+        campaign_id=campaign_id,
+        version=version,
+        received=item["r"]["BOOL"],
+        opened=item["o"]["BOOL"],
+        converted=item["cv"]["BOOL"],
+        in_control=item["ic"]["BOOL"],
+        last_received=_opt_float(item, "lr"),
+    )
+
+
+def _write_merged_device(_: MergedDeviceRecord, __: Item) -> None:
+    """The key says it all."""
+
+
+def _read_merged_device(_: Item, device_id: str, version: int) -> MergedDeviceRecord:
+    return MergedDeviceRecord(device_id, version)
+
+
+_REGISTERED: tuple[RecordCodec[Any], ...] = (
+    RecordCodec(RecordKind.ACTIVITY, ActivityRecord, _write_activity, _read_activity),
+    RecordCodec(RecordKind.ATTRIBUTES, AttributesRecord, _write_attributes, _read_attributes),
+    RecordCodec(RecordKind.EVENT, EventRecord, _write_event, _read_event),
+    RecordCodec(RecordKind.PURCHASES, PurchasesRecord, _write_purchases, _read_purchases),
+    RecordCodec(RecordKind.TOKEN, TokenRecord, _write_token, _read_token),
+    RecordCodec(RecordKind.CAMPAIGN, CampaignRecord, _write_campaign, _read_campaign),
+    RecordCodec(RecordKind.MERGED_DEVICE, MergedDeviceRecord, _write_merged_device, _read_merged_device),
+)
+CODECS: dict[RecordKind, RecordCodec[Any]] = {codec.kind: codec for codec in _REGISTERED}
+assert set(CODECS) == set(RecordKind), "every record kind has a codec"
+
+
+def encode(user: UserKey, record: Record) -> Item:
+    key = record.key
+    item: Item = {
+        keys.PK: {"S": keys.user_pk(user)},
+        keys.SK: {"S": keys.record_sk(key)},
+        "v": num(record.version),
+    }
+    CODECS[key.kind].write(record, item)
     return item
 
 
-def decode(item: Item) -> Record | None:
-    """The record an item holds; None for items that are not user records (aliases)."""
-    sk = item[keys.SK]["S"]
+def stored_size(user: UserKey, record: Record) -> int:
+    """Bytes of ``record`` as DynamoDB counts them against its 400 KB item limit."""
+    return item_size(encode(user, record))
+
+
+def decode(item: Item) -> Record:
+    """The record a user item holds; keys.UnknownRecordError for a kind this code does not know."""
+    key = keys.record_key_of_sk(item[keys.SK]["S"])
     version = _int(item["v"]) if "v" in item else 0
-    if sk == keys.ACTIVITY_SK:
-        return ActivityRecord(
-            aid=item["aid"]["S"],
-            created_at=_float(item["ca"]),
-            version=version,
-            sessions_total=_int(item["st"]),
-            first_session=_opt_float(item, "fs"),
-            last_session=_opt_float(item, "ls"),
-            first_active_day=_opt_int(item, "fa"),
-            last_api_day=_opt_int(item, "ad"),
-            session_days=_decode_counts(item.get("sd")),
-        )
-    if sk == keys.PROFILE_SK:
-        standard: dict[str, str] = {}
-        custom: dict[str, CustomValue] = {}
-        for name, attr in item.items():
-            if name.startswith(keys.STANDARD_PREFIX):
-                standard[name[len(keys.STANDARD_PREFIX) :]] = attr["S"]
-            elif name.startswith(keys.CUSTOM_PREFIX):
-                custom[name[len(keys.CUSTOM_PREFIX) :]] = decode_custom(attr)
-            elif name.startswith(keys.CUSTOM_INSTANT_PREFIX):
-                custom[name[len(keys.CUSTOM_INSTANT_PREFIX) :]] = AttributeInstant(_float(attr))
-        return AttributesRecord(
-            version=version,
-            standard=standard,
-            custom=custom,
-            push_subscription=item["ps"]["S"] if "ps" in item else None,
-            email_subscription=item["es"]["S"] if "es" in item else None,
-            push_opted_in_at=_opt_float(item, "pia"),
-            push_unsubscribed_at=_opt_float(item, "pua"),
-            standard_set_at=_opt_float(item, "ssa"),
-        )
-    if sk.startswith(keys.EVENT_SK_PREFIX):
-        return EventRecord(
-            name=sk[len(keys.EVENT_SK_PREFIX) :],
-            version=version,
-            total=_int(item["t"]),
-            first=_opt_float(item, "f"),
-            last=_opt_float(item, "l"),
-            by_day=_decode_counts(item.get("ed")),
-        )
-    if sk == keys.PURCHASES_SK:
-        return PurchasesRecord(
-            version=version,
-            total=_int(item["t"]),
-            spent_total=_float(item["sp"]),
-            first=_opt_float(item, "f"),
-            last=_opt_float(item, "l"),
-            count_by_day=_decode_counts(item.get("pd")),
-            spent_by_day=_decode_amounts(item.get("pm")),
-        )
-    if sk.startswith(keys.TOKEN_SK_PREFIX):
-        return TokenRecord(
-            device_id=sk[len(keys.TOKEN_SK_PREFIX) :],
-            platform=item["pf"]["S"],
-            token=item["tk"]["S"],
-            enabled=item["en"]["BOOL"],
-            valid=item["ok"]["BOOL"],
-            updated_at=_float(item["up"]),
-            version=version,
-        )
-    if sk.startswith(keys.CAMPAIGN_SK_PREFIX):
-        return CampaignRecord(
-            campaign_id=sk[len(keys.CAMPAIGN_SK_PREFIX) :],
-            version=version,
-            received=item["r"]["BOOL"],
-            opened=item["o"]["BOOL"],
-            converted=item["cv"]["BOOL"],
-            in_control=item["ic"]["BOOL"],
-            last_received=_opt_float(item, "lr"),
-        )
-    return None
+    record: Record = CODECS[key.kind].read(item, key.name, version)
+    return record

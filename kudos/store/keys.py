@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from kudos.core.identity import UserKey
+from kudos.core.records import RecordKey, RecordKind
 
 PK = "pk"
 SK = "sk"
@@ -49,42 +51,52 @@ SEGMENT_PREFIX = "SEG#"
 LAST_EVALUATION_SK = "LAST"
 
 
-@dataclass(frozen=True, slots=True)
-class UserKey:
-    """A profile's identity: by user_id when known, else by device_id (api.md)."""
-
-    user_id: str | None
-    device_id: str | None
-
-    def __post_init__(self) -> None:
-        if (self.user_id is None) == (self.device_id is None):
-            raise ValueError("a UserKey has exactly one of user_id and device_id")
-
-    @classmethod
-    def parse(cls, token: str) -> UserKey:
-        kind, _, value = token.partition(":")
-        if kind == "u":
-            return cls(user_id=value, device_id=None)
-        if kind == "d":
-            return cls(user_id=None, device_id=value)
-        raise ValueError(f"not a user key token: {token!r}")
-
-    @property
-    def token(self) -> str:
-        return f"u:{self.user_id}" if self.user_id is not None else f"d:{self.device_id}"
-
-    @property
-    def pk(self) -> str:
-        return USER_PREFIX + self.token
-
-    def identity(self) -> dict[str, str]:
-        if self.user_id is not None:
-            return {"user_id": self.user_id}
-        return {"device_id": self.device_id or ""}
+def user_pk(user: UserKey) -> str:
+    return USER_PREFIX + user.token
 
 
-def user_pk_to_key(pk: str) -> UserKey:
+def user_of_pk(pk: str) -> UserKey:
     return UserKey.parse(pk.removeprefix(USER_PREFIX))
+
+
+def is_user_pk(pk: str) -> bool:
+    return pk.startswith(USER_PREFIX)
+
+
+class UnknownRecordError(ValueError):
+    """An item in a user's partition whose sort key names no record kind this code knows."""
+
+
+# Each record kind's sort key: a fixed one for kinds a user has one of, a prefix plus the name else.
+_SINGLE_SK: dict[RecordKind, str] = {
+    RecordKind.ACTIVITY: ACTIVITY_SK,
+    RecordKind.ATTRIBUTES: PROFILE_SK,
+    RecordKind.PURCHASES: PURCHASES_SK,
+}
+_NAMED_SK_PREFIX: dict[RecordKind, str] = {
+    RecordKind.EVENT: EVENT_SK_PREFIX,
+    RecordKind.TOKEN: TOKEN_SK_PREFIX,
+    RecordKind.CAMPAIGN: CAMPAIGN_SK_PREFIX,
+    RecordKind.MERGED_DEVICE: MERGED_DEVICE_SK_PREFIX,
+}
+_KIND_OF_SINGLE_SK = {sk: kind for kind, sk in _SINGLE_SK.items()}
+assert set(_SINGLE_SK) | set(_NAMED_SK_PREFIX) == set(RecordKind), "every record kind has a sort key"
+
+
+def record_sk(key: RecordKey) -> str:
+    single = _SINGLE_SK.get(key.kind)
+    return single if single is not None else _NAMED_SK_PREFIX[key.kind] + key.name
+
+
+def record_key_of_sk(sk: str) -> RecordKey:
+    """The inverse of record_sk; UnknownRecordError for a sort key of no known kind."""
+    kind = _KIND_OF_SINGLE_SK.get(sk)
+    if kind is not None:
+        return RecordKey(kind)
+    for named_kind, prefix in _NAMED_SK_PREFIX.items():
+        if sk.startswith(prefix):
+            return RecordKey(named_kind, sk[len(prefix) :])
+    raise UnknownRecordError(f"no record kind has the sort key {sk!r}")
 
 
 def alias_pk(device_id: str) -> str:
@@ -93,23 +105,6 @@ def alias_pk(device_id: str) -> str:
 
 def device_pk(device_id: str) -> str:
     return f"{DEVICE_PREFIX}d:{device_id}"
-
-
-def merged_device_sk(device_id: str) -> str:
-    """In the identified user's partition: a device merged into it, whose alias goes with the user."""
-    return MERGED_DEVICE_SK_PREFIX + device_id
-
-
-def event_sk(name: str) -> str:
-    return EVENT_SK_PREFIX + name
-
-
-def token_sk(device_id: str) -> str:
-    return TOKEN_SK_PREFIX + device_id
-
-
-def campaign_sk(campaign_id: str) -> str:
-    return CAMPAIGN_SK_PREFIX + campaign_id
 
 
 def shard_of(value: str, shards: int) -> int:

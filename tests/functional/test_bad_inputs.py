@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kudos.store.keys import UserKey
+from kudos.core.identity import UserKey
 from tests.apiclient import ApiClient
 
 GOOD = {"session_id": "good", "device_id": "d-1", "started_at": "2026-11-21T10:00:00Z"}
@@ -264,7 +264,7 @@ def test_attributes_that_pile_up_past_the_item_limit_are_refused_one_by_one(api)
         "/v1/users/track", {"attributes": [{"external_id": "u-1", "field_0_0": None, "more": "y" * 1000}]}
     )
     assert later.body["errors"] == []
-    custom = api.store.load_user(UserKey("u-1", None)).to_profile().custom
+    custom = api.store.users.load_user(UserKey("u-1", None)).to_profile().custom
     assert (custom["plan"], custom["more"]) == ("gold", "y" * 1000)
     assert ("field_0_0" in custom, "field_0_2" in custom, "field_39_1" in custom) == (False, False, True)
 
@@ -284,7 +284,7 @@ def test_an_increment_past_what_can_be_stored_is_refused(api):
     [error] = response.body["errors"]
     assert error["index"] == 0
     assert "score: inc: the total would be out of range" in error["message"]
-    custom = api.store.load_user(UserKey("u-1", None)).to_profile().custom
+    custom = api.store.users.load_user(UserKey("u-1", None)).to_profile().custom
     assert (custom["score"], custom["plan"]) == (9 * 10**125, "gold")
 
 

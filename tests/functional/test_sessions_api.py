@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kudos.core.identity import UserKey
 from kudos.core.timeutil import parse_date, parse_instant
-from kudos.store.keys import UserKey
 from tests.apiclient import ApiClient
 
 
@@ -33,7 +33,7 @@ def test_sent_at_corrects_the_device_clock(api):
     assert response.body["new_sessions"] == 1
     figures = api.active_users("2026-11-20", "2026-11-21")
     assert [f["dau"] for f in figures] == [1, 0]
-    profile = api.store.load_user(UserKey("u-7", None)).to_profile()
+    profile = api.store.users.load_user(UserKey("u-7", None)).to_profile()
     assert profile.first_session == pytest.approx(parse_date("2026-11-20") * 86400 + 22.5 * 3600)
 
 
@@ -45,10 +45,9 @@ def test_a_duplicate_never_counts_twice_and_may_add_ended_at(api):
     assert response.body["duplicates"] == 1
     assert response.body["new_sessions"] == 0
     assert day(api.active_users("2026-11-20", "2026-11-20"), "2026-11-20")["sessions"] == 1
-    assert api.store.load_user(UserKey("u-7", None)).to_profile().sessions.total == 1
-    stored = api.store.get_session(parse_date("2026-11-20"), "a")
-    assert stored is not None
-    assert "e" in stored
+    assert api.store.users.load_user(UserKey("u-7", None)).to_profile().sessions.total == 1
+    stored = api.store.activity.find_sessions([(parse_date("2026-11-20"), "a")])
+    assert stored[(parse_date("2026-11-20"), "a")].ended is not None
 
 
 def test_a_retried_upload_near_midnight_is_still_a_duplicate(api):
@@ -81,9 +80,8 @@ def test_a_copy_corrected_by_another_clock_error_is_still_a_duplicate(api):
     }
     figures = api.active_users("2026-11-19", "2026-11-20")
     assert [(f["dau"], f["sessions"], f["new_users"]) for f in figures] == [(0, 0, 0), (1, 1, 1)]
-    stored = api.store.get_session(parse_date("2026-11-20"), "x")
-    assert stored is not None
-    assert "e" in stored
+    stored = api.store.activity.find_sessions([(parse_date("2026-11-20"), "x")])
+    assert stored[(parse_date("2026-11-20"), "x")].ended is not None
 
 
 def test_late_uploads_revise_past_days(api):
@@ -156,7 +154,7 @@ def test_each_attribute_follows_the_newest_session_that_reports_it(api):
     api.post("/v1/sessions", {"sessions": batch})
     # An old session uploaded late reports what was true then: it changes nothing.
     api.post("/v1/sessions", {"sessions": [session("d", "2026-11-15T10:00:00Z", user="u-1", country="IT")]})
-    standard = api.store.load_user(UserKey("u-1", None)).to_profile().standard
+    standard = api.store.users.load_user(UserKey("u-1", None)).to_profile().standard
     assert standard == {"country": "DE", "time_zone": "Europe/Berlin", "app_version": "3.0"}
 
 
@@ -164,21 +162,21 @@ def test_a_session_older_than_the_backends_update_does_not_override_it(api):
     api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "country": "FR", "language": "fr"}]})
     older = session("a", "2026-11-02T10:00:00Z", user="u-1", country="US", language="en", platform="ios")
     api.post("/v1/sessions", {"sessions": [older]})
-    standard = api.store.load_user(UserKey("u-1", None)).to_profile().standard
+    standard = api.store.users.load_user(UserKey("u-1", None)).to_profile().standard
     assert standard == {"country": "FR", "language": "fr"}
     api.at("2026-11-22T10:00:00Z")
     newer = session("b", "2026-11-22T09:50:00Z", user="u-1", country="US")
     api.post("/v1/sessions", {"sessions": [newer]})
-    assert api.store.load_user(UserKey("u-1", None)).to_profile().standard["country"] == "US"
+    assert api.store.users.load_user(UserKey("u-1", None)).to_profile().standard["country"] == "US"
 
 
 def test_created_at_is_the_earliest_thing_the_user_did(api):
     api.post("/v1/sessions", {"sessions": [session("a", "2026-11-01T10:00:00Z", user="u-1")]})
-    assert api.store.load_user(UserKey("u-1", None)).to_profile().created_at == parse_instant(
+    assert api.store.users.load_user(UserKey("u-1", None)).to_profile().created_at == parse_instant(
         "2026-11-01T10:00:00Z"
     )
     event = {"external_id": "u-2", "name": "signup", "time": "2026-10-30T08:00:00Z"}
     api.post("/v1/users/track", {"events": [event]})
-    assert api.store.load_user(UserKey("u-2", None)).to_profile().created_at == parse_instant(
+    assert api.store.users.load_user(UserKey("u-2", None)).to_profile().created_at == parse_instant(
         "2026-10-30T08:00:00Z"
     )

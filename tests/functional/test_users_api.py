@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant
 from kudos.core.timeutil import parse_date, parse_instant
-from kudos.store.keys import UserKey
 from tests.apiclient import ApiClient
 
 
@@ -16,7 +16,7 @@ def api(dynamodb):
 
 
 def profile(api, user_id=None, device_id=None):
-    return api.store.load_user(UserKey(user_id, device_id)).to_profile()
+    return api.store.users.load_user(UserKey(user_id, device_id)).to_profile()
 
 
 def test_attributes_set_unset_increment_and_edit_lists(api):
@@ -167,7 +167,7 @@ def test_identify_merges_the_anonymous_profile_into_the_identified_one(api):
     assert merged.last_session == parse_instant("2026-11-21T10:00:00Z")
     assert merged.standard["first_name"] == "Ana"  # already set on the identified profile: it wins
     assert merged.custom["plan"] == "free"
-    assert not api.store.load_user(UserKey(None, "d-42")).exists
+    assert not api.store.users.load_user(UserKey(None, "d-42")).exists
     # Figures recorded for past days stay; a later device-only session goes to the identified user.
     assert api.active_users("2026-11-21", "2026-11-21") == before
     api.post(
@@ -175,7 +175,7 @@ def test_identify_merges_the_anonymous_profile_into_the_identified_one(api):
         {"sessions": [{"session_id": "a3", "device_id": "d-42", "started_at": "2026-11-22T08:00:00Z"}]},
     )
     assert profile(api, "u-7").sessions.total == 4
-    assert not api.store.load_user(UserKey(None, "d-42")).exists
+    assert not api.store.users.load_user(UserKey(None, "d-42")).exists
 
 
 def test_identify_of_an_unknown_user_renames_the_anonymous_profile(api):
@@ -234,7 +234,7 @@ def test_delete_removes_the_profile_but_not_past_figures(api):
     before = api.active_users("2026-11-21", "2026-11-21")
     response = api.post("/v1/users/delete", {"external_ids": ["u-gone", "u-never-existed"]})
     assert response.body == {"message": "success", "deleted": 1, "errors": []}
-    assert not api.store.load_user(UserKey("u-gone", None)).records()
+    assert not api.store.users.load_user(UserKey("u-gone", None)).records()
     assert api.active_users("2026-11-21", "2026-11-21") == before
     assert api.post("/v1/users/delete", {"external_ids": ["a"] * 30, "device_ids": ["b"] * 21}).status == 400
 
@@ -251,8 +251,8 @@ def test_a_bad_id_to_delete_is_reported_and_the_good_ones_deleted(api):
         ("device_ids", 1, "device_ids[1]"),
     ]
     assert "must not be empty" in response.body["errors"][0]["message"]
-    assert not api.store.load_user(UserKey("u-1", None)).exists
-    assert not api.store.load_user(UserKey(None, "d-1")).exists
+    assert not api.store.users.load_user(UserKey("u-1", None)).exists
+    assert not api.store.users.load_user(UserKey(None, "d-1")).exists
 
 
 def test_deleting_a_user_forgets_the_devices_merged_into_it(api):
@@ -266,10 +266,10 @@ def test_deleting_a_user_forgets_the_devices_merged_into_it(api):
     # The device's next anonymous session makes a new anonymous user, not u-1 again.
     later = {**anonymous, "session_id": "s2", "started_at": "2026-11-22T08:00:00Z"}
     api.post("/v1/sessions", {"sessions": [later]})
-    assert not api.store.load_user(UserKey("u-1", None)).exists
-    assert api.store.load_user(UserKey(None, "d-1")).to_profile().sessions.total == 1
-    assert api.store.alias_target("d-1") is None
-    assert api.store.alias_target("d-2") == UserKey("u-2", None)
+    assert not api.store.users.load_user(UserKey("u-1", None)).exists
+    assert api.store.users.load_user(UserKey(None, "d-1")).to_profile().sessions.total == 1
+    assert "d-1" not in api.store.pointers.resolve_devices(["d-1"])
+    assert api.store.pointers.resolve_devices(["d-2"]) == {"d-2": UserKey("u-2", None)}
 
 
 def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
@@ -384,7 +384,7 @@ def test_a_device_holds_one_token_for_the_user_who_registered_it_last(api):
     token = {"device_id": "d-1", "platform": "ios", "token": "apns-1", "enabled": True}
     api.post("/v1/push/tokens", {**token, "user_id": "u-1"})
     api.post("/v1/push/tokens", {**token, "user_id": "u-2"})
-    assert "d-1" not in api.store.load_user(UserKey("u-1", None)).tokens
-    assert "d-1" in api.store.load_user(UserKey("u-2", None)).tokens
+    assert "d-1" not in api.store.users.load_user(UserKey("u-1", None)).tokens
+    assert "d-1" in api.store.users.load_user(UserKey("u-2", None)).tokens
     api.post("/v1/users/delete", {"external_ids": ["u-2"]})
-    assert api.store.device_owner("d-1") is None
+    assert api.store.pointers.device_owner("d-1") is None

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant
 from kudos.core.records import (
     ActivityRecord,
@@ -22,8 +23,8 @@ from kudos.core.timeutil import InstantError, day_of, format_day, format_instant
 from kudos.metrics.active_users import count_distinct_in_windows, figures_from_activity
 from kudos.store.capacity import CapacityMeter, item_size, write_units
 from kudos.store.codec import decode, encode
-from kudos.store.dynamo import DayActivity
-from kudos.store.keys import UserKey, shard_of
+from kudos.store.keys import shard_of
+from kudos.store.ports import DayActivity
 
 
 @given(

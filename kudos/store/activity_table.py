@@ -1,0 +1,179 @@
+"""The activity table on DynamoDB: per-day partitions, sharded, holding what active-user figures are
+computed from (sessions, API-activity and new-user markers), push events, and derived state
+(rollups, segment evaluations). It never holds a user id: only random activity ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kudos.store import keys
+from kudos.store.codec import Item, num
+from kudos.store.ports import DayActivity, DayFigures, PushEvent, SegmentEvaluation, StoredSession
+from kudos.store.tables import DynamoTables
+
+_FIGURE_NAMES = ("dau", "wau", "mau", "new_users", "sessions")
+_ROLLUP_SK = "R"
+
+
+def _stored_session(item: Item) -> StoredSession:
+    day, session_id = keys.parse_session_key(item)
+    return StoredSession(
+        day=day,
+        session_id=session_id,
+        aid=item["a"]["S"],
+        started=float(item["t"]["N"]),
+        ended=float(item["e"]["N"]) if "e" in item else None,
+    )
+
+
+class DynamoActivity:
+    def __init__(self, tables: DynamoTables) -> None:
+        self._tables = tables
+
+    @property
+    def _table(self) -> str:
+        return self._tables.activity_table
+
+    def _session_key(self, day: int, session_id: str) -> Item:
+        shard = keys.shard_of(session_id, self._tables.settings.day_shards)
+        return {keys.PK: {"S": keys.day_pk(day, shard)}, keys.SK: {"S": keys.session_sk(session_id)}}
+
+    def _marker_key(self, day: int, sk: str, aid: str) -> Item:
+        shard = keys.shard_of(aid, self._tables.settings.day_shards)
+        return {keys.PK: {"S": keys.day_pk(day, shard)}, keys.SK: {"S": sk}}
+
+    def insert_session(self, session: StoredSession, expires: int) -> StoredSession | None:
+        item = self._session_key(session.day, session.session_id)
+        item.update({"a": {"S": session.aid}, "t": num(session.started), keys.TTL_ATTRIBUTE: num(expires)})
+        if session.ended is not None:
+            item["e"] = num(session.ended)
+        condition = {"ConditionExpression": f"attribute_not_exists({keys.PK})"}
+        existing = self._tables.put(self._table, item, condition)
+        return None if existing is None else _stored_session(existing)
+
+    def find_sessions(self, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], StoredSession]:
+        # Eventually consistent (half the price): a copy whose correction differs comes in a later
+        # upload, not in the same second.
+        key_items = [self._session_key(day, session_id) for day, session_id in dict.fromkeys(wanted)]
+        found = self._tables.batch_get(self._table, key_items, consistent=False)
+        return {(session.day, session.session_id): session for session in map(_stored_session, found)}
+
+    def update_session(
+        self, day: int, session_id: str, *, ended: float | None = None, aid: str | None = None
+    ) -> None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets = []
+        if ended is not None:
+            names["#e"], values[":e"] = "e", num(ended)
+            sets.append("#e = :e")
+        if aid is not None:
+            names["#a"], values[":a"] = "a", {"S": aid}
+            sets.append("#a = :a")
+        if not sets:
+            return
+        response = self._tables.client.update_item(
+            TableName=self._table,
+            Key=self._session_key(day, session_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnConsumedCapacity="TOTAL",
+        )
+        self._tables.meter.wrote(response.get("ConsumedCapacity"))
+
+    def mark_api_active(self, day: int, aid: str, expires: int) -> None:
+        item = self._marker_key(day, keys.api_active_sk(aid), aid)
+        item[keys.TTL_ATTRIBUTE] = num(expires)
+        self._tables.put(self._table, item)
+
+    def add_new_user(self, day: int, aid: str, expires: int) -> None:
+        item = self._marker_key(day, keys.new_user_sk(aid), aid)
+        item[keys.TTL_ATTRIBUTE] = num(expires)
+        self._tables.put(self._table, item)
+
+    def remove_new_user(self, day: int, aid: str) -> None:
+        self._tables.delete(self._table, self._marker_key(day, keys.new_user_sk(aid), aid))
+
+    def read_day(self, day: int) -> DayActivity:
+        sessions: list[str] = []
+        api: list[str] = []
+        new: list[str] = []
+        for shard in range(self._tables.settings.day_shards):
+            items = self._tables.query_partition(
+                self._table, keys.day_pk(day, shard), consistent=False, attributes=(keys.SK, "a")
+            )
+            for item in items:
+                sk = item[keys.SK]["S"]
+                if sk.startswith(keys.SESSION_SK_PREFIX):
+                    sessions.append(item["a"]["S"])
+                elif sk.startswith(keys.API_ACTIVE_SK_PREFIX):
+                    api.append(sk.removeprefix(keys.API_ACTIVE_SK_PREFIX))
+                elif sk.startswith(keys.NEW_USER_SK_PREFIX):
+                    new.append(sk.removeprefix(keys.NEW_USER_SK_PREFIX))
+        return DayActivity(day, sessions, api, new)
+
+    def put_push_event(self, event: PushEvent, expires: int) -> None:
+        shard = keys.shard_of(event.event_id, self._tables.settings.day_shards)
+        item: Item = {
+            keys.PK: {"S": keys.push_event_pk(event.day, shard)},
+            keys.SK: {"S": event.event_id},
+            keys.TTL_ATTRIBUTE: num(expires),
+            "type": {"S": event.type},
+            "user": {"S": event.user.token},
+            "time": num(event.time),
+        }
+        for name, value in (
+            ("campaign", event.campaign_id),
+            ("send", event.send_id),
+            ("device", event.device_id),
+        ):
+            if value is not None:
+                item[name] = {"S": value}
+        self._tables.put(self._table, item)
+
+
+class DynamoFigures:
+    def __init__(self, tables: DynamoTables) -> None:
+        self._tables = tables
+
+    @property
+    def _table(self) -> str:
+        return self._tables.activity_table
+
+    def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]:
+        key_items = [{keys.PK: {"S": keys.rollup_pk(day)}, keys.SK: {"S": _ROLLUP_SK}} for day in days]
+        figures = {}
+        for item in self._tables.batch_get(self._table, key_items, consistent=False):
+            day = int(item[keys.PK]["S"].removeprefix(keys.ROLLUP_PREFIX))
+            figures[day] = DayFigures(day=day, **{name: int(item[name]["N"]) for name in _FIGURE_NAMES})
+        return figures
+
+    def put_rollup(self, figures: DayFigures) -> None:
+        item: Item = {keys.PK: {"S": keys.rollup_pk(figures.day)}, keys.SK: {"S": _ROLLUP_SK}}
+        for name in _FIGURE_NAMES:
+            item[name] = num(getattr(figures, name))
+        self._tables.put(self._table, item)
+
+    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None:
+        item: Item = {
+            keys.PK: {"S": keys.segment_pk(evaluation.name)},
+            keys.SK: {"S": keys.LAST_EVALUATION_SK},
+            "at": num(evaluation.at),
+            "size": num(evaluation.size),
+            "done": num(evaluation.evaluated_at),
+        }
+        self._tables.put(self._table, item)
+
+    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]:
+        key_items = [
+            {keys.PK: {"S": keys.segment_pk(name)}, keys.SK: {"S": keys.LAST_EVALUATION_SK}} for name in names
+        ]
+        found = {}
+        for item in self._tables.batch_get(self._table, key_items, consistent=False):
+            name = item[keys.PK]["S"].removeprefix(keys.SEGMENT_PREFIX)
+            found[name] = SegmentEvaluation(
+                name, float(item["at"]["N"]), int(item["size"]["N"]), float(item["done"]["N"])
+            )
+        return found

@@ -1,0 +1,220 @@
+"""An in-memory fake of every storage port, for fast unit tests of the domain (no network).
+
+It keeps DynamoDB's semantics where the domain relies on them: versioned writes that fail on a
+conflict, first-writer-wins session inserts, conditional pointer deletes, and copies in and out
+(a caller mutating a record it holds never changes what is stored).
+tests/functional/test_store_ports.py runs the same suite on this and on DynamoDB.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from kudos.core.identity import UserKey
+from kudos.core.records import MergedDeviceRecord, Record, RecordKey, UserRecords
+from kudos.store.ports import DayActivity, DayFigures, PushEvent, SegmentEvaluation, Slot, StoredSession
+
+
+class MemoryUserRecords:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self.partitions: dict[UserKey, dict[RecordKey, Record]] = {}
+
+    def get_records(self, wanted: Iterable[Slot]) -> dict[Slot, Record]:
+        with self._lock:
+            found = {}
+            for user, key in wanted:
+                record = self.partitions.get(user, {}).get(key)
+                if record is not None:
+                    found[(user, key)] = copy.deepcopy(record)
+            return found
+
+    def _unchanged(self, user: UserKey, record: Record) -> bool:
+        stored = self.partitions.get(user, {}).get(record.key)
+        return (stored.version if stored is not None else 0) == record.version and (
+            stored is not None or record.version == 0
+        )
+
+    def save(self, user: UserKey, record: Record) -> bool:
+        with self._lock:
+            if not self._unchanged(user, record):
+                return False
+            record.version += 1
+            self.partitions.setdefault(user, {})[record.key] = copy.deepcopy(record)
+            return True
+
+    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
+        with self._lock:
+            if not all(self._unchanged(user, record) for record in records):
+                return False
+            for record in records:
+                record.version += 1
+                self.partitions.setdefault(user, {})[record.key] = copy.deepcopy(record)
+            for owner, key in deletions:
+                self.partitions.get(owner, {}).pop(key, None)
+            return True
+
+    def delete_record(self, user: UserKey, key: RecordKey) -> None:
+        with self._lock:
+            self.partitions.get(user, {}).pop(key, None)
+
+    def _records_of(self, user: UserKey) -> UserRecords:
+        records = UserRecords(user)
+        for record in self.partitions.get(user, {}).values():
+            records.add(copy.deepcopy(record))
+        return records
+
+    def load_user(self, user: UserKey) -> UserRecords:
+        with self._lock:
+            return self._records_of(user)
+
+    def delete_user(self, user: UserKey) -> UserRecords:
+        with self._lock:
+            deleted = self._records_of(user)
+            self.partitions.pop(user, None)
+            return deleted
+
+    def scan_users(self, segment: int = 0, total_segments: int = 1) -> Iterator[UserRecords]:
+        with self._lock:
+            users = [user for index, user in enumerate(self.partitions) if index % total_segments == segment]
+            found = [self._records_of(user) for user in users]
+        yield from (records for records in found if records.exists)
+
+
+class MemoryPointers:
+    def __init__(self, lock: threading.RLock, users: MemoryUserRecords) -> None:
+        self._lock = lock
+        self._users = users
+        self.aliases: dict[str, UserKey] = {}
+        self.owners: dict[str, UserKey] = {}
+
+    def resolve_devices(self, device_ids: Iterable[str]) -> dict[str, UserKey]:
+        with self._lock:
+            return {device: self.aliases[device] for device in device_ids if device in self.aliases}
+
+    def put_alias(self, device_id: str, target: UserKey) -> None:
+        with self._lock:
+            self.aliases[device_id] = target
+            marker = MergedDeviceRecord(device_id)
+            self._users.partitions.setdefault(target, {})[marker.key] = replace(marker, version=0)
+
+    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
+        with self._lock:
+            return _delete_pointer(self.aliases, device_id, only_to)
+
+    def claim_device(self, device_id: str, owner: UserKey) -> UserKey | None:
+        with self._lock:
+            previous = self.owners.get(device_id)
+            self.owners[device_id] = owner
+            return None if previous is None or previous == owner else previous
+
+    def device_owner(self, device_id: str) -> UserKey | None:
+        with self._lock:
+            return self.owners.get(device_id)
+
+    def release_device(self, device_id: str, *, only_to: UserKey) -> bool:
+        with self._lock:
+            return _delete_pointer(self.owners, device_id, only_to)
+
+
+def _delete_pointer(pointers: dict[str, UserKey], device_id: str, only_to: UserKey | None) -> bool:
+    if device_id not in pointers or (only_to is not None and pointers[device_id] != only_to):
+        return False
+    del pointers[device_id]
+    return True
+
+
+class MemoryActivity:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self.sessions: dict[tuple[int, str], StoredSession] = {}
+        self.api_active: dict[int, set[str]] = {}
+        self.new_users: dict[int, set[str]] = {}
+        self.push_events: dict[str, PushEvent] = {}
+
+    def insert_session(self, session: StoredSession, expires: int) -> StoredSession | None:
+        with self._lock:
+            key = (session.day, session.session_id)
+            if key in self.sessions:
+                return self.sessions[key]
+            self.sessions[key] = session
+            return None
+
+    def find_sessions(self, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], StoredSession]:
+        with self._lock:
+            return {key: self.sessions[key] for key in wanted if key in self.sessions}
+
+    def update_session(
+        self, day: int, session_id: str, *, ended: float | None = None, aid: str | None = None
+    ) -> None:
+        with self._lock:
+            stored = self.sessions.get((day, session_id))
+            if stored is None:
+                return
+            if ended is not None:
+                stored = replace(stored, ended=ended)
+            if aid is not None:
+                stored = replace(stored, aid=aid)
+            self.sessions[(day, session_id)] = stored
+
+    def mark_api_active(self, day: int, aid: str, expires: int) -> None:
+        with self._lock:
+            self.api_active.setdefault(day, set()).add(aid)
+
+    def add_new_user(self, day: int, aid: str, expires: int) -> None:
+        with self._lock:
+            self.new_users.setdefault(day, set()).add(aid)
+
+    def remove_new_user(self, day: int, aid: str) -> None:
+        with self._lock:
+            self.new_users.get(day, set()).discard(aid)
+
+    def read_day(self, day: int) -> DayActivity:
+        with self._lock:
+            sessions = [
+                session.aid for (session_day, _), session in self.sessions.items() if session_day == day
+            ]
+            return DayActivity(
+                day, sessions, sorted(self.api_active.get(day, ())), sorted(self.new_users.get(day, ()))
+            )
+
+    def put_push_event(self, event: PushEvent, expires: int) -> None:
+        with self._lock:
+            self.push_events[event.event_id] = event
+
+
+class MemoryFigures:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self.rollups: dict[int, DayFigures] = {}
+        self.evaluations: dict[str, SegmentEvaluation] = {}
+
+    def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]:
+        with self._lock:
+            return {day: self.rollups[day] for day in days if day in self.rollups}
+
+    def put_rollup(self, figures: DayFigures) -> None:
+        with self._lock:
+            self.rollups[figures.day] = figures
+
+    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None:
+        with self._lock:
+            self.evaluations[evaluation.name] = evaluation
+
+    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]:
+        with self._lock:
+            return {name: self.evaluations[name] for name in names if name in self.evaluations}
+
+
+class MemoryStore:
+    """Every port in memory; thread-safe, so concurrency tests can share one."""
+
+    def __init__(self) -> None:
+        lock = threading.RLock()
+        self.users = MemoryUserRecords(lock)
+        self.pointers = MemoryPointers(lock, self.users)
+        self.activity = MemoryActivity(lock)
+        self.figures = MemoryFigures(lock)

@@ -1,0 +1,198 @@
+"""What the domain needs from storage, as small ports (``typing.Protocol``), and the values they carry.
+
+Two implementations: DynamoDB (``kudos.store.dynamo.Store``) and an in-memory fake
+(``kudos.store.memory.MemoryStore``) for fast unit tests. ``tests/functional/test_store_ports.py``
+runs one suite over both and over DynamoDB Local, so the fake cannot drift from DynamoDB.
+The domain never sees an item, a key string or a type descriptor: only these values and records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from kudos.core.identity import UserKey
+from kudos.core.records import Record, RecordKey, UserRecords
+
+Slot = tuple[UserKey, RecordKey]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A session as the activity table remembers it (the dedup record and the DAU source)."""
+
+    day: int
+    session_id: str
+    aid: str
+    started: float
+    ended: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayActivity:
+    """What the activity table holds for one UTC day."""
+
+    day: int
+    session_aids: list[str]  # one entry per distinct session started that day
+    api_aids: list[str]
+    new_user_aids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    day: int
+    dau: int
+    wau: int
+    mau: int
+    new_users: int
+    sessions: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEvaluation:
+    """The last time a segment's membership was computed, and its size then."""
+
+    name: str
+    at: float  # the instant the rule was evaluated at
+    size: int
+    evaluated_at: float  # when that was done
+
+
+@dataclass(frozen=True, slots=True)
+class PushEvent:
+    """One push event as received (kept for campaign results)."""
+
+    event_id: str
+    day: int
+    type: str
+    user: UserKey
+    time: float
+    campaign_id: str | None = None
+    send_id: str | None = None
+    device_id: str | None = None
+
+
+class UserRecordsPort(Protocol):
+    """The users table: each user's records, written under optimistic concurrency (``version``)."""
+
+    def get_records(self, wanted: Iterable[Slot]) -> dict[Slot, Record]:
+        """The records stored at these slots, read strongly consistent (callers write them back)."""
+        ...
+
+    def save(self, user: UserKey, record: Record) -> bool:
+        """Write ``record`` if nobody changed it since it was read at ``record.version``; False on a
+        conflict. On success the record's version is the one now stored."""
+        ...
+
+    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
+        """Write ``records`` (each guarded by its version) and delete ``deletions``, atomically."""
+        ...
+
+    def delete_record(self, user: UserKey, key: RecordKey) -> None: ...
+
+    def load_user(self, user: UserKey) -> UserRecords:
+        """Every record of one user, read strongly consistent."""
+        ...
+
+    def delete_user(self, user: UserKey) -> UserRecords:
+        """Delete every record of the user; the records deleted."""
+        ...
+
+    def scan_users(self, segment: int = 0, total_segments: int = 1) -> Iterator[UserRecords]:
+        """Every user that exists, each with all its records (one part of a parallel scan)."""
+        ...
+
+
+class PointersPort(Protocol):
+    """Where a device's data goes: the user identify merged it into, and who owns its push token."""
+
+    def resolve_devices(self, device_ids: Iterable[str]) -> dict[str, UserKey]: ...
+
+    def put_alias(self, device_id: str, target: UserKey) -> None:
+        """Send the device's later data to ``target``, noting the device in target's records so
+        that deleting the user deletes the alias too."""
+        ...
+
+    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
+        """Forget where the device was merged (with ``only_to``: only if it points there still)."""
+        ...
+
+    def claim_device(self, device_id: str, owner: UserKey) -> UserKey | None:
+        """Make ``owner`` the holder of the device's push token; the previous owner, if another."""
+        ...
+
+    def device_owner(self, device_id: str) -> UserKey | None: ...
+
+    def release_device(self, device_id: str, *, only_to: UserKey) -> bool:
+        """Forget the device's token owner, if it is still ``only_to``."""
+        ...
+
+
+class ActivityPort(Protocol):
+    """The activity table: per-day, sharded, holding only random activity ids (aid), never user ids."""
+
+    def insert_session(self, session: StoredSession, expires: int) -> StoredSession | None:
+        """Record a session once: None when it is new, the stored one when it was seen before."""
+        ...
+
+    def find_sessions(self, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], StoredSession]:
+        """The stored sessions among (day, session_id), read eventually consistent."""
+        ...
+
+    def update_session(
+        self, day: int, session_id: str, *, ended: float | None = None, aid: str | None = None
+    ) -> None: ...
+
+    def mark_api_active(self, day: int, aid: str, expires: int) -> None: ...
+
+    def add_new_user(self, day: int, aid: str, expires: int) -> None: ...
+
+    def remove_new_user(self, day: int, aid: str) -> None: ...
+
+    def read_day(self, day: int) -> DayActivity: ...
+
+    def put_push_event(self, event: PushEvent, expires: int) -> None: ...
+
+
+class FiguresPort(Protocol):
+    """Derived state: finalised daily figures and segment evaluations."""
+
+    def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]: ...
+
+    def put_rollup(self, figures: DayFigures) -> None: ...
+
+    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None: ...
+
+    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]: ...
+
+
+class Storage(Protocol):
+    """Every port, as the domain receives them."""
+
+    @property
+    def users(self) -> UserRecordsPort: ...
+
+    @property
+    def pointers(self) -> PointersPort: ...
+
+    @property
+    def activity(self) -> ActivityPort: ...
+
+    @property
+    def figures(self) -> FiguresPort: ...
+
+
+__all__ = [
+    "ActivityPort",
+    "DayActivity",
+    "DayFigures",
+    "FiguresPort",
+    "PointersPort",
+    "PushEvent",
+    "SegmentEvaluation",
+    "Slot",
+    "Storage",
+    "StoredSession",
+    "UserRecordsPort",
+]
