@@ -73,7 +73,12 @@ def moto_endpoint() -> Iterator[str]:
     ]
 )
 def dynamodb(request: pytest.FixtureRequest) -> Iterator[DynamoDB]:
-    endpoint_url: str = request.getfixturevalue(f"{request.param}_endpoint")
+    yield from fresh_tables(request, request.param)
+
+
+def fresh_tables(request: pytest.FixtureRequest, backend: str) -> Iterator[DynamoDB]:
+    """Tables of their own on ``backend`` ("moto" or "ddblocal"), dropped afterwards."""
+    endpoint_url: str = request.getfixturevalue(f"{backend}_endpoint")
     # Tables of its own per test: the servers are shared by the whole session.
     suffix = uuid.uuid4().hex[:12]
     settings = Settings(
@@ -82,7 +87,7 @@ def dynamodb(request: pytest.FixtureRequest) -> Iterator[DynamoDB]:
         dynamodb_endpoint_url=endpoint_url,
     )
     client = create_local_tables(endpoint_url, settings)
-    yield DynamoDB(backend=request.param, endpoint_url=endpoint_url, client=client, settings=settings)
+    yield DynamoDB(backend=backend, endpoint_url=endpoint_url, client=client, settings=settings)
     # Dropped so that a long session does not pile tables up in the servers' memory.
     for table in (settings.users_table, settings.activity_table):
         with suppress(client.exceptions.ResourceNotFoundException):

@@ -1,0 +1,185 @@
+"""One suite for every implementation of the storage ports: the in-memory fake, moto and DynamoDB
+Local. What the domain relies on (versioned writes, first-writer-wins sessions, conditional pointer
+deletes, copies in and out) holds in all three, so the fake the unit tests use cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from kudos.core.identity import UserKey
+from kudos.core.profile import AttributeInstant
+from kudos.core.records import (
+    ACTIVITY,
+    ATTRIBUTES,
+    ActivityRecord,
+    AttributesRecord,
+    CampaignRecord,
+    EventRecord,
+    PurchasesRecord,
+    TokenRecord,
+    event_key,
+)
+from kudos.store.dynamo import Store
+from kudos.store.memory import MemoryStore
+from kudos.store.ports import DayFigures, SegmentEvaluation, StoredSession
+from tests.conftest import fresh_tables
+
+ANA = UserKey.of_user("ana")
+DEVICE = UserKey.of_device("d-1")
+EXPIRES = 2_000_000_000
+
+
+@pytest.fixture(params=["memory", "moto", pytest.param("ddblocal", marks=pytest.mark.ddblocal)])
+def store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    for dynamodb in fresh_tables(request, request.param):
+        yield Store(dynamodb.settings, dynamodb.client)
+
+
+def activity(aid: str = "aid-1") -> ActivityRecord:
+    return ActivityRecord(aid=aid, created_at=100.0, sessions_total=2, session_days={20_000: 2})
+
+
+def test_a_new_record_is_written_once_and_a_stale_version_loses(store: Any) -> None:
+    first = activity()
+    assert store.users.save(ANA, first)
+    assert first.version == 1
+    assert not store.users.save(ANA, activity("someone-else"))  # version 0 again: it exists now
+    stale = replace(first, version=0)
+    assert not store.users.save(ANA, stale)
+    first.sessions_total = 3
+    assert store.users.save(ANA, first)
+    assert store.users.get_records([(ANA, ACTIVITY)])[(ANA, ACTIVITY)].sessions_total == 3
+
+
+def test_records_come_back_as_copies_and_only_where_stored(store: Any) -> None:
+    store.users.save(ANA, activity())
+    found = store.users.get_records([(ANA, ACTIVITY), (ANA, ATTRIBUTES), (DEVICE, ACTIVITY)])
+    assert list(found) == [(ANA, ACTIVITY)]
+    found[(ANA, ACTIVITY)].sessions_total = 99
+    assert store.users.get_records([(ANA, ACTIVITY)])[(ANA, ACTIVITY)].sessions_total == 2
+
+
+def test_every_record_kind_round_trips_through_load_user(store: Any) -> None:
+    records = [
+        activity(),
+        AttributesRecord(
+            standard={"country": "FR"},
+            custom={"plan": "gold", "visits": 3, "vip": True, "seen": AttributeInstant(5.5), "tags": ["a"]},
+            push_subscription="opted_in",
+        ),
+        EventRecord(name="claimed", total=2, first=1.0, last=2.0, by_day={20_000: 2}),
+        PurchasesRecord(
+            total=1,
+            spent_total=9.5,
+            first=3.0,
+            last=3.0,
+            count_by_day={20_001: 1},
+            spent_by_day={20_001: 9.5},
+        ),
+        TokenRecord(device_id="d-1", platform="ios", token="tok", enabled=True, updated_at=4.0),
+        CampaignRecord(campaign_id="thanks", received=True, last_received=6.0),
+    ]
+    for record in records:
+        assert store.users.save(ANA, record)
+    loaded = store.users.load_user(ANA)
+    by_key = {record.key: record for record in loaded.records()}
+    assert by_key == {record.key: record for record in records}
+    assert loaded.exists
+
+
+def test_replace_user_is_all_or_nothing(store: Any) -> None:
+    target = activity("target")
+    store.users.save(ANA, target)
+    store.users.save(DEVICE, activity("anonymous"))
+    store.users.save(DEVICE, EventRecord(name="e", total=1))
+    stale = replace(target, version=0)
+    assert not store.users.replace_user(ANA, [stale], [(DEVICE, ACTIVITY)])
+    assert store.users.load_user(DEVICE).exists  # nothing was deleted
+    merged = replace(target, sessions_total=4)
+    assert store.users.replace_user(ANA, [merged], [(DEVICE, ACTIVITY), (DEVICE, event_key("e"))])
+    assert merged.version == 2
+    assert not store.users.load_user(DEVICE).records()
+    assert store.users.load_user(ANA).activity.sessions_total == 4
+
+
+def test_delete_user_returns_what_it_deleted(store: Any) -> None:
+    store.users.save(ANA, activity())
+    store.users.save(ANA, TokenRecord(device_id="d-9", platform="android", token="t", enabled=True))
+    store.pointers.put_alias("d-1", ANA)
+    deleted = store.users.delete_user(ANA)
+    assert set(deleted.tokens) == {"d-9"}
+    assert set(deleted.merged_devices) == {"d-1"}
+    assert not store.users.load_user(ANA).records()
+    assert not store.users.delete_user(ANA).records()
+
+
+def test_scan_yields_each_existing_user_once_with_all_records(store: Any) -> None:
+    users = [UserKey.of_user(f"u-{n}") for n in range(7)]
+    for n, user in enumerate(users):
+        store.users.save(user, activity(f"aid-{n}"))
+        store.users.save(user, EventRecord(name="e", total=n + 1))
+    store.users.save(DEVICE, AttributesRecord(standard={"country": "FR"}))  # no activity: not a user yet
+    store.pointers.put_alias("d-2", users[0])
+    store.pointers.claim_device("d-3", users[1])
+    whole = {u.key: u for u in store.users.scan_users()}
+    assert set(whole) == set(users)
+    assert all(whole[user].events["e"].total == n + 1 for n, user in enumerate(users))
+    parts = [u.key for part in range(3) for u in store.users.scan_users(part, 3)]
+    assert sorted(parts, key=lambda k: k.token) == sorted(users, key=lambda k: k.token)
+
+
+def test_aliases_and_token_owners(store: Any) -> None:
+    store.pointers.put_alias("d-1", ANA)
+    assert store.pointers.resolve_devices(["d-1", "d-2"]) == {"d-1": ANA}
+    assert "d-1" in store.users.load_user(ANA).merged_devices
+    assert not store.pointers.delete_alias("d-1", only_to=UserKey.of_user("bob"))
+    assert store.pointers.delete_alias("d-1", only_to=ANA)
+    assert store.pointers.resolve_devices(["d-1"]) == {}
+    assert not store.pointers.delete_alias("d-1")
+
+    assert store.pointers.claim_device("d-5", ANA) is None
+    assert store.pointers.claim_device("d-5", ANA) is None
+    bob = UserKey.of_user("bob")
+    assert store.pointers.claim_device("d-5", bob) == ANA
+    assert store.pointers.device_owner("d-5") == bob
+    assert not store.pointers.release_device("d-5", only_to=ANA)
+    assert store.pointers.release_device("d-5", only_to=bob)
+    assert store.pointers.device_owner("d-5") is None
+
+
+def test_a_session_is_inserted_once_and_can_be_completed(store: Any) -> None:
+    session = StoredSession(day=20_000, session_id="s-1", aid="aid-1", started=1_728_000_100.0, ended=None)
+    assert store.activity.insert_session(session, EXPIRES) is None
+    assert store.activity.insert_session(replace(session, aid="other"), EXPIRES) == session
+    store.activity.update_session(20_000, "s-1", ended=1_728_000_200.0)
+    found = store.activity.find_sessions([(20_000, "s-1"), (20_001, "s-1")])
+    assert found == {(20_000, "s-1"): replace(session, ended=1_728_000_200.0)}
+    store.activity.update_session(20_000, "s-1", aid="aid-2")
+    assert store.activity.read_day(20_000).session_aids == ["aid-2"]
+
+
+def test_day_markers(store: Any) -> None:
+    store.activity.mark_api_active(20_000, "a", EXPIRES)
+    store.activity.mark_api_active(20_000, "a", EXPIRES)
+    store.activity.add_new_user(20_000, "a", EXPIRES)
+    store.activity.add_new_user(20_000, "b", EXPIRES)
+    store.activity.remove_new_user(20_000, "b")
+    day = store.activity.read_day(20_000)
+    assert (day.session_aids, day.api_aids, day.new_user_aids) == ([], ["a"], ["a"])
+    assert store.activity.read_day(20_001).api_aids == []
+
+
+def test_figures_and_evaluations(store: Any) -> None:
+    figures = DayFigures(day=20_000, dau=1, wau=2, mau=3, new_users=1, sessions=4)
+    store.figures.put_rollup(figures)
+    assert store.figures.get_rollups([20_000, 20_001]) == {20_000: figures}
+    evaluation = SegmentEvaluation("top_users", at=10.5, size=3, evaluated_at=11.0)
+    store.figures.record_segment_evaluation(evaluation)
+    assert store.figures.segment_evaluations(["top_users", "other"]) == {"top_users": evaluation}
