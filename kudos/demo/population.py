@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+from kudos.ingest.sessions import SESSION_ATTRIBUTES
+
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 # "Thousands of users" at the smallest: a user's 60 days are ~21 requests and ~110 DynamoDB calls,
 # and on the embedded (moto) DynamoDB `make demo` replays 1000 users in about 4 minutes, then
@@ -55,7 +57,7 @@ TOKENS_PATH = "/v1/push/tokens"
 TRACK_PATH = "/v1/users/track"
 IDENTIFY_PATH = "/v1/users/identify"
 # Session fields the profile keeps as "last value reported" (kudos.ingest.sessions.SESSION_ATTRIBUTES).
-DEVICE_FIELDS = ("platform", "app_version", "country", "language", "time_zone")
+DEVICE_FIELDS = SESSION_ATTRIBUTES
 
 
 class Archetype(StrEnum):

@@ -34,6 +34,7 @@ from kudos.ingest.validation import (
     Instant,
     ItemError,
     LongText,
+    batch_response,
     optional_array,
     require_object,
     validate_item,
@@ -98,11 +99,7 @@ class PushEventsResult:
     errors: list[ItemError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "message": "success",
-            "events_processed": self.events_processed,
-            "errors": [error.to_json() for error in self.errors],
-        }
+        return batch_response({"events_processed": self.events_processed}, self.errors)
 
 
 def record_push_events(store: Storage, settings: Settings, now: float, body: Any) -> PushEventsResult:

@@ -25,6 +25,7 @@ from kudos.ingest.validation import (
     Instant,
     ItemError,
     Text,
+    batch_response,
     optional_array,
     require_object,
     validate_item,
@@ -33,7 +34,8 @@ from kudos.store.ports import Slot, Storage, StoredSession
 
 MAX_SESSIONS = 500
 
-# Session fields that are also standard profile attributes (dsl.md), "last value reported".
+# Session fields that are also standard profile attributes (dsl.md), "last value reported": what a
+# device knows about itself.
 SESSION_ATTRIBUTES = ("platform", "app_version", "country", "language", "time_zone")
 
 
@@ -73,13 +75,12 @@ class SessionsResult:
     errors: list[ItemError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "message": "success",
+        counts = {
             "sessions_processed": self.new_sessions + self.duplicates,
             "new_sessions": self.new_sessions,
             "duplicates": self.duplicates,
-            "errors": [error.to_json() for error in self.errors],
         }
+        return batch_response(counts, self.errors)
 
 
 def ingest_sessions(store: Storage, settings: Settings, now: float, body: Any) -> SessionsResult:

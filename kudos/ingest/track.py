@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from dsl.fields import STANDARD_ATTRIBUTES
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
@@ -38,6 +39,7 @@ from kudos.ingest.validation import (
     Instant,
     ItemError,
     Name,
+    batch_response,
     json_type,
     number_problem,
     optional_array,
@@ -54,9 +56,7 @@ MAX_STRING_VALUE = 1024
 MAX_LIST_LENGTH = 100
 # A user's attributes are one item, read by every segment sweep; DynamoDB's own limit is 400 KB.
 MAX_ATTRIBUTES_BYTES = 100 * 1024
-STANDARD_ATTRIBUTES = frozenset(
-    {"country", "language", "time_zone", "platform", "app_version", "first_name", "last_name", "email"}
-)
+
 SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
 IDENTITY_KEYS = frozenset({"external_id", "device_id"})
 
@@ -158,13 +158,12 @@ class TrackResult:
     errors: list[ItemError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "message": "success",
+        counts = {
             "attributes_processed": self.attributes_processed,
             "events_processed": self.events_processed,
             "purchases_processed": self.purchases_processed,
-            "errors": [error.to_json() for error in self.errors],
         }
+        return batch_response(counts, self.errors)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,14 @@ from kudos.core.identity import UserKey
 from kudos.core.records import Record, UserRecords
 from kudos.ingest.refs import Id
 from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError
-from kudos.ingest.validation import ItemError, optional_array, require_object, validate_id, validate_item
+from kudos.ingest.validation import (
+    ItemError,
+    batch_response,
+    optional_array,
+    require_object,
+    validate_id,
+    validate_item,
+)
 from kudos.store.ports import Storage
 
 MAX_ALIASES = 50
@@ -32,11 +39,7 @@ class IdentifyResult:
     errors: list[ItemError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "message": "success",
-            "aliases_processed": self.aliases_processed,
-            "errors": [error.to_json() for error in self.errors],
-        }
+        return batch_response({"aliases_processed": self.aliases_processed}, self.errors)
 
 
 def identify_users(store: Storage, body: Any) -> IdentifyResult:
@@ -129,7 +132,7 @@ def delete_users(store: Storage, body: Any) -> dict[str, Any]:
         # A device merged into a user keeps an alias, which is all that is left of it.
         aliased = user.device_id is not None and store.pointers.delete_alias(user.device_id)
         deleted += bool(removed or aliased)
-    return {"message": "success", "deleted": deleted, "errors": [error.to_json() for error in errors]}
+    return batch_response({"deleted": deleted}, errors)
 
 
 def delete_user(store: Storage, user: UserKey) -> bool:

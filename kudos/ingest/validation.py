@@ -125,6 +125,11 @@ class ItemError:
         }
 
 
+def batch_response(counts: dict[str, int], errors: list[ItemError]) -> dict[str, Any]:
+    """The body every batch route answers with: what was processed, and each refused item."""
+    return {"message": "success", **counts, "errors": [error.to_json() for error in errors]}
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
