@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from kudos.core.timeutil import format_day, format_instant, parse_instant
+from kudos.core.timeutil import SECONDS_PER_DAY, format_day, format_instant, parse_instant
 from kudos.demo.population import (
     DEFAULT_DAYS,
     DEFAULT_NOW,
@@ -291,7 +291,7 @@ def replay(api: DemoApi, population: Population, console: Console) -> Summary:
         for request in population.requests:
             reply = api.request(request.method, request.path, request.body, at=request.received_at)
             _tally(summary, request, reply)
-            progress.update(task, advance=1, day=format_day(int(request.received_at // 86_400)))
+            progress.update(task, advance=1, day=format_day(int(request.received_at // SECONDS_PER_DAY)))
     return summary
 
 
@@ -318,7 +318,7 @@ def _tally(summary: Summary, request: Request, reply: Reply) -> None:
     for index, session in enumerate(sessions):
         if ("sessions", index) in expected:
             continue
-        if request.received_at - (parse_instant(session["started_at"]) + skew) > 86_400:
+        if request.received_at - (parse_instant(session["started_at"]) + skew) > SECONDS_PER_DAY:
             summary.late_sessions += 1
 
 
@@ -364,7 +364,7 @@ def show_active_users(context: DemoContext, days: int = TABLE_DAYS) -> list[dict
     """Print the last ``days`` days of active-user figures, as the API reports them now."""
     from rich.table import Table
 
-    today = int(context.now // 86_400)
+    today = int(context.now // SECONDS_PER_DAY)
     first = format_day(today - min(days, context.population.days) + 1)
     reply = context.api.request(
         "GET", ACTIVE_USERS_PATH, query={"from": first, "to": format_day(today)}, at=context.now

@@ -97,8 +97,12 @@ def _non_empty(max_length: int) -> StringConstraints:
 # What request models are made of: non-empty strings DynamoDB can store, ids and names fit for a key.
 Id = Annotated[str, _non_empty(MAX_ID_LENGTH), AfterValidator(_key_part)]
 Name = Annotated[str, _non_empty(MAX_NAME_LENGTH), AfterValidator(_key_part)]
-Text = Annotated[str, _non_empty(256), AfterValidator(_storable_text)]
-LongText = Annotated[str, _non_empty(4096), AfterValidator(_storable_text)]
+# Attribute values: short enough to compare and display; a push token may be much longer (APNs: 64
+# hex characters today, FCM: ~160, with room for change).
+MAX_TEXT_LENGTH = 256
+MAX_LONG_TEXT_LENGTH = 4096
+Text = Annotated[str, _non_empty(MAX_TEXT_LENGTH), AfterValidator(_storable_text)]
+LongText = Annotated[str, _non_empty(MAX_LONG_TEXT_LENGTH), AfterValidator(_storable_text)]
 
 
 @dataclass(frozen=True, slots=True)
