@@ -38,6 +38,8 @@ class RecordKind(Enum):
     TOKEN = "token"  # one per device
     CAMPAIGN = "campaign"  # one per campaign
     MERGED_DEVICE = "merged_device"  # one per device merged into this user by identify
+    MEMBERSHIP = "membership"  # one per segment the user is in
+    DUE = "due"  # when the user's memberships may next change with time alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class RecordKey:
 ACTIVITY = RecordKey(RecordKind.ACTIVITY)
 ATTRIBUTES = RecordKey(RecordKind.ATTRIBUTES)
 PURCHASES = RecordKey(RecordKind.PURCHASES)
+DUE = RecordKey(RecordKind.DUE)
 
 
 def event_key(name: str) -> RecordKey:
@@ -67,6 +70,10 @@ def campaign_key(campaign_id: str) -> RecordKey:
 
 def merged_device_key(device_id: str) -> RecordKey:
     return RecordKey(RecordKind.MERGED_DEVICE, device_id)
+
+
+def membership_key(segment: str) -> RecordKey:
+    return RecordKey(RecordKind.MEMBERSHIP, segment)
 
 
 Number = TypeVar("Number", int, float)
@@ -263,6 +270,33 @@ class MergedDeviceRecord:
         return merged_device_key(self.device_id)
 
 
+@dataclass(slots=True)
+class MembershipRecord:
+    """The user is in ``segment``, as decided by the rule at ``definition`` (its version hash)."""
+
+    segment: str
+    definition: str
+    since: float
+    version: int = 0
+
+    @property
+    def key(self) -> RecordKey:
+        return membership_key(self.segment)
+
+
+@dataclass(slots=True)
+class DueRecord:
+    """A lower bound on the next instant at which time alone may change the user's memberships:
+    the scheduled sweep re-evaluates the user then, and not before."""
+
+    due: float
+    version: int = 0
+
+    @property
+    def key(self) -> RecordKey:
+        return DUE
+
+
 Record = (
     ActivityRecord
     | AttributesRecord
@@ -271,6 +305,8 @@ Record = (
     | TokenRecord
     | CampaignRecord
     | MergedDeviceRecord
+    | MembershipRecord
+    | DueRecord
 )
 
 
@@ -286,6 +322,8 @@ class UserRecords:
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     campaigns: dict[str, CampaignRecord] = field(default_factory=dict)
     merged_devices: dict[str, MergedDeviceRecord] = field(default_factory=dict)
+    memberships: dict[str, MembershipRecord] = field(default_factory=dict)
+    due: DueRecord | None = None
 
     @property
     def exists(self) -> bool:
@@ -307,6 +345,10 @@ class UserRecords:
                 self.campaigns[record.campaign_id] = record
             case MergedDeviceRecord():
                 self.merged_devices[record.device_id] = record
+            case MembershipRecord():
+                self.memberships[record.segment] = record
+            case DueRecord():
+                self.due = record
             case _:
                 assert_never(record)
 
@@ -318,6 +360,8 @@ class UserRecords:
             *self.tokens.values(),
             *self.campaigns.values(),
             *self.merged_devices.values(),
+            *self.memberships.values(),
+            *([self.due] if self.due is not None else []),
         ]
 
     def to_profile(self) -> Profile:

@@ -9,11 +9,13 @@ from typing import Any
 
 from kudos.store import keys
 from kudos.store.codec import Item, num
-from kudos.store.ports import DayActivity, DayFigures, PushEvent, SegmentEvaluation, StoredSession
+from kudos.store.ports import DayActivity, DayFigures, PushEvent, SegmentEvaluation, StoredSession, SweepRun
 from kudos.store.tables import DynamoTables
 
 _FIGURE_NAMES = ("dau", "wau", "mau", "new_users", "sessions")
 _ROLLUP_SK = "R"
+_SWEEP_PK = "SWEEP"
+_LAST_SWEEP_SK = "LAST"
 
 
 def _stored_session(item: Item) -> StoredSession:
@@ -177,3 +179,33 @@ class DynamoFigures:
                 name, float(item["at"]["N"]), int(item["size"]["N"]), float(item["done"]["N"])
             )
         return found
+
+    def record_sweep(self, run: SweepRun) -> None:
+        item: Item = {
+            keys.PK: {"S": _SWEEP_PK},
+            keys.SK: {"S": _LAST_SWEEP_SK},
+            "kind": {"S": run.kind},
+            "at": num(run.at),
+            "started": num(run.started),
+            "finished": num(run.finished),
+            "read": num(run.users_read),
+            "changes": num(run.changes),
+            "definitions": {"M": {name: {"S": version} for name, version in run.definitions.items()}},
+        }
+        self._tables.put(self._table, item)
+
+    def last_sweep(self) -> SweepRun | None:
+        key = {keys.PK: {"S": _SWEEP_PK}, keys.SK: {"S": _LAST_SWEEP_SK}}
+        found = self._tables.batch_get(self._table, [key], consistent=True)
+        if not found:
+            return None
+        item = found[0]
+        return SweepRun(
+            kind="full" if item["kind"]["S"] == "full" else "steady",
+            at=float(item["at"]["N"]),
+            started=float(item["started"]["N"]),
+            finished=float(item["finished"]["N"]),
+            users_read=int(item["read"]["N"]),
+            changes=int(item["changes"]["N"]),
+            definitions={name: value["S"] for name, value in item["definitions"]["M"].items()},
+        )

@@ -18,7 +18,9 @@ from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
+    DueRecord,
     EventRecord,
+    MembershipRecord,
     MergedDeviceRecord,
     PurchasesRecord,
     Record,
@@ -289,6 +291,31 @@ def _read_merged_device(_: Item, device_id: str, version: int) -> MergedDeviceRe
     return MergedDeviceRecord(device_id, version)
 
 
+def _user_token(item: Item) -> str:
+    return keys.user_of_pk(item[keys.PK]["S"]).token
+
+
+def _write_membership(record: MembershipRecord, item: Item) -> None:
+    item["df"] = {"S": record.definition}
+    item["since"] = num(record.since)
+    item[keys.MEMBERS_PK] = {"S": keys.members_pk(record.segment)}
+    item[keys.MEMBERS_SK] = {"S": _user_token(item)}
+
+
+def _read_membership(item: Item, segment: str, version: int) -> MembershipRecord:
+    return MembershipRecord(segment, item["df"]["S"], _float(item["since"]), version)
+
+
+def _write_due(record: DueRecord, item: Item) -> None:
+    item["due"] = num(record.due)
+    item[keys.DUE_PK] = {"S": keys.due_pk(keys.due_bucket(record.due))}
+    item[keys.DUE_SK_ATTRIBUTE] = {"S": _user_token(item)}
+
+
+def _read_due(item: Item, _: str, version: int) -> DueRecord:
+    return DueRecord(_float(item["due"]), version)
+
+
 _REGISTERED: tuple[RecordCodec[Any], ...] = (
     RecordCodec(RecordKind.ACTIVITY, ActivityRecord, _write_activity, _read_activity),
     RecordCodec(RecordKind.ATTRIBUTES, AttributesRecord, _write_attributes, _read_attributes),
@@ -297,6 +324,8 @@ _REGISTERED: tuple[RecordCodec[Any], ...] = (
     RecordCodec(RecordKind.TOKEN, TokenRecord, _write_token, _read_token),
     RecordCodec(RecordKind.CAMPAIGN, CampaignRecord, _write_campaign, _read_campaign),
     RecordCodec(RecordKind.MERGED_DEVICE, MergedDeviceRecord, _write_merged_device, _read_merged_device),
+    RecordCodec(RecordKind.MEMBERSHIP, MembershipRecord, _write_membership, _read_membership),
+    RecordCodec(RecordKind.DUE, DueRecord, _write_due, _read_due),
 )
 CODECS: dict[RecordKind, RecordCodec[Any]] = {codec.kind: codec for codec in _REGISTERED}
 assert set(CODECS) == set(RecordKind), "every record kind has a codec"

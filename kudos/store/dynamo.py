@@ -8,7 +8,7 @@ from kudos.core.settings import Settings
 from kudos.store.activity_table import DynamoActivity, DynamoFigures
 from kudos.store.capacity import CapacityMeter
 from kudos.store.tables import DynamoTables
-from kudos.store.users_table import DynamoPointers, DynamoUserRecords
+from kudos.store.users_table import DynamoMemberships, DynamoPointers, DynamoUserRecords
 
 
 class Store:
@@ -21,6 +21,7 @@ class Store:
         self.pointers = DynamoPointers(self.tables)
         self.activity = DynamoActivity(self.tables)
         self.figures = DynamoFigures(self.tables)
+        self.memberships = DynamoMemberships(self.tables)
 
     @property
     def client(self) -> Any:

@@ -34,6 +34,18 @@ ALIAS_SK = "ALIAS"
 DEVICE_PREFIX = "DEVICE#"  # whose push token a device holds now
 OWNER_SK = "OWNER"
 MERGED_DEVICE_SK_PREFIX = "MERGED#"
+MEMBERSHIP_SK_PREFIX = "M#"
+DUE_SK = "DUE"
+# Sparse global secondary indexes of the users table: only membership items carry the members
+# index's keys, only due items the due index's (template.yaml declares both).
+MEMBERS_INDEX = "members"
+MEMBERS_PK = "mpk"  # SEG#<segment>
+MEMBERS_SK = "msk"  # the user's token
+DUE_INDEX = "due"
+DUE_PK = "dpk"  # DUE#<hour bucket>
+DUE_SK_ATTRIBUTE = "dsk"  # the user's token
+SEGMENT_CHANGES_PREFIX = "CHG#"  # change log partitions: CHG#<segment>#<day>
+SECONDS_PER_DUE_BUCKET = 3600
 
 # Prefixes of attribute names inside the attributes item (kudos/store/codec.py names the rest).
 STANDARD_PREFIX = "s_"
@@ -72,12 +84,14 @@ _SINGLE_SK: dict[RecordKind, str] = {
     RecordKind.ACTIVITY: ACTIVITY_SK,
     RecordKind.ATTRIBUTES: PROFILE_SK,
     RecordKind.PURCHASES: PURCHASES_SK,
+    RecordKind.DUE: DUE_SK,
 }
 _NAMED_SK_PREFIX: dict[RecordKind, str] = {
     RecordKind.EVENT: EVENT_SK_PREFIX,
     RecordKind.TOKEN: TOKEN_SK_PREFIX,
     RecordKind.CAMPAIGN: CAMPAIGN_SK_PREFIX,
     RecordKind.MERGED_DEVICE: MERGED_DEVICE_SK_PREFIX,
+    RecordKind.MEMBERSHIP: MEMBERSHIP_SK_PREFIX,
 }
 _KIND_OF_SINGLE_SK = {sk: kind for kind, sk in _SINGLE_SK.items()}
 assert set(_SINGLE_SK) | set(_NAMED_SK_PREFIX) == set(RecordKind), "every record kind has a sort key"
@@ -145,3 +159,26 @@ def push_event_pk(day: int, shard: int) -> str:
 
 def segment_pk(name: str) -> str:
     return SEGMENT_PREFIX + name
+
+
+def members_pk(segment: str) -> str:
+    return SEGMENT_PREFIX + segment
+
+
+def due_bucket(instant: float) -> int:
+    """The hour an instant falls in: the due index groups users by it."""
+    return int(instant // SECONDS_PER_DUE_BUCKET)
+
+
+def due_pk(bucket: int) -> str:
+    return f"DUE#{bucket}"
+
+
+def changes_pk(segment: str, day: int) -> str:
+    return f"{SEGMENT_CHANGES_PREFIX}{segment}#{day}"
+
+
+def change_sk(at: float, user: UserKey, change: str) -> str:
+    """Newest first is a backwards Query: the instant leads, fixed width so that text order is time
+    order; the user and the change make it unique."""
+    return f"{at:020.3f}#{user.token}#{change}"

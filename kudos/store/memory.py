@@ -14,8 +14,28 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from kudos.core.identity import UserKey
-from kudos.core.records import MergedDeviceRecord, Record, RecordKey, UserRecords
-from kudos.store.ports import DayActivity, DayFigures, PushEvent, SegmentEvaluation, Slot, StoredSession
+from kudos.core.records import (
+    DUE,
+    DueRecord,
+    MembershipRecord,
+    MergedDeviceRecord,
+    Record,
+    RecordKey,
+    UserRecords,
+    membership_key,
+)
+from kudos.core.timeutil import day_of
+from kudos.store.keys import due_bucket
+from kudos.store.ports import (
+    DayActivity,
+    DayFigures,
+    MembershipChange,
+    PushEvent,
+    SegmentEvaluation,
+    Slot,
+    StoredSession,
+    SweepRun,
+)
 
 
 class MemoryUserRecords:
@@ -191,6 +211,7 @@ class MemoryFigures:
         self._lock = lock
         self.rollups: dict[int, DayFigures] = {}
         self.evaluations: dict[str, SegmentEvaluation] = {}
+        self.sweep: SweepRun | None = None
 
     def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]:
         with self._lock:
@@ -208,6 +229,71 @@ class MemoryFigures:
         with self._lock:
             return {name: self.evaluations[name] for name in names if name in self.evaluations}
 
+    def record_sweep(self, run: SweepRun) -> None:
+        with self._lock:
+            self.sweep = run
+
+    def last_sweep(self) -> SweepRun | None:
+        with self._lock:
+            return self.sweep
+
+
+class MemoryMemberships:
+    def __init__(self, lock: threading.RLock, users: MemoryUserRecords) -> None:
+        self._lock = lock
+        self._users = users
+        self.log: dict[tuple[str, int], list[MembershipChange]] = {}
+
+    def _members(self, segment: str) -> list[UserKey]:
+        key = membership_key(segment)
+        return sorted(
+            (user for user, records in self._users.partitions.items() if key in records),
+            key=lambda user: user.token,
+        )
+
+    def record_change(self, change: MembershipChange, since: float | None = None) -> bool:
+        with self._lock:
+            records = self._users.partitions.setdefault(change.user, {})
+            key = membership_key(change.segment)
+            if (key in records) != (change.change == "exited"):
+                return False
+            if change.change == "entered":
+                records[key] = MembershipRecord(
+                    change.segment, change.definition, change.at if since is None else since, version=1
+                )
+            else:
+                del records[key]
+            self.log.setdefault((change.segment, day_of(change.at)), []).append(change)
+            return True
+
+    def members(self, segment: str, limit: int, after: UserKey | None) -> list[UserKey]:
+        with self._lock:
+            found = self._members(segment)
+        return [user for user in found if after is None or user.token > after.token][:limit]
+
+    def count_members(self, segment: str) -> int:
+        with self._lock:
+            return len(self._members(segment))
+
+    def due_users(self, bucket: int) -> list[UserKey]:
+        with self._lock:
+            due_in_bucket = [
+                user
+                for user, records in self._users.partitions.items()
+                if isinstance(due := records.get(DUE), DueRecord) and due_bucket(due.due) == bucket
+            ]
+        return sorted(due_in_bucket, key=lambda user: user.token)
+
+    def changes_on_day(
+        self, segment: str, day: int, *, older_than: MembershipChange | None, limit: int
+    ) -> list[MembershipChange]:
+        def order(change: MembershipChange) -> tuple[float, str, str]:
+            return (change.at, change.user.token, change.change)
+
+        with self._lock:
+            logged = sorted(self.log.get((segment, day), []), key=order, reverse=True)
+        return [c for c in logged if older_than is None or order(c) < order(older_than)][:limit]
+
 
 class MemoryStore:
     """Every port in memory; thread-safe, so concurrency tests can share one."""
@@ -218,3 +304,4 @@ class MemoryStore:
         self.pointers = MemoryPointers(lock, self.users)
         self.activity = MemoryActivity(lock)
         self.figures = MemoryFigures(lock)
+        self.memberships = MemoryMemberships(lock, self.users)

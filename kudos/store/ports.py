@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from kudos.core.identity import UserKey
 from kudos.core.records import Record, RecordKey, UserRecords
@@ -71,6 +71,36 @@ class PushEvent:
     campaign_id: str | None = None
     send_id: str | None = None
     device_id: str | None = None
+
+
+ChangeKind = Literal["entered", "exited"]
+ChangeSource = Literal["ingest", "sweep"]
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """A user entering or leaving a segment (campaigns.md "Membership changes")."""
+
+    user: UserKey
+    segment: str
+    change: ChangeKind
+    at: float
+    by: ChangeSource
+    definition: str  # the version of the segment's rule that decided it
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRun:
+    """One run of the scheduled sweep: what it read and wrote, and how long it took."""
+
+    kind: Literal["steady", "full"]
+    at: float  # the sweep's clock
+    started: float
+    finished: float
+    users_read: int
+    changes: int
+    # The segment definitions a full sweep evaluated everyone at (steady sweeps copy the last).
+    definitions: dict[str, str]
 
 
 class UserRecordsPort(Protocol):
@@ -166,6 +196,35 @@ class FiguresPort(Protocol):
 
     def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]: ...
 
+    def record_sweep(self, run: SweepRun) -> None: ...
+
+    def last_sweep(self) -> SweepRun | None: ...
+
+
+class MembershipsPort(Protocol):
+    """Stored segment membership: who is in, the log of entries and exits, and who is due."""
+
+    def record_change(self, change: MembershipChange, since: float | None = None) -> bool:
+        """Enter or leave the segment and log the change, atomically. False when the stored
+        membership is not what the change starts from (another evaluation got there first)."""
+        ...
+
+    def members(self, segment: str, limit: int, after: UserKey | None) -> list[UserKey]:
+        """Up to ``limit`` members in token order, after ``after``."""
+        ...
+
+    def count_members(self, segment: str) -> int: ...
+
+    def due_users(self, bucket: int) -> list[UserKey]:
+        """The users whose due instant falls in the hour ``bucket``."""
+        ...
+
+    def changes_on_day(
+        self, segment: str, day: int, *, older_than: MembershipChange | None, limit: int
+    ) -> list[MembershipChange]:
+        """A day's changes of one segment, newest first, before ``older_than`` when given."""
+        ...
+
 
 class Storage(Protocol):
     """Every port, as the domain receives them."""
@@ -182,17 +241,25 @@ class Storage(Protocol):
     @property
     def figures(self) -> FiguresPort: ...
 
+    @property
+    def memberships(self) -> MembershipsPort: ...
+
 
 __all__ = [
     "ActivityPort",
+    "ChangeKind",
+    "ChangeSource",
     "DayActivity",
     "DayFigures",
     "FiguresPort",
+    "MembershipChange",
+    "MembershipsPort",
     "PointersPort",
     "PushEvent",
     "SegmentEvaluation",
     "Slot",
     "Storage",
     "StoredSession",
+    "SweepRun",
     "UserRecordsPort",
 ]

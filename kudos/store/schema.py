@@ -5,7 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from kudos.core.settings import Settings
-from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
+from kudos.store.keys import (
+    DUE_INDEX,
+    DUE_PK,
+    DUE_SK_ATTRIBUTE,
+    MEMBERS_INDEX,
+    MEMBERS_PK,
+    MEMBERS_SK,
+    PK,
+    SK,
+    TTL_ATTRIBUTE,
+)
+
+
+def _keys_only_index(name: str, pk: str, sk: str) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
 
 
 def table_definitions(settings: Settings) -> list[dict[str, Any]]:
@@ -20,8 +38,21 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
+    users_indexes = {
+        "AttributeDefinitions": [
+            *key_schema["AttributeDefinitions"],
+            *(
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in (MEMBERS_PK, MEMBERS_SK, DUE_PK, DUE_SK_ATTRIBUTE)
+            ),
+        ],
+        "GlobalSecondaryIndexes": [
+            _keys_only_index(MEMBERS_INDEX, MEMBERS_PK, MEMBERS_SK),
+            _keys_only_index(DUE_INDEX, DUE_PK, DUE_SK_ATTRIBUTE),
+        ],
+    }
     return [
-        {"TableName": settings.users_table, **key_schema},
+        {"TableName": settings.users_table, **key_schema, **users_indexes},
         {"TableName": settings.activity_table, **key_schema},
     ]
 
@@ -34,12 +65,12 @@ def create_tables(client: Any, settings: Settings) -> None:
             continue
         client.create_table(**definition)
         client.get_waiter("table_exists").wait(TableName=definition["TableName"])
-    try:
-        client.update_time_to_live(
-            TableName=settings.activity_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
-    except client.exceptions.ClientError as error:
-        # Enabling TTL twice is an error on AWS; it is already what we want.
-        if "already enabled" not in str(error).lower():
-            raise
+    for table in (settings.users_table, settings.activity_table):
+        try:
+            client.update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+            )
+        except client.exceptions.ClientError as error:
+            # Enabling TTL twice is an error on AWS; it is already what we want.
+            if "already enabled" not in str(error).lower():
+                raise

@@ -3,17 +3,22 @@ send a device's data to a user (identify's aliases and push-token owners)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from kudos.core.identity import UserKey
-from kudos.core.records import MergedDeviceRecord, Record, RecordKey, UserRecords
+from kudos.core.records import MembershipRecord, MergedDeviceRecord, Record, RecordKey, UserRecords
+from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.store import keys
 from kudos.store.codec import Item, decode, encode, num
-from kudos.store.ports import Slot
+from kudos.store.ports import MembershipChange, Slot
 from kudos.store.tables import TRANSACTION_LIMIT, DynamoTables
+
+# Changes name users: they are kept this long (a TTL), enough for reports and audits.
+CHANGE_RETENTION_DAYS = 90
 
 
 def _key_item(user: UserKey, key: RecordKey) -> Item:
@@ -205,3 +210,150 @@ class DynamoPointers:
     def release_device(self, device_id: str, *, only_to: UserKey) -> bool:
         key = {keys.PK: {"S": keys.device_pk(device_id)}, keys.SK: {"S": keys.OWNER_SK}}
         return bool(self._tables.delete(self._table, key, _pointing_to(only_to)))
+
+
+def _change_of(item: Item) -> MembershipChange:
+    segment = item["seg"]["S"]
+    return MembershipChange(
+        user=UserKey.parse(item["user"]["S"]),
+        segment=segment,
+        change="entered" if item["c"]["S"] == "entered" else "exited",
+        at=float(item["at"]["N"]),
+        by="ingest" if item["by"]["S"] == "ingest" else "sweep",
+        definition=item["df"]["S"],
+    )
+
+
+class DynamoMemberships:
+    def __init__(self, tables: DynamoTables) -> None:
+        self._tables = tables
+
+    @property
+    def _table(self) -> str:
+        return self._tables.users_table
+
+    def _log_item(self, change: MembershipChange) -> Item:
+        return {
+            keys.PK: {"S": keys.changes_pk(change.segment, day_of(change.at))},
+            keys.SK: {"S": keys.change_sk(change.at, change.user, change.change)},
+            "seg": {"S": change.segment},
+            "user": {"S": change.user.token},
+            "c": {"S": change.change},
+            "at": num(change.at),
+            "by": {"S": change.by},
+            "df": {"S": change.definition},
+            keys.TTL_ATTRIBUTE: num(int(change.at) + CHANGE_RETENTION_DAYS * SECONDS_PER_DAY),
+        }
+
+    def record_change(self, change: MembershipChange, since: float | None = None) -> bool:
+        membership = MembershipRecord(
+            change.segment, change.definition, change.at if since is None else since
+        )
+        if change.change == "entered":
+            operation: dict[str, Any] = {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": encode(change.user, membership),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": keys.PK},
+                }
+            }
+        else:
+            operation = {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": _key_item(change.user, membership.key),
+                    "ConditionExpression": "attribute_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": keys.PK},
+                }
+            }
+        log = self._log_item(change)
+        items = [log, *([operation["Put"]["Item"]] if "Put" in operation else [])]
+        try:
+            response = self._tables.client.transact_write_items(
+                TransactItems=[operation, {"Put": {"TableName": self._table, "Item": log}}],
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return False
+            raise
+        self._tables.meter.transaction(response.get("ConsumedCapacity"), items)
+        return True
+
+    def _index_keys(
+        self, index: str, pk_name: str, pk: str, sk_name: str, after: str | None
+    ) -> Iterator[str]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#p = :p" + (" AND #s > :s" if after is not None else ""),
+            "ExpressionAttributeNames": {"#p": pk_name, **({"#s": sk_name} if after is not None else {})},
+            "ExpressionAttributeValues": {
+                ":p": {"S": pk},
+                **({":s": {"S": after}} if after is not None else {}),
+            },
+        }
+        for page in self._tables.pages(self._tables.client.query, request):
+            for item in page:
+                yield item[sk_name]["S"]
+
+    def members(self, segment: str, limit: int, after: UserKey | None) -> list[UserKey]:
+        tokens = self._index_keys(
+            keys.MEMBERS_INDEX,
+            keys.MEMBERS_PK,
+            keys.members_pk(segment),
+            keys.MEMBERS_SK,
+            after.token if after is not None else None,
+        )
+        return [UserKey.parse(token) for token in itertools.islice(tokens, limit)]
+
+    def count_members(self, segment: str) -> int:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.MEMBERS_INDEX,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": keys.MEMBERS_PK},
+            "ExpressionAttributeValues": {":p": {"S": keys.members_pk(segment)}},
+            "Select": "COUNT",
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        count = 0
+        while True:
+            response = self._tables.client.query(**request)
+            self._tables.meter.read(response.get("ConsumedCapacity"))
+            count += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def due_users(self, bucket: int) -> list[UserKey]:
+        tokens = self._index_keys(
+            keys.DUE_INDEX, keys.DUE_PK, keys.due_pk(bucket), keys.DUE_SK_ATTRIBUTE, None
+        )
+        return [UserKey.parse(token) for token in tokens]
+
+    def changes_on_day(
+        self, segment: str, day: int, *, older_than: MembershipChange | None, limit: int
+    ) -> list[MembershipChange]:
+        condition = "#pk = :pk"
+        names = {"#pk": keys.PK}
+        values: dict[str, Any] = {":pk": {"S": keys.changes_pk(segment, day)}}
+        if older_than is not None:
+            condition += " AND #sk < :sk"
+            names["#sk"] = keys.SK
+            values[":sk"] = {"S": keys.change_sk(older_than.at, older_than.user, older_than.change)}
+        request = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        found: list[MembershipChange] = []
+        for page in self._tables.pages(self._tables.client.query, request):
+            found.extend(map(_change_of, page))
+            if len(found) >= limit:
+                break
+        return found[:limit]

@@ -18,6 +18,7 @@ from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
+    DueRecord,
     EventRecord,
     PurchasesRecord,
     TokenRecord,
@@ -25,7 +26,7 @@ from kudos.core.records import (
 )
 from kudos.store.dynamo import Store
 from kudos.store.memory import MemoryStore
-from kudos.store.ports import DayFigures, SegmentEvaluation, StoredSession
+from kudos.store.ports import DayFigures, MembershipChange, SegmentEvaluation, StoredSession
 from tests.conftest import fresh_tables
 
 ANA = UserKey.of_user("ana")
@@ -183,3 +184,43 @@ def test_figures_and_evaluations(store: Any) -> None:
     evaluation = SegmentEvaluation("top_users", at=10.5, size=3, evaluated_at=11.0)
     store.figures.record_segment_evaluation(evaluation)
     assert store.figures.segment_evaluations(["top_users", "other"]) == {"top_users": evaluation}
+
+
+def change(user: UserKey, kind: str, at: float, segment: str = "top") -> MembershipChange:
+    return MembershipChange(user, segment, kind, at, "sweep", "v1")  # type: ignore[arg-type]
+
+
+def test_an_entry_or_exit_is_applied_and_logged_once(store: Any) -> None:
+    assert store.memberships.record_change(change(ANA, "entered", 1_728_000_000.0))
+    assert not store.memberships.record_change(change(ANA, "entered", 1_728_000_001.0))
+    assert store.users.load_user(ANA).memberships["top"].definition == "v1"
+    assert store.memberships.record_change(change(ANA, "exited", 1_728_000_002.0))
+    assert not store.memberships.record_change(change(ANA, "exited", 1_728_000_003.0))
+    logged = store.memberships.changes_on_day("top", 20_000, older_than=None, limit=10)
+    assert [(c.change, c.at) for c in logged] == [("exited", 1_728_000_002.0), ("entered", 1_728_000_000.0)]
+    older = store.memberships.changes_on_day("top", 20_000, older_than=logged[0], limit=10)
+    assert older == logged[1:]
+
+
+def test_members_are_paged_in_token_order_and_counted(store: Any) -> None:
+    users = [UserKey.of_user(f"u-{n:02}") for n in range(12)]
+    for n, user in enumerate(users):
+        store.memberships.record_change(change(user, "entered", 1_728_000_000.0 + n))
+    store.memberships.record_change(change(ANA, "entered", 1_728_000_000.0, segment="other"))
+    assert store.memberships.count_members("top") == 12
+    first = store.memberships.members("top", 5, None)
+    assert first == users[:5]
+    assert store.memberships.members("top", 100, first[-1]) == users[5:]
+    assert store.memberships.members("nobody", 5, None) == []
+
+
+def test_users_are_found_by_the_hour_they_fall_due(store: Any) -> None:
+    hour = 480_000
+    store.users.save(ANA, DueRecord(hour * 3600 + 10.0))
+    store.users.save(DEVICE, DueRecord(hour * 3600 + 3599.0))
+    store.users.save(UserKey.of_user("later"), DueRecord((hour + 1) * 3600.0))
+    assert store.memberships.due_users(hour) == sorted([ANA, DEVICE], key=lambda u: u.token)
+    moved = store.users.load_user(ANA).due
+    moved.due = (hour + 5) * 3600.0
+    assert store.users.save(ANA, moved)
+    assert store.memberships.due_users(hour) == [DEVICE]

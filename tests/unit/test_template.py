@@ -22,8 +22,8 @@ from kudos.core.clock import fixed_clock
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.runtime import Services, install, reset
 from kudos.store.dynamo import Store
-from kudos.store.keys import PK, SK, TTL_ATTRIBUTE
-from kudos.store.schema import create_tables
+from kudos.store.keys import TTL_ATTRIBUTE
+from kudos.store.schema import create_tables, table_definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -416,27 +416,26 @@ def test_policies_grant_what_the_handlers_do_with_the_sample_events(monkeypatch:
 
 @pytest.mark.parametrize("name", TABLES)
 def test_tables(name: str) -> None:
+    """The tables on AWS are the ones the local server and the tests create (kudos/store/schema.py)."""
     table = resources("AWS::DynamoDB::Table")[name]
     properties = table["Properties"]
-    assert properties["BillingMode"] == "PAY_PER_REQUEST"
-    assert properties["KeySchema"] == [
-        {"AttributeName": PK, "KeyType": "HASH"},
-        {"AttributeName": SK, "KeyType": "RANGE"},
-    ]
+    settings = Settings(users_table="UsersTable", activity_table="ActivityTable")
+    local = next(d for d in table_definitions(settings) if d["TableName"] == name)
+    assert properties["BillingMode"] == local["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == local["KeySchema"]
     assert sorted(properties["AttributeDefinitions"], key=lambda d: d["AttributeName"]) == sorted(
-        [{"AttributeName": PK, "AttributeType": "S"}, {"AttributeName": SK, "AttributeType": "S"}],
-        key=lambda d: d["AttributeName"],
+        local["AttributeDefinitions"], key=lambda d: d["AttributeName"]
     )
+    assert properties.get("GlobalSecondaryIndexes", []) == local.get("GlobalSecondaryIndexes", [])
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
 
 
-def test_activity_items_expire_on_the_ttl_attribute_the_code_writes() -> None:
-    tables = resources("AWS::DynamoDB::Table")
-    ttl = tables["ActivityTable"]["Properties"]["TimeToLiveSpecification"]
+@pytest.mark.parametrize("name", TABLES)
+def test_items_expire_on_the_ttl_attribute_the_code_writes(name: str) -> None:
+    ttl = resources("AWS::DynamoDB::Table")[name]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
-    assert "TimeToLiveSpecification" not in tables["UsersTable"]["Properties"]
 
 
 # --- configuration ----------------------------------------------------------------------------------
