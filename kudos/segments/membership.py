@@ -1,0 +1,75 @@
+"""Dynamic membership: entries and exits found when a user's data changes and when time alone
+changes a rule's truth (campaigns.md "Membership changes").
+
+A user is re-evaluated from records already in hand: the ingest call's own, or what the sweep read.
+Only differences are written, each entry or exit applied and logged in one transaction, so a
+re-run, an overlapping sweep or a race with an ingest call never records a change twice.
+
+Every evaluation also keeps the user's due instant: a lower bound on the next instant at which
+time alone may change a membership (dsl: SegmentSet.next_change_all). The steady sweep reads only
+the users that fell due; the ingest path writes the due instant only when it moves earlier, so a
+session that changes no membership costs no extra write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dsl import SegmentSet
+from kudos.core.records import DueRecord, UserRecords
+from kudos.store.ports import ChangeSource, MembershipChange, Storage
+
+
+def definition_versions(segments: SegmentSet) -> dict[str, str]:
+    return {name: segment.version for name, segment in segments.items()}
+
+
+def reevaluate(
+    store: Storage, segments: SegmentSet, user: UserRecords, at: float, by: ChangeSource
+) -> list[MembershipChange]:
+    """Evaluate every segment for ``user`` at ``at``; record and return the entries and exits."""
+    if not user.exists:
+        return exit_everything(store, user, at, by)
+    profile = user.to_profile()
+    changes: list[MembershipChange] = []
+    for name, is_member in segments.evaluate_all(profile, at).items():
+        definition = segments[name].version
+        stored = user.memberships.get(name)
+        if is_member == (stored is not None):
+            if stored is not None and stored.definition != definition:
+                # Still in under a changed rule: the membership now stands on the new version.
+                store.users.save(user.key, replace(stored, definition=definition))
+            continue
+        change = MembershipChange(user.key, name, "entered" if is_member else "exited", at, by, definition)
+        if store.memberships.record_change(change):
+            changes.append(change)
+    _keep_due(store, user, segments.next_change_all(profile, at), at, by)
+    return changes
+
+
+def exit_everything(store: Storage, user: UserRecords, at: float, by: ChangeSource) -> list[MembershipChange]:
+    """A deleted (or never created) user leaves every segment it was in."""
+    changes = []
+    for name, membership in user.memberships.items():
+        change = MembershipChange(user.key, name, "exited", at, by, membership.definition)
+        if store.memberships.record_change(change):
+            changes.append(change)
+    return changes
+
+
+def _keep_due(store: Storage, user: UserRecords, due: float | None, at: float, by: ChangeSource) -> None:
+    stored = user.due
+    if by == "ingest":
+        # A stored due instant that is not later than the new one is still a safe lower bound:
+        # the sweep reads the user then, a little early, and stores the exact one.
+        if due is None or (stored is not None and at < stored.due <= due):
+            return
+    elif stored is not None and due is not None and stored.due == due:
+        return
+    if due is None:
+        if stored is not None:
+            store.users.delete_record(user.key, stored.key)
+        return
+    record = DueRecord(due, version=stored.version) if stored is not None else DueRecord(due)
+    if store.users.save(user.key, record):
+        user.due = record
