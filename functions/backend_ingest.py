@@ -13,19 +13,21 @@ app = build_app("server")
 @app.post("/v1/users/track")
 def post_track() -> Response:
     svc = services()
-    result = track_users(svc.store, svc.settings, svc.clock(), request_body(app))
+    result = track_users(svc.store, svc.segments(), svc.settings, svc.clock(), request_body(app))
     return json_response(201, result.to_json())
 
 
 @app.post("/v1/users/identify")
 def post_identify() -> Response:
-    result = identify_users(services().store, request_body(app))
+    svc = services()
+    result = identify_users(svc.store, svc.segments(), svc.clock(), request_body(app))
     return json_response(201, result.to_json())
 
 
 @app.post("/v1/users/delete")
 def post_delete() -> Response:
-    return json_response(201, delete_users(services().store, request_body(app)))
+    svc = services()
+    return json_response(201, delete_users(svc.store, svc.clock(), request_body(app)))
 
 
 handler = lambda_handler(app)

@@ -13,20 +13,20 @@ app = build_app("app")
 @app.post("/v1/sessions")
 def post_sessions() -> Response:
     svc = services()
-    result = ingest_sessions(svc.store, svc.settings, svc.clock(), request_body(app))
+    result = ingest_sessions(svc.store, svc.segments(), svc.settings, svc.clock(), request_body(app))
     return json_response(201, result.to_json())
 
 
 @app.post("/v1/push/tokens")
 def post_push_tokens() -> Response:
     svc = services()
-    return json_response(201, register_token(svc.store, svc.clock(), request_body(app)))
+    return json_response(201, register_token(svc.store, svc.segments(), svc.clock(), request_body(app)))
 
 
 @app.post("/v1/push/events")
 def post_push_events() -> Response:
     svc = services()
-    result = record_push_events(svc.store, svc.settings, svc.clock(), request_body(app))
+    result = record_push_events(svc.store, svc.segments(), svc.settings, svc.clock(), request_body(app))
     return json_response(201, result.to_json())
 
 

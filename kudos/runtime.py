@@ -10,8 +10,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from dsl import SegmentSet
 from kudos.core.clock import Clock, system_clock
 from kudos.core.settings import Settings, get_settings
+from kudos.segments.queries import deployed_segments
 from kudos.store.dynamo import Store
 
 
@@ -20,6 +22,10 @@ class Services:
     settings: Settings
     store: Store
     clock: Clock
+
+    def segments(self) -> SegmentSet:
+        """The deployed rules, compiled once per process (and per rules directory)."""
+        return deployed_segments(self.settings.segments_dir)
 
 
 class _Current:

@@ -352,6 +352,29 @@ class UserRecords:
             case _:
                 assert_never(record)
 
+    def get(self, key: RecordKey) -> Record | None:
+        match key.kind:
+            case RecordKind.ACTIVITY:
+                return self.activity
+            case RecordKind.ATTRIBUTES:
+                return self.attributes
+            case RecordKind.PURCHASES:
+                return self.purchases
+            case RecordKind.EVENT:
+                return self.events.get(key.name)
+            case RecordKind.TOKEN:
+                return self.tokens.get(key.name)
+            case RecordKind.CAMPAIGN:
+                return self.campaigns.get(key.name)
+            case RecordKind.MERGED_DEVICE:
+                return self.merged_devices.get(key.name)
+            case RecordKind.MEMBERSHIP:
+                return self.memberships.get(key.name)
+            case RecordKind.DUE:
+                return self.due
+            case _:
+                assert_never(key.kind)
+
     def records(self) -> list[Record]:
         found: list[Record] = [r for r in (self.activity, self.attributes, self.purchases) if r is not None]
         return [

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 
+from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -28,7 +29,7 @@ from kudos.core.records import (
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.ingest.activity import activity_expiry
-from kudos.ingest.updates import Change, apply_updates
+from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -40,6 +41,7 @@ from kudos.ingest.validation import (
     validate_item,
     validate_request,
 )
+from kudos.segments.membership import reevaluate
 from kudos.store.ports import PointersPort, PushEvent, Slot, Storage
 
 MAX_PUSH_EVENTS = 500
@@ -68,14 +70,17 @@ class PushEventIn(BaseModel):
     time: Instant
 
 
-def register_token(store: Storage, now: float, body: Any) -> dict[str, Any]:
+def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) -> dict[str, Any]:
     registration = validate_request(TokenIn, body)
     # The device's previous token owner is the one this registration may replace, not its owner.
     user = _owner(store.pointers, registration.user_id, registration.device_id, by_token=False)
     previous = store.pointers.claim_device(registration.device_id, user)
+    in_hand = UsersInHand(store.users, [user] if previous is None else [user, previous])
     if previous is not None:
         # A device holds one token for one user: whoever registered it last (a shared or resold phone).
         store.users.delete_record(previous, token_key(registration.device_id))
+        in_hand.records[previous].tokens.pop(registration.device_id, None)
+        reevaluate(store, segments, in_hand.records[previous], now, "ingest")
 
     def change(stored: Record | None) -> Record:
         version = stored.version if stored is not None else 0
@@ -89,7 +94,8 @@ def register_token(store: Storage, now: float, body: Any) -> dict[str, Any]:
             version=version,
         )
 
-    apply_updates(store.users, {(user, token_key(registration.device_id)): change})
+    in_hand.update({(user, token_key(registration.device_id)): change}, store.users)
+    reevaluate(store, segments, in_hand.records[user], now, "ingest")
     return {"message": "success", "push_enabled": registration.enabled}
 
 
@@ -102,7 +108,9 @@ class PushEventsResult:
         return batch_response({"events_processed": self.events_processed}, self.errors)
 
 
-def record_push_events(store: Storage, settings: Settings, now: float, body: Any) -> PushEventsResult:
+def record_push_events(
+    store: Storage, segments: SegmentSet, settings: Settings, now: float, body: Any
+) -> PushEventsResult:
     payload = require_object(body)
     if "events" not in payload:
         raise BadRequest("events: is required")
@@ -136,7 +144,10 @@ def record_push_events(store: Storage, settings: Settings, now: float, body: Any
         for slot in _slots(user, event):
             changes.setdefault(slot, []).append(event)
         result.events_processed += 1
-    apply_updates(store.users, {slot: _apply_push_events(slot, events) for slot, events in changes.items()})
+    in_hand = UsersInHand(store.users, (user for user, _ in changes))
+    in_hand.update({slot: _apply_push_events(slot, events) for slot, events in changes.items()}, store.users)
+    for user in in_hand.records:
+        reevaluate(store, segments, in_hand.records[user], now, "ingest")
     return result
 
 

@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import ACTIVITY, ATTRIBUTES, ActivityRecord, AttributesRecord, Record, prune_days
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
-from kudos.ingest.updates import Change, apply_updates
+from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -30,6 +31,7 @@ from kudos.ingest.validation import (
     require_object,
     validate_item,
 )
+from kudos.segments.membership import reevaluate
 from kudos.store.ports import Slot, Storage, StoredSession
 
 MAX_SESSIONS = 500
@@ -83,7 +85,9 @@ class SessionsResult:
         return batch_response(counts, self.errors)
 
 
-def ingest_sessions(store: Storage, settings: Settings, now: float, body: Any) -> SessionsResult:
+def ingest_sessions(
+    store: Storage, segments: SegmentSet, settings: Settings, now: float, body: Any
+) -> SessionsResult:
     payload = require_object(body)
     if "sessions" not in payload:
         raise BadRequest("sessions: is required")
@@ -99,14 +103,12 @@ def ingest_sessions(store: Storage, settings: Settings, now: float, body: Any) -
     accepted = _validated_and_corrected(raw_sessions, skew, now, settings, result.errors)
     _assign_users(store, accepted)
     users = {session.user for session in accepted}
-    # One read for both records a session may change: its activity, and the attributes it reports.
-    activity = store.users.get_records(
-        [*((user, ACTIVITY) for user in users), *((user, ATTRIBUTES) for user in users)]
-    )
+    # One read per user of everything a session may change or a segment rule may read.
+    in_hand = UsersInHand(store.users, users)
     tentative = {}
     for user in users:
-        known = activity.get((user, ACTIVITY))
-        tentative[user] = known.aid if isinstance(known, ActivityRecord) else fresh_activity(now).aid
+        known = in_hand.records[user].activity
+        tentative[user] = known.aid if known is not None else fresh_activity(now).aid
 
     seen_nearby = _dedup_across_midnight(store, accepted)
     new_by_user: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
@@ -127,7 +129,9 @@ def ingest_sessions(store: Storage, settings: Settings, now: float, body: Any) -
             if session.ended is not None and stored.ended is None:
                 store.activity.update_session(session.day, session.session_id, ended=session.ended)
 
-    _update_profiles(store, settings, now, new_by_user, tentative, activity)
+    _update_profiles(store, settings, now, new_by_user, tentative, in_hand)
+    for user in new_by_user:
+        reevaluate(store, segments, in_hand.records[user], now, "ingest")
     result.errors.sort(key=lambda error: error.index)
     return result
 
@@ -208,15 +212,14 @@ def _update_profiles(
     now: float,
     new_by_user: dict[UserKey, list[AcceptedSession]],
     tentative_aids: dict[UserKey, str],
-    activity_read: dict[Slot, Record],
+    in_hand: UsersInHand,
 ) -> None:
-    outcomes = apply_updates(
-        store.users,
+    outcomes = in_hand.update(
         {
             (user, ACTIVITY): _count_sessions(sessions, tentative_aids[user], now)
             for user, sessions in new_by_user.items()
         },
-        first_read=activity_read,
+        store.users,
     )
     attribute_changes: dict[Slot, Change] = {}
     for (user, _), outcome in outcomes.items():
@@ -231,7 +234,7 @@ def _update_profiles(
         reported = _latest_reports(new_by_user[user], previous_last)
         if reported:
             attribute_changes[(user, ATTRIBUTES)] = _report_attributes(reported)
-    apply_updates(store.users, attribute_changes, first_read=activity_read)
+    in_hand.update(attribute_changes, store.users)
 
 
 def _latest_reports(

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from dsl import SegmentSet
 from dsl.fields import STANDARD_ATTRIBUTES
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
@@ -33,7 +34,7 @@ from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.ingest.refs import UserRef, resolve_refs
-from kudos.ingest.updates import Change, apply_updates
+from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
     MAX_NAME_LENGTH,
     Instant,
@@ -47,6 +48,7 @@ from kudos.ingest.validation import (
     text_problem,
     validate_item,
 )
+from kudos.segments.membership import reevaluate
 from kudos.store.codec import stored_size
 from kudos.store.ports import Slot, Storage
 
@@ -173,7 +175,9 @@ class _UserChanges:
     purchases: list[PurchaseIn] = field(default_factory=list)
 
 
-def track_users(store: Storage, settings: Settings, now: float, body: Any) -> TrackResult:
+def track_users(
+    store: Storage, segments: SegmentSet, settings: Settings, now: float, body: Any
+) -> TrackResult:
     payload = require_object(body)
     arrays = {
         name: optional_array(payload, name, MAX_OBJECTS) for name in ("attributes", "events", "purchases")
@@ -217,7 +221,10 @@ def track_users(store: Storage, settings: Settings, now: float, body: Any) -> Tr
             changes.purchases.append(change)
             result.purchases_processed += 1
 
-    refused = _store_changes(store, settings, now, per_user)
+    in_hand = UsersInHand(store.users, per_user)
+    refused = _store_changes(store, settings, now, per_user, in_hand)
+    for user in per_user:
+        reevaluate(store, segments, in_hand.records[user], now, "ingest")
     for index, problem in refused.items():
         result.attributes_processed -= 1
         result.errors.append(ItemError("attributes", index, f"attributes[{index}]", problem))
@@ -226,7 +233,11 @@ def track_users(store: Storage, settings: Settings, now: float, body: Any) -> Tr
 
 
 def _store_changes(
-    store: Storage, settings: Settings, now: float, per_user: dict[UserKey, _UserChanges]
+    store: Storage,
+    settings: Settings,
+    now: float,
+    per_user: dict[UserKey, _UserChanges],
+    in_hand: UsersInHand,
 ) -> dict[int, str]:
     """Write every user's changes; the attributes objects refused on the way, by index."""
     today = day_of(now)
@@ -245,7 +256,7 @@ def _store_changes(
             changes[(user, event_key(name))] = _count_events(name, events)
         if user_changes.purchases:
             changes[(user, PURCHASES)] = _count_purchases(user_changes.purchases)
-    for (_, key), outcome in apply_updates(store.users, changes).items():
+    for (_, key), outcome in in_hand.update(changes, store.users).items():
         if key != ACTIVITY:
             continue
         assert isinstance(outcome.after, ActivityRecord)

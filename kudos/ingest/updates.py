@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kudos.core.records import Record
+from kudos.core.identity import UserKey
+from kudos.core.records import Record, UserRecords
 from kudos.store.ports import Slot, UserRecordsPort
 
 # Given the stored record (None if absent), the record to store, or None to leave it as it is.
@@ -64,3 +65,31 @@ def apply_updates(
             return outcomes
         pending = conflicts
     raise ConcurrentUpdateError(f"{len(pending)} records changed on every one of {MAX_ATTEMPTS} attempts")
+
+
+class UsersInHand:
+    """The records of the users one ingest call touches, read once (one Query per user) and kept
+    up to date with what the call writes, so that their segments are re-evaluated without a
+    second read."""
+
+    def __init__(self, users: UserRecordsPort, keys: Iterable[UserKey]) -> None:
+        self.records: dict[UserKey, UserRecords] = {key: users.load_user(key) for key in dict.fromkeys(keys)}
+
+    def first_read(self, slots: Iterable[Slot]) -> dict[Slot, Record]:
+        """What ``apply_updates`` would read first, from the records in hand."""
+        found: dict[Slot, Record] = {}
+        for user, key in slots:
+            record = self.records[user].get(key)
+            if record is not None:
+                found[(user, key)] = copy.deepcopy(record)
+        return found
+
+    def absorb(self, outcomes: dict[Slot, Outcome]) -> None:
+        for (user, _), outcome in outcomes.items():
+            self.records[user].add(copy.deepcopy(outcome.after))
+
+    def update(self, changes: dict[Slot, Change], users: UserRecordsPort) -> dict[Slot, Outcome]:
+        """``apply_updates`` from the records in hand, which then hold what was written."""
+        outcomes = apply_updates(users, changes, first_read=self.first_read(changes))
+        self.absorb(outcomes)
+        return outcomes

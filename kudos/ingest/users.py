@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import Record, UserRecords
@@ -20,6 +21,7 @@ from kudos.ingest.validation import (
     validate_id,
     validate_item,
 )
+from kudos.segments.membership import exit_everything, reevaluate
 from kudos.store.ports import Storage
 
 MAX_ALIASES = 50
@@ -42,7 +44,7 @@ class IdentifyResult:
         return batch_response({"aliases_processed": self.aliases_processed}, self.errors)
 
 
-def identify_users(store: Storage, body: Any) -> IdentifyResult:
+def identify_users(store: Storage, segments: SegmentSet, now: float, body: Any) -> IdentifyResult:
     payload = require_object(body)
     if "aliases_to_identify" not in payload:
         raise BadRequest("aliases_to_identify: is required")
@@ -52,21 +54,25 @@ def identify_users(store: Storage, body: Any) -> IdentifyResult:
         if isinstance(alias, ItemError):
             result.errors.append(alias)
             continue
-        merge_device_into_user(store, alias.device_id, UserKey(alias.external_id, None))
+        merge_device_into_user(store, segments, now, alias.device_id, UserKey(alias.external_id, None))
         result.aliases_processed += 1
     return result
 
 
-def merge_device_into_user(store: Storage, device_id: str, user: UserKey) -> None:
+def merge_device_into_user(
+    store: Storage, segments: SegmentSet, now: float, device_id: str, user: UserKey
+) -> None:
     """Merge the anonymous profile of ``device_id`` into ``user``; later device-only data goes there too.
 
     Counts are summed, the earliest first and latest last instants kept, and attributes already
     set on the identified profile win. Figures already recorded for past days are not rewritten.
+    The anonymous profile leaves its segments; the identified one is re-evaluated.
     """
     anonymous = UserKey(None, device_id)
     for _ in range(MAX_ATTEMPTS):
         source = store.users.load_user(anonymous)
         target = store.users.load_user(user)
+        exit_everything(store, source, now, "ingest")
         merged = _merged_records(source, target)
         deletions = [(anonymous, record.key) for record in source.records()]
         if not merged or store.users.replace_user(user, merged, deletions):
@@ -74,6 +80,9 @@ def merge_device_into_user(store: Storage, device_id: str, user: UserKey) -> Non
     else:
         raise ConcurrentUpdateError(f"the profiles of {device_id!r} and {user.user_id!r} kept changing")
     store.pointers.put_alias(device_id, user)
+    for record in merged:
+        target.add(record)
+    reevaluate(store, segments, target, now, "ingest")
 
 
 def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
@@ -106,7 +115,7 @@ def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
     return merged
 
 
-def delete_users(store: Storage, body: Any) -> dict[str, Any]:
+def delete_users(store: Storage, now: float, body: Any) -> dict[str, Any]:
     """Delete the profiles and everything stored about them; a bad id is reported, not fatal.
 
     The activity table keeps only random activity ids, which nothing links to a person once the
@@ -128,16 +137,18 @@ def delete_users(store: Storage, body: Any) -> dict[str, Any]:
                 users.append(UserKey(checked, None) if name == "external_ids" else UserKey(None, checked))
     deleted = 0
     for user in dict.fromkeys(users):
-        removed = delete_user(store, user)
+        removed = delete_user(store, now, user)
         # A device merged into a user keeps an alias, which is all that is left of it.
         aliased = user.device_id is not None and store.pointers.delete_alias(user.device_id)
         deleted += bool(removed or aliased)
     return batch_response({"deleted": deleted}, errors)
 
 
-def delete_user(store: Storage, user: UserKey) -> bool:
+def delete_user(store: Storage, now: float, user: UserKey) -> bool:
     """Delete every record of ``user``, the aliases of devices merged into it and the push-token
-    owners that still point at it; whether there was anything to delete."""
+    owners that still point at it; whether there was anything to delete. The user leaves every
+    segment first, so that the exits are recorded."""
+    exit_everything(store, store.users.load_user(user), now, "ingest")
     deleted = store.users.delete_user(user)
     for device_id in deleted.merged_devices:
         store.pointers.delete_alias(device_id, only_to=user)
