@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from kudos.core.timeutil import SECONDS_PER_DAY
+from dsl.timeutil import SECONDS_PER_DAY
 
 RANDOM_BUCKETS = 10_000
 

@@ -15,8 +15,8 @@ from dsl.diagnostics import Diagnostic, DslError, sort_diagnostics
 from dsl.explain import Explanation, explain_definition
 from dsl.model import SegmentDef
 from dsl.parser import ParsedSource, parse_source
+from dsl.profile import ProfileView
 from dsl.runtime import EvalContext
-from kudos.core.profile import Profile
 
 SEGMENT_SUFFIX = ".seg"
 
@@ -88,7 +88,7 @@ class SegmentSet(Mapping[str, CompiledSegment]):
 
     # evaluation
 
-    def evaluate_all(self, profile: Profile, at: float | None = None) -> dict[str, bool]:
+    def evaluate_all(self, profile: ProfileView, at: float | None = None) -> dict[str, bool]:
         """Membership of every segment at `at` (default: now), by name, in dependency order."""
         context = EvalContext(time.time() if at is None else at)
         memberships = context.memberships
@@ -96,18 +96,18 @@ class SegmentSet(Mapping[str, CompiledSegment]):
             memberships[name] = predicate(profile, context)
         return memberships
 
-    def evaluate(self, name: str, profile: Profile, at: float | None = None) -> bool:
+    def evaluate(self, name: str, profile: ProfileView, at: float | None = None) -> bool:
         """Membership of one segment (and only what it depends on) at `at` (default: now).
         KeyError for a name that is not in the set."""
         context = self._evaluate_dependencies(name, profile, at)
         return context.memberships[name]
 
-    def explain(self, name: str, profile: Profile, at: float | None = None) -> Explanation:
+    def explain(self, name: str, profile: ProfileView, at: float | None = None) -> Explanation:
         """Why `profile` is in segment `name` at `at` (default: now), clause by clause."""
         context = self._evaluate_dependencies(name, profile, at)
         return explain_definition(self._segments[name].definition, profile, context)
 
-    def _evaluate_dependencies(self, name: str, profile: Profile, at: float | None) -> EvalContext:
+    def _evaluate_dependencies(self, name: str, profile: ProfileView, at: float | None) -> EvalContext:
         plan = self._plans[name]
         context = EvalContext(time.time() if at is None else at)
         memberships = context.memberships
