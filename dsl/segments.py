@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,28 +87,31 @@ class SegmentSet(Mapping[str, CompiledSegment]):
 
     # evaluation
 
-    def evaluate_all(self, profile: ProfileView, at: float | None = None) -> dict[str, bool]:
-        """Membership of every segment at `at` (default: now), by name, in dependency order."""
-        context = EvalContext(time.time() if at is None else at)
+    # `at` is required: the caller owns the clock (a service's clock, a sweep's instant, a test's
+    # fixed instant), so that no evaluation depends on when the machine happens to run it.
+
+    def evaluate_all(self, profile: ProfileView, at: float) -> dict[str, bool]:
+        """Membership of every segment at `at`, by name, in dependency order."""
+        context = EvalContext(at)
         memberships = context.memberships
         for name, predicate in self._ordered:
             memberships[name] = predicate(profile, context)
         return memberships
 
-    def evaluate(self, name: str, profile: ProfileView, at: float | None = None) -> bool:
-        """Membership of one segment (and only what it depends on) at `at` (default: now).
+    def evaluate(self, name: str, profile: ProfileView, at: float) -> bool:
+        """Membership of one segment (and only what it depends on) at `at`.
         KeyError for a name that is not in the set."""
         context = self._evaluate_dependencies(name, profile, at)
         return context.memberships[name]
 
-    def explain(self, name: str, profile: ProfileView, at: float | None = None) -> Explanation:
-        """Why `profile` is in segment `name` at `at` (default: now), clause by clause."""
+    def explain(self, name: str, profile: ProfileView, at: float) -> Explanation:
+        """Why `profile` is in segment `name` at `at`, clause by clause."""
         context = self._evaluate_dependencies(name, profile, at)
         return explain_definition(self._segments[name].definition, profile, context)
 
-    def _evaluate_dependencies(self, name: str, profile: ProfileView, at: float | None) -> EvalContext:
+    def _evaluate_dependencies(self, name: str, profile: ProfileView, at: float) -> EvalContext:
         plan = self._plans[name]
-        context = EvalContext(time.time() if at is None else at)
+        context = EvalContext(at)
         memberships = context.memberships
         for segment_name, predicate in plan:
             memberships[segment_name] = predicate(profile, context)

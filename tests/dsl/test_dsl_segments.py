@@ -52,9 +52,15 @@ def test_evaluate_reads_dependencies_at_the_same_instant(segments: SegmentSet) -
         segments.evaluate("missing", profile, AT)
 
 
-def test_evaluate_defaults_to_now(segments: SegmentSet) -> None:
-    assert segments.evaluate("active", make_profile(last_session=AT)) is False  # AT is in 2026
-    assert segments.evaluate("active", make_profile(last_session=4e9)) is True
+def test_the_caller_gives_the_instant(segments: SegmentSet) -> None:
+    # No hidden clock: the caller's clock decides (services().clock() or an explicit instant).
+    profile = make_profile(last_session=AT)
+    with pytest.raises(TypeError):
+        segments.evaluate("active", profile)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        segments.evaluate_all(profile)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        segments.explain("active", profile)  # type: ignore[call-arg]
 
 
 def test_compile_on_top_of_a_base_set(segments: SegmentSet) -> None:
