@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,18 @@ SEGMENT_SUFFIX = ".seg"
 Source = tuple[str, str]
 
 
+# Hex digits of a definition version: 48 bits, ample to tell the versions of one segment apart.
+VERSION_LENGTH = 12
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledSegment:
     definition: SegmentDef
     predicate: Predicate  # (profile, context) -> membership; context holds its dependencies
     dependencies: tuple[str, ...]  # segments read with in_segment, directly
+    # What membership changes are recorded with (campaigns.md): a hash of the rule's text and of the
+    # versions of the segments it reads, so editing a dependency changes every segment above it.
+    version: str = ""
 
     @property
     def name(self) -> str:
@@ -151,7 +160,35 @@ def compile_sources(sources: Iterable[Source], base: SegmentSet | None = None) -
         )
         for definition in definitions
     ]
-    return SegmentSet(_dependency_order(compiled))
+    return SegmentSet(_with_versions(_dependency_order(compiled)))
+
+
+def definition_version(source: str, dependency_versions: Mapping[str, str]) -> str:
+    """A short hash of a definition's text (`segment` to its closing brace: comments and blank lines
+    around the block do not count) and of the versions of the segments it reads with in_segment.
+    The same in every process (hashlib, not the salted hash())."""
+    digest = hashlib.sha256()
+    # Line endings are how a checkout stores the file, not what the rule says.
+    digest.update(source.replace("\r\n", "\n").encode("utf-8"))
+    for name in sorted(dependency_versions):
+        # NUL cannot occur in a name or a version: the parts cannot run into each other.
+        digest.update(f"\0{name}\0{dependency_versions[name]}".encode())
+    return digest.hexdigest()[:VERSION_LENGTH]
+
+
+def _with_versions(ordered: list[CompiledSegment]) -> list[CompiledSegment]:
+    """The segments with their versions; `ordered` has each segment after its dependencies, so
+    their versions are known when it needs them."""
+    versions: dict[str, str] = {}
+    versioned: list[CompiledSegment] = []
+    for segment in ordered:
+        version = definition_version(segment.source, {name: versions[name] for name in segment.dependencies})
+        versions[segment.name] = version
+        # A base segment already has its version (the same inputs give the same hash): keep it as is.
+        versioned.append(
+            segment if version == segment.version else dataclasses.replace(segment, version=version)
+        )
+    return versioned
 
 
 def _with_base(parsed: list[ParsedSource], base: SegmentSet | None) -> list[ParsedSource]:
