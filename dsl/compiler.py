@@ -49,7 +49,7 @@ Reader = Callable[[ProfileView, EvalContext], Any]
 # A test on a value already read (custom attributes, where the type is only known then).
 ValueTest = Callable[[Any, EvalContext], bool]
 
-_COMPARE: dict[Operator, Callable[[Any, Any], bool]] = {
+COMPARE: dict[Operator, Callable[[Any, Any], bool]] = {
     Operator.EQ: operators.eq,
     Operator.NE: operators.ne,
     Operator.LT: operators.lt,
@@ -331,10 +331,10 @@ def compile_comparison(comparison: Comparison) -> Predicate:
 
 def _compile_builtin(access: Access, operator: Operator, operand: Scalar | ListLiteral | None) -> Predicate:
     """A built-in field: the checker has made sure the literal has the field's type."""
-    if operator in _COMPARE:
+    if operator in COMPARE:
         assert operand is not None
         assert not isinstance(operand, ListLiteral)
-        compare = _COMPARE[operator]
+        compare = COMPARE[operator]
         # = and != need no guard: None == x is false and None != x is true, as dsl.md wants.
         guard_unset = access.nullable and operator.is_ordering
         if isinstance(operand, NowLiteral | RelativeTime):
@@ -498,11 +498,11 @@ def _compile_custom(key: str, operator: Operator, operand: Scalar | ListLiteral 
             return lambda profile, _: profile.custom.get(key) == text
         return lambda profile, _: profile.custom.get(key) != text
     if (
-        operator in _COMPARE
+        operator in COMPARE
         and operator is not Operator.NE
         and isinstance(operand, NumberLiteral | StringLiteral)
     ):
-        return _custom_compare_clause(key, _COMPARE[operator], operand)
+        return _custom_compare_clause(key, COMPARE[operator], operand)
     if (
         operator in (Operator.IN, Operator.NOT_IN)
         and isinstance(operand, ListLiteral)
@@ -556,7 +556,7 @@ def _custom_test(operator: Operator, operand: Scalar | ListLiteral | None) -> Va
     assert not isinstance(operand, ListLiteral)
     if operator is Operator.CONTAINS:
         return _custom_contains(operand)
-    return _typed_compare(_COMPARE[operator], operand, ordering=operator.is_ordering)
+    return _typed_compare(COMPARE[operator], operand, ordering=operator.is_ordering)
 
 
 def _typed_compare(compare: Callable[[Any, Any], bool], literal: Scalar, ordering: bool) -> ValueTest:

@@ -14,6 +14,7 @@ from dsl.checker import segment_dependencies
 from dsl.compiler import Predicate, compile_condition
 from dsl.diagnostics import Diagnostic, DslError, sort_diagnostics
 from dsl.explain import Explanation, explain_definition
+from dsl.forecast import Forecast, compile_forecast
 from dsl.model import SegmentDef
 from dsl.parser import ParsedSource, parse_source
 from dsl.profile import ProfileView
@@ -34,6 +35,8 @@ class CompiledSegment:
     definition: SegmentDef
     predicate: Predicate  # (profile, context) -> membership; context holds its dependencies
     dependencies: tuple[str, ...]  # segments read with in_segment, directly
+    # (profile, context) -> (membership, next change): see next_change.
+    forecast: Forecast
     # What membership changes are recorded with (campaigns.md): a hash of the rule's text and of the
     # versions of the segments it reads, so editing a dependency changes every segment above it.
     version: str = ""
@@ -55,6 +58,13 @@ class CompiledSegment:
         """The definition as written, from `segment` to its closing brace."""
         return self.definition.source
 
+    def next_change(self, profile: ProfileView, context: EvalContext) -> float | None:
+        """A lower bound on the earliest instant after `context.at` at which membership could differ
+        from membership at `context.at` if the profile stays as it is; None: never. `context` must
+        hold the memberships and next changes of the segments this one reads (as
+        SegmentSet.forecast_all leaves them)."""
+        return self.forecast(profile, context)[1]
+
 
 class SegmentSet(Mapping[str, CompiledSegment]):
     """Compiled segments by name, iterated in dependency order (a segment after every segment it
@@ -63,6 +73,7 @@ class SegmentSet(Mapping[str, CompiledSegment]):
     def __init__(self, ordered: Sequence[CompiledSegment]) -> None:
         self._segments = {segment.name: segment for segment in ordered}
         self._ordered = tuple((segment.name, segment.predicate) for segment in ordered)
+        self._forecasts = tuple((segment.name, segment.forecast) for segment in ordered)
         # What evaluate(name) runs: the segment's dependencies (transitively, in order), then itself.
         self._plans: dict[str, tuple[tuple[str, Predicate], ...]] = {}
         for segment in ordered:
@@ -106,6 +117,28 @@ class SegmentSet(Mapping[str, CompiledSegment]):
         for name, predicate in self._ordered:
             memberships[name] = predicate(profile, context)
         return memberships
+
+    def forecast_all(self, profile: ProfileView, at: float) -> tuple[dict[str, bool], float | None]:
+        """Membership of every segment at `at` (as evaluate_all) and the earliest instant after `at`
+        at which any of them could change if the profile stays as it is (as next_change_all), in
+        one pass: what a sweep needs to write a user's changes and know when to look again."""
+        context = EvalContext(at)
+        memberships = context.memberships
+        next_changes = context.next_changes
+        earliest: float | None = None
+        for name, forecast in self._forecasts:
+            member, change = forecast(profile, context)
+            memberships[name] = member
+            next_changes[name] = change
+            if change is not None and (earliest is None or change < earliest):
+                earliest = change
+        return memberships, earliest
+
+    def next_change_all(self, profile: ProfileView, at: float) -> float | None:
+        """A lower bound on the earliest instant after `at` at which any segment's membership could
+        differ from its membership at `at`, the profile staying as it is; None: time alone changes
+        nothing for this profile. Never later than the real change; may be earlier."""
+        return self.forecast_all(profile, at)[1]
 
     def evaluate(self, name: str, profile: ProfileView, at: float) -> bool:
         """Membership of one segment (and only what it depends on) at `at`.
@@ -156,6 +189,7 @@ def compile_sources(sources: Iterable[Source], base: SegmentSet | None = None) -
         or CompiledSegment(
             definition=definition,
             predicate=compile_condition(definition.condition),
+            forecast=compile_forecast(definition.condition),
             dependencies=tuple(dict.fromkeys(name for name, _ in segment_dependencies(definition))),
         )
         for definition in definitions
