@@ -1,4 +1,6 @@
-"""The segment language: `*.seg` files to checked, compiled predicates over a Profile.
+"""The segment language: `*.seg` files to checked, compiled predicates over a profile.
+
+The language depends on nothing in kudos: it reads profiles through dsl.profile.ProfileView.
 
 Contract for users: dsl.md. Typical use::
 
@@ -13,6 +15,7 @@ from dsl.diagnostics import Diagnostic, DslError, format_diagnostics
 from dsl.explain import ClauseExplanation, Explanation, GroupExplanation
 from dsl.model import Position, SegmentDef
 from dsl.parser import parse_source
+from dsl.profile import ProfileView
 from dsl.runtime import EvalContext, random_bucket
 from dsl.segments import (
     CompiledSegment,
@@ -33,6 +36,7 @@ __all__ = [
     "GroupExplanation",
     "Position",
     "Predicate",
+    "ProfileView",
     "SegmentDef",
     "SegmentSet",
     "check_paths",

@@ -1,4 +1,4 @@
-"""Checked conditions to plain Python closures: `Callable[[Profile, EvalContext], bool]`.
+"""Checked conditions to plain Python closures: `Callable[[ProfileView, EvalContext], bool]`.
 
 Rules are data. Nothing here evaluates text as code (no eval/exec/compile): each clause becomes a
 closure chosen from a fixed set, with its constants (literals, regexes, window lengths, sets for
@@ -41,15 +41,15 @@ from dsl.model import (
     Subject,
     Window,
 )
+from dsl.profile import AttributeInstant, ProfileView
 from dsl.runtime import EvalContext, random_bucket
-from kudos.core.profile import AttributeInstant, Profile
 
-Predicate = Callable[[Profile, EvalContext], bool]
-Reader = Callable[[Profile, EvalContext], Any]
+Predicate = Callable[[ProfileView, EvalContext], bool]
+Reader = Callable[[ProfileView, EvalContext], Any]
 # A test on a value already read (custom attributes, where the type is only known then).
 ValueTest = Callable[[Any, EvalContext], bool]
 
-_COMPARE: dict[Operator, Callable[[Any, Any], bool]] = {
+COMPARE: dict[Operator, Callable[[Any, Any], bool]] = {
     Operator.EQ: operators.eq,
     Operator.NE: operators.ne,
     Operator.LT: operators.lt,
@@ -69,7 +69,7 @@ _COMPLEMENT = {
 }
 _NUMBER_TYPES = frozenset({int, float})  # exact types: a bool is not a number here
 
-# Built-in fields that are plain attributes of Profile (read with getattr, inline in the clause).
+# Built-in fields that are plain attributes of ProfileView (read with getattr, inline in the clause).
 _PROFILE_ATTRIBUTES = {
     "user_id": "user_id",
     "anonymous": "anonymous",
@@ -98,8 +98,8 @@ COST_WINDOW = 50
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """How to read a subject. `read` always works; `attribute` (a Profile attribute name),
-    `standard_key` (of Profile.standard) or `custom_key` (of Profile.custom) let the commonest
+    """How to read a subject. `read` always works; `attribute` (a ProfileView attribute name),
+    `standard_key` (of ProfileView.standard) or `custom_key` (of ProfileView.custom) let the commonest
     clauses read inline, without a call of their own: a call costs as much as the comparison."""
 
     read: Reader
@@ -116,7 +116,7 @@ def access_for(subject: Subject) -> Access:
     if isinstance(subject, AttributeRef):
         key = subject.name
 
-        def read_custom(profile: Profile, _: EvalContext) -> Any:
+        def read_custom(profile: ProfileView, _: EvalContext) -> Any:
             return profile.custom.get(key)
 
         return Access(read_custom, ValueType.ANY, nullable=True, custom_key=key)
@@ -136,7 +136,7 @@ def access_for(subject: Subject) -> Access:
 
 
 def _attribute_reader(attribute: str) -> Reader:
-    def read_attribute(profile: Profile, _: EvalContext) -> Any:
+    def read_attribute(profile: ProfileView, _: EvalContext) -> Any:
         return getattr(profile, attribute)
 
     return read_attribute
@@ -149,7 +149,7 @@ def _plain_cost(name: str) -> int:
 def _plain_reader(name: str) -> Reader:
     if name in STANDARD_ATTRIBUTES:
 
-        def read_standard(profile: Profile, _: EvalContext) -> str | None:
+        def read_standard(profile: ProfileView, _: EvalContext) -> str | None:
             return profile.standard.get(name)
 
         return read_standard
@@ -172,7 +172,7 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
     if name in ("sessions", "purchases"):
         attribute = name
 
-        def read_count_in_window(profile: Profile, context: EvalContext) -> int:
+        def read_count_in_window(profile: ProfileView, context: EvalContext) -> int:
             last_day = context.at_day
             counts = getattr(profile, attribute)
             return counts.in_window(last_day - span, last_day)
@@ -180,7 +180,7 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
         return read_count_in_window, COST_WINDOW
     if name == "spent":
 
-        def read_spent_in_window(profile: Profile, context: EvalContext) -> float:
+        def read_spent_in_window(profile: ProfileView, context: EvalContext) -> float:
             last_day = context.at_day
             return profile.spent_in_window(last_day - span, last_day)
 
@@ -188,7 +188,7 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
     key = names[0]
     if name == "events" and windows:
 
-        def read_events_in_window(profile: Profile, context: EvalContext) -> int:
+        def read_events_in_window(profile: ProfileView, context: EvalContext) -> int:
             stats = profile.events.get(key)
             if stats is None:
                 return 0
@@ -198,7 +198,7 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
         return read_events_in_window, COST_WINDOW
     if name == "events":
 
-        def read_events(profile: Profile, _: EvalContext) -> int:
+        def read_events(profile: ProfileView, _: EvalContext) -> int:
             stats = profile.events.get(key)
             return 0 if stats is None else stats.counts.total
 
@@ -206,28 +206,28 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
     if name in ("first_event", "last_event"):
         attribute = name.removesuffix("_event")
 
-        def read_event_instant(profile: Profile, _: EvalContext) -> float | None:
+        def read_event_instant(profile: ProfileView, _: EvalContext) -> float | None:
             stats = profile.events.get(key)
             return None if stats is None else getattr(stats, attribute)
 
         return read_event_instant, COST_LOOKUP
     if name == "in_segment":
 
-        def read_membership(_: Profile, context: EvalContext) -> bool:
+        def read_membership(_: ProfileView, context: EvalContext) -> bool:
             return context.memberships[key]
 
         return read_membership, COST_LOOKUP
     if name in _CAMPAIGN_FLAGS:
         flag = name
 
-        def read_campaign_flag(profile: Profile, _: EvalContext) -> bool:
+        def read_campaign_flag(profile: ProfileView, _: EvalContext) -> bool:
             history = profile.campaigns.get(key)
             return False if history is None else bool(getattr(history, flag))
 
         return read_campaign_flag, COST_LOOKUP
     if name == "last_received":
 
-        def read_last_received(profile: Profile, _: EvalContext) -> float | None:
+        def read_last_received(profile: ProfileView, _: EvalContext) -> float | None:
             history = profile.campaigns.get(key)
             return None if history is None else history.last_received
 
@@ -286,7 +286,7 @@ def _all_of(parts: list[Predicate]) -> Predicate:
         )
     frozen = tuple(parts)
 
-    def all_of(profile: Profile, context: EvalContext) -> bool:
+    def all_of(profile: ProfileView, context: EvalContext) -> bool:
         # A loop, not all(generator): the generator costs more than the clauses it runs.
         for part in frozen:  # noqa: SIM110
             if not part(profile, context):
@@ -309,7 +309,7 @@ def _any_of(parts: list[Predicate]) -> Predicate:
         )
     frozen = tuple(parts)
 
-    def any_of(profile: Profile, context: EvalContext) -> bool:
+    def any_of(profile: ProfileView, context: EvalContext) -> bool:
         for part in frozen:  # noqa: SIM110 (as in all_of)
             if part(profile, context):
                 return True
@@ -331,10 +331,10 @@ def compile_comparison(comparison: Comparison) -> Predicate:
 
 def _compile_builtin(access: Access, operator: Operator, operand: Scalar | ListLiteral | None) -> Predicate:
     """A built-in field: the checker has made sure the literal has the field's type."""
-    if operator in _COMPARE:
+    if operator in COMPARE:
         assert operand is not None
         assert not isinstance(operand, ListLiteral)
-        compare = _COMPARE[operator]
+        compare = COMPARE[operator]
         # = and != need no guard: None == x is false and None != x is true, as dsl.md wants.
         guard_unset = access.nullable and operator.is_ordering
         if isinstance(operand, NowLiteral | RelativeTime):
@@ -386,7 +386,7 @@ def _constant_clause(
     if attribute is not None:
         if guard_unset:
 
-            def attribute_vs_constant_if_set(profile: Profile, _: EvalContext) -> bool:
+            def attribute_vs_constant_if_set(profile: ProfileView, _: EvalContext) -> bool:
                 value = getattr(profile, attribute)
                 return value is not None and compare(value, constant)
 
@@ -397,7 +397,7 @@ def _constant_clause(
     if key is not None:
         if guard_unset:
 
-            def standard_vs_constant_if_set(profile: Profile, _: EvalContext) -> bool:
+            def standard_vs_constant_if_set(profile: ProfileView, _: EvalContext) -> bool:
                 value = profile.standard.get(key)
                 return value is not None and compare(value, constant)
 
@@ -407,7 +407,7 @@ def _constant_clause(
     read = access.read
     if guard_unset:
 
-        def value_vs_constant_if_set(profile: Profile, context: EvalContext) -> bool:
+        def value_vs_constant_if_set(profile: ProfileView, context: EvalContext) -> bool:
             value = read(profile, context)
             return value is not None and compare(value, constant)
 
@@ -423,7 +423,7 @@ def _relative_clause(
     if attribute is not None:
         if guard_unset:
 
-            def attribute_vs_relative_if_set(profile: Profile, context: EvalContext) -> bool:
+            def attribute_vs_relative_if_set(profile: ProfileView, context: EvalContext) -> bool:
                 value = getattr(profile, attribute)
                 return value is not None and compare(value, context.at + offset)
 
@@ -433,7 +433,7 @@ def _relative_clause(
     read = access.read
     if guard_unset:
 
-        def value_vs_relative_if_set(profile: Profile, context: EvalContext) -> bool:
+        def value_vs_relative_if_set(profile: ProfileView, context: EvalContext) -> bool:
             value = read(profile, context)
             return value is not None and compare(value, context.at + offset)
 
@@ -465,7 +465,7 @@ def _relative_membership_clause(
 ) -> Predicate:
     """`in [..]` on an instant with items such as `now` or `3 days ago`, which move with `at`."""
 
-    def is_member(profile: Profile, context: EvalContext) -> bool:
+    def is_member(profile: ProfileView, context: EvalContext) -> bool:
         value = read(profile, context)
         found = value is not None and (
             value in members or any(value == context.at + offset for offset in offsets)
@@ -498,11 +498,11 @@ def _compile_custom(key: str, operator: Operator, operand: Scalar | ListLiteral 
             return lambda profile, _: profile.custom.get(key) == text
         return lambda profile, _: profile.custom.get(key) != text
     if (
-        operator in _COMPARE
+        operator in COMPARE
         and operator is not Operator.NE
         and isinstance(operand, NumberLiteral | StringLiteral)
     ):
-        return _custom_compare_clause(key, _COMPARE[operator], operand)
+        return _custom_compare_clause(key, COMPARE[operator], operand)
     if (
         operator in (Operator.IN, Operator.NOT_IN)
         and isinstance(operand, ListLiteral)
@@ -528,13 +528,13 @@ def _custom_compare_clause(
     constant = literal.value
     if isinstance(literal, NumberLiteral):
 
-        def custom_number(profile: Profile, _: EvalContext) -> bool:
+        def custom_number(profile: ProfileView, _: EvalContext) -> bool:
             value = profile.custom.get(key)
             return type(value) in _NUMBER_TYPES and compare(value, constant)
 
         return custom_number
 
-    def custom_string(profile: Profile, _: EvalContext) -> bool:
+    def custom_string(profile: ProfileView, _: EvalContext) -> bool:
         value = profile.custom.get(key)
         return isinstance(value, str) and compare(value, constant)
 
@@ -556,7 +556,7 @@ def _custom_test(operator: Operator, operand: Scalar | ListLiteral | None) -> Va
     assert not isinstance(operand, ListLiteral)
     if operator is Operator.CONTAINS:
         return _custom_contains(operand)
-    return _typed_compare(_COMPARE[operator], operand, ordering=operator.is_ordering)
+    return _typed_compare(COMPARE[operator], operand, ordering=operator.is_ordering)
 
 
 def _typed_compare(compare: Callable[[Any, Any], bool], literal: Scalar, ordering: bool) -> ValueTest:

@@ -29,9 +29,9 @@ from dsl.model import (
     SegmentDef,
     StringLiteral,
 )
+from dsl.profile import AttributeInstant, ProfileView
 from dsl.runtime import EvalContext
-from kudos.core.profile import AttributeInstant, Profile
-from kudos.core.timeutil import format_instant
+from dsl.timeutil import format_instant
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 
@@ -114,14 +114,14 @@ class Explanation:
         }
 
 
-def explain_definition(definition: SegmentDef, profile: Profile, context: EvalContext) -> Explanation:
+def explain_definition(definition: SegmentDef, profile: ProfileView, context: EvalContext) -> Explanation:
     """`context.memberships` must already hold the segments this one reads with in_segment."""
     condition = _explain(definition.condition, profile, context)
     matched = condition.result
     return Explanation(definition.name, definition.title, context.at, matched, condition)
 
 
-def _explain(condition: Condition, profile: Profile, context: EvalContext) -> NodeExplanation:
+def _explain(condition: Condition, profile: ProfileView, context: EvalContext) -> NodeExplanation:
     if isinstance(condition, Comparison):
         return _explain_clause(condition, profile, context)
     if isinstance(condition, Not):
@@ -134,7 +134,7 @@ def _explain(condition: Condition, profile: Profile, context: EvalContext) -> No
     return GroupExplanation("or", any(operand.result for operand in operands), operands)
 
 
-def _explain_clause(comparison: Comparison, profile: Profile, context: EvalContext) -> ClauseExplanation:
+def _explain_clause(comparison: Comparison, profile: ProfileView, context: EvalContext) -> ClauseExplanation:
     access: Access = access_for(comparison.subject)
     value = access.read(profile, context)
     result = compile_comparison(comparison)(profile, context)

@@ -41,7 +41,7 @@ from dsl.model import (
     TimeUnit,
     Window,
 )
-from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, parse_date, parse_instant
+from dsl.timeutil import SECONDS_PER_DAY, InstantError, parse_date, parse_instant
 
 
 @functools.cache

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import codecs
-import time
+import dataclasses
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,11 @@ from dsl.checker import segment_dependencies
 from dsl.compiler import Predicate, compile_condition
 from dsl.diagnostics import Diagnostic, DslError, sort_diagnostics
 from dsl.explain import Explanation, explain_definition
+from dsl.forecast import Forecast, compile_forecast
 from dsl.model import SegmentDef
 from dsl.parser import ParsedSource, parse_source
+from dsl.profile import ProfileView
 from dsl.runtime import EvalContext
-from kudos.core.profile import Profile
 
 SEGMENT_SUFFIX = ".seg"
 
@@ -24,11 +26,20 @@ SEGMENT_SUFFIX = ".seg"
 Source = tuple[str, str]
 
 
+# Hex digits of a definition version: 48 bits, ample to tell the versions of one segment apart.
+VERSION_LENGTH = 12
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledSegment:
     definition: SegmentDef
     predicate: Predicate  # (profile, context) -> membership; context holds its dependencies
     dependencies: tuple[str, ...]  # segments read with in_segment, directly
+    # (profile, context) -> (membership, next change): see next_change.
+    forecast: Forecast
+    # What membership changes are recorded with (campaigns.md): a hash of the rule's text and of the
+    # versions of the segments it reads, so editing a dependency changes every segment above it.
+    version: str = ""
 
     @property
     def name(self) -> str:
@@ -47,6 +58,13 @@ class CompiledSegment:
         """The definition as written, from `segment` to its closing brace."""
         return self.definition.source
 
+    def next_change(self, profile: ProfileView, context: EvalContext) -> float | None:
+        """A lower bound on the earliest instant after `context.at` at which membership could differ
+        from membership at `context.at` if the profile stays as it is; None: never. `context` must
+        hold the memberships and next changes of the segments this one reads (as
+        SegmentSet.forecast_all leaves them)."""
+        return self.forecast(profile, context)[1]
+
 
 class SegmentSet(Mapping[str, CompiledSegment]):
     """Compiled segments by name, iterated in dependency order (a segment after every segment it
@@ -55,6 +73,7 @@ class SegmentSet(Mapping[str, CompiledSegment]):
     def __init__(self, ordered: Sequence[CompiledSegment]) -> None:
         self._segments = {segment.name: segment for segment in ordered}
         self._ordered = tuple((segment.name, segment.predicate) for segment in ordered)
+        self._forecasts = tuple((segment.name, segment.forecast) for segment in ordered)
         # What evaluate(name) runs: the segment's dependencies (transitively, in order), then itself.
         self._plans: dict[str, tuple[tuple[str, Predicate], ...]] = {}
         for segment in ordered:
@@ -88,28 +107,53 @@ class SegmentSet(Mapping[str, CompiledSegment]):
 
     # evaluation
 
-    def evaluate_all(self, profile: Profile, at: float | None = None) -> dict[str, bool]:
-        """Membership of every segment at `at` (default: now), by name, in dependency order."""
-        context = EvalContext(time.time() if at is None else at)
+    # `at` is required: the caller owns the clock (a service's clock, a sweep's instant, a test's
+    # fixed instant), so that no evaluation depends on when the machine happens to run it.
+
+    def evaluate_all(self, profile: ProfileView, at: float) -> dict[str, bool]:
+        """Membership of every segment at `at`, by name, in dependency order."""
+        context = EvalContext(at)
         memberships = context.memberships
         for name, predicate in self._ordered:
             memberships[name] = predicate(profile, context)
         return memberships
 
-    def evaluate(self, name: str, profile: Profile, at: float | None = None) -> bool:
-        """Membership of one segment (and only what it depends on) at `at` (default: now).
+    def forecast_all(self, profile: ProfileView, at: float) -> tuple[dict[str, bool], float | None]:
+        """Membership of every segment at `at` (as evaluate_all) and the earliest instant after `at`
+        at which any of them could change if the profile stays as it is (as next_change_all), in
+        one pass: what a sweep needs to write a user's changes and know when to look again."""
+        context = EvalContext(at)
+        memberships = context.memberships
+        next_changes = context.next_changes
+        earliest: float | None = None
+        for name, forecast in self._forecasts:
+            member, change = forecast(profile, context)
+            memberships[name] = member
+            next_changes[name] = change
+            if change is not None and (earliest is None or change < earliest):
+                earliest = change
+        return memberships, earliest
+
+    def next_change_all(self, profile: ProfileView, at: float) -> float | None:
+        """A lower bound on the earliest instant after `at` at which any segment's membership could
+        differ from its membership at `at`, the profile staying as it is; None: time alone changes
+        nothing for this profile. Never later than the real change; may be earlier."""
+        return self.forecast_all(profile, at)[1]
+
+    def evaluate(self, name: str, profile: ProfileView, at: float) -> bool:
+        """Membership of one segment (and only what it depends on) at `at`.
         KeyError for a name that is not in the set."""
         context = self._evaluate_dependencies(name, profile, at)
         return context.memberships[name]
 
-    def explain(self, name: str, profile: Profile, at: float | None = None) -> Explanation:
-        """Why `profile` is in segment `name` at `at` (default: now), clause by clause."""
+    def explain(self, name: str, profile: ProfileView, at: float) -> Explanation:
+        """Why `profile` is in segment `name` at `at`, clause by clause."""
         context = self._evaluate_dependencies(name, profile, at)
         return explain_definition(self._segments[name].definition, profile, context)
 
-    def _evaluate_dependencies(self, name: str, profile: Profile, at: float | None) -> EvalContext:
+    def _evaluate_dependencies(self, name: str, profile: ProfileView, at: float) -> EvalContext:
         plan = self._plans[name]
-        context = EvalContext(time.time() if at is None else at)
+        context = EvalContext(at)
         memberships = context.memberships
         for segment_name, predicate in plan:
             memberships[segment_name] = predicate(profile, context)
@@ -145,11 +189,40 @@ def compile_sources(sources: Iterable[Source], base: SegmentSet | None = None) -
         or CompiledSegment(
             definition=definition,
             predicate=compile_condition(definition.condition),
+            forecast=compile_forecast(definition.condition),
             dependencies=tuple(dict.fromkeys(name for name, _ in segment_dependencies(definition))),
         )
         for definition in definitions
     ]
-    return SegmentSet(_dependency_order(compiled))
+    return SegmentSet(_with_versions(_dependency_order(compiled)))
+
+
+def definition_version(source: str, dependency_versions: Mapping[str, str]) -> str:
+    """A short hash of a definition's text (`segment` to its closing brace: comments and blank lines
+    around the block do not count) and of the versions of the segments it reads with in_segment.
+    The same in every process (hashlib, not the salted hash())."""
+    digest = hashlib.sha256()
+    # Line endings are how a checkout stores the file, not what the rule says.
+    digest.update(source.replace("\r\n", "\n").encode("utf-8"))
+    for name in sorted(dependency_versions):
+        # NUL cannot occur in a name or a version: the parts cannot run into each other.
+        digest.update(f"\0{name}\0{dependency_versions[name]}".encode())
+    return digest.hexdigest()[:VERSION_LENGTH]
+
+
+def _with_versions(ordered: list[CompiledSegment]) -> list[CompiledSegment]:
+    """The segments with their versions; `ordered` has each segment after its dependencies, so
+    their versions are known when it needs them."""
+    versions: dict[str, str] = {}
+    versioned: list[CompiledSegment] = []
+    for segment in ordered:
+        version = definition_version(segment.source, {name: versions[name] for name in segment.dependencies})
+        versions[segment.name] = version
+        # A base segment already has its version (the same inputs give the same hash): keep it as is.
+        versioned.append(
+            segment if version == segment.version else dataclasses.replace(segment, version=version)
+        )
+    return versioned
 
 
 def _with_base(parsed: list[ParsedSource], base: SegmentSet | None) -> list[ParsedSource]:

@@ -1,58 +1,20 @@
 """The profile: everything segment rules may read about one user, as one in-memory value.
 
 The storage adapter builds it from the user's items (fetched in one go: a Query on the user's
-partition, or that partition's run of a Scan); the rule engine reads it and nothing else. Instants
-are epoch seconds (float), days are epoch days (int, UTC), money is float (rules compare, never
-book-keep). Counts are never unset: absent means zero.
+partition, or that partition's run of a Scan); the rule engine reads it, as a dsl.profile.ProfileView,
+and nothing else. Instants are epoch seconds (float), days are epoch days (int, UTC), money is float
+(rules compare, never book-keep). Counts are never unset: absent means zero.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
-# A custom attribute value: str, int/float, bool, instant (AttributeInstant), or a list of strings.
-CustomValue = Union[str, int, float, bool, "AttributeInstant", list[str]]
+# The value types rules read are the language's own (dsl.profile); re-exported for kudos modules.
+from dsl.profile import AttributeInstant, CampaignHistory, CustomValue, DailyCounts, EventStats
 
-
-@dataclass(frozen=True, slots=True)
-class AttributeInstant:
-    """A custom attribute that holds a moment in time (sent as an RFC 3339 string with a zone)."""
-
-    epoch: float
-
-
-@dataclass(slots=True)
-class DailyCounts:
-    """Counts per epoch day for a bounded recent period, plus the lifetime total."""
-
-    total: int = 0
-    by_day: dict[int, int] = field(default_factory=dict)
-
-    def in_window(self, first_day: int, last_day: int) -> int:
-        """Sum over the days first_day..last_day inclusive."""
-        if first_day > last_day:
-            return 0
-        return sum(count for day, count in self.by_day.items() if first_day <= day <= last_day)
-
-
-@dataclass(slots=True)
-class EventStats:
-    counts: DailyCounts = field(default_factory=DailyCounts)
-    first: float | None = None
-    last: float | None = None
-
-
-@dataclass(slots=True)
-class CampaignHistory:
-    """What one campaign did to this user (filled by the campaign sender and push events)."""
-
-    received: bool = False
-    opened: bool = False
-    converted: bool = False
-    in_control: bool = False
-    last_received: float | None = None
+__all__ = ["AttributeInstant", "CampaignHistory", "CustomValue", "DailyCounts", "EventStats", "Profile"]
 
 
 @dataclass(slots=True)
