@@ -32,7 +32,8 @@ def reevaluate(
         return exit_everything(store, user, at, by)
     profile = user.to_profile()
     changes: list[MembershipChange] = []
-    for name, is_member in segments.evaluate_all(profile, at).items():
+    decided, due = segments.forecast_all(profile, at)
+    for name, is_member in decided.items():
         definition = segments[name].version
         stored = user.memberships.get(name)
         if is_member == (stored is not None):
@@ -43,7 +44,7 @@ def reevaluate(
         change = MembershipChange(user.key, name, "entered" if is_member else "exited", at, by, definition)
         if store.memberships.record_change(change):
             changes.append(change)
-    _keep_due(store, user, segments.next_change_all(profile, at), at, by)
+    _keep_due(store, user, due, at, by)
     return changes
 
 

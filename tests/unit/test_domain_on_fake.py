@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from dsl import load_segments
 from kudos.core.identity import UserKey
-from kudos.core.settings import Settings
+from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of, format_instant, parse_instant
 from kudos.ingest.push import register_token
 from kudos.ingest.sessions import ingest_sessions
@@ -22,6 +23,7 @@ from kudos.store.memory import MemoryStore
 
 NOW = parse_instant("2026-11-22T12:00:00Z")
 SETTINGS = Settings()
+SEGMENTS = load_segments(DEFAULT_SEGMENTS_DIR)
 MINUTE = 60
 
 
@@ -52,7 +54,7 @@ def figures(store: MemoryStore, date: str) -> dict[str, float]:
     ],
 )
 def test_the_acceptance_window_edges(store: MemoryStore, offset: float, accepted: bool) -> None:
-    result = ingest_sessions(store, SETTINGS, NOW, {"sessions": [session("s", NOW + offset)]})
+    result = ingest_sessions(store, SEGMENTS, SETTINGS, NOW, {"sessions": [session("s", NOW + offset)]})
     assert result.new_sessions == int(accepted)
     assert len(result.errors) == int(not accepted)
 
@@ -67,7 +69,7 @@ def test_bad_items_between_good_ones_lose_nothing(store: MemoryStore) -> None:
             session("d", NOW - 60),
         ]
     }
-    result = ingest_sessions(store, SETTINGS, NOW, body)
+    result = ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
     assert result.new_sessions == 3
     assert [error.index for error in result.errors] == [1, 3]
     assert store.users.load_user(UserKey.of_device("d-1")).activity.sessions_total == 3
@@ -76,7 +78,7 @@ def test_bad_items_between_good_ones_lose_nothing(store: MemoryStore) -> None:
 def test_a_session_counts_once_however_often_it_comes(store: MemoryStore) -> None:
     body = {"sessions": [session("a", NOW - 3600, user="u-1")]}
     for _ in range(3):
-        ingest_sessions(store, SETTINGS, NOW, body)
+        ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
     assert figures(store, "2026-11-22")["sessions"] == 1
     assert store.users.load_user(UserKey.of_user("u-1")).activity.sessions_total == 1
 
@@ -84,45 +86,56 @@ def test_a_session_counts_once_however_often_it_comes(store: MemoryStore) -> Non
 def test_sent_at_shifts_sessions_by_the_device_clock_error(store: MemoryStore) -> None:
     # The device runs 3 hours fast: its 02:00 on the 22nd happened at 23:00 on the 21st.
     body = {"sent_at": format_instant(NOW + 3 * 3600), "sessions": [session("a", NOW - 10 * 3600 + 3 * 3600)]}
-    ingest_sessions(store, SETTINGS, NOW, body)
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
     activity = store.users.load_user(UserKey.of_device("d-1")).activity
     assert activity.first_session == NOW - 10 * 3600
     assert day_of(activity.first_session) == day_of(NOW)
 
 
 def test_identify_merges_the_anonymous_profile_once(store: MemoryStore) -> None:
-    ingest_sessions(store, SETTINGS, NOW, {"sessions": [session("a", NOW - 7200, device="d-7")]})
-    ingest_sessions(store, SETTINGS, NOW, {"sessions": [session("b", NOW - 3600, user="u-7")]})
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, {"sessions": [session("a", NOW - 7200, device="d-7")]})
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, {"sessions": [session("b", NOW - 3600, user="u-7")]})
     identify = {"aliases_to_identify": [{"device_id": "d-7", "external_id": "u-7"}]}
-    identify_users(store, identify)
-    identify_users(store, identify)
+    identify_users(store, SEGMENTS, NOW, identify)
+    identify_users(store, SEGMENTS, NOW, identify)
     merged = store.users.load_user(UserKey.of_user("u-7")).activity
     assert merged.sessions_total == 2
     assert merged.first_session == NOW - 7200
     assert not store.users.load_user(UserKey.of_device("d-7")).records()
     # Later device-only data reaches the user.
-    ingest_sessions(store, SETTINGS, NOW, {"sessions": [session("c", NOW - 60, device="d-7")]})
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, {"sessions": [session("c", NOW - 60, device="d-7")]})
     assert store.users.load_user(UserKey.of_user("u-7")).activity.sessions_total == 3
 
 
 def test_attributes_already_set_on_the_identified_profile_win(store: MemoryStore) -> None:
     track_users(
-        store, SETTINGS, NOW, {"attributes": [{"device_id": "d-7", "first_name": "Anon", "plan": "free"}]}
+        store,
+        SEGMENTS,
+        SETTINGS,
+        NOW,
+        {"attributes": [{"device_id": "d-7", "first_name": "Anon", "plan": "free"}]},
     )
-    track_users(store, SETTINGS, NOW, {"attributes": [{"external_id": "u-7", "first_name": "Ana"}]})
-    identify_users(store, {"aliases_to_identify": [{"device_id": "d-7", "external_id": "u-7"}]})
+    track_users(store, SEGMENTS, SETTINGS, NOW, {"attributes": [{"external_id": "u-7", "first_name": "Ana"}]})
+    identify_users(
+        store, SEGMENTS, NOW, {"aliases_to_identify": [{"device_id": "d-7", "external_id": "u-7"}]}
+    )
     profile = store.users.load_user(UserKey.of_user("u-7")).to_profile()
     assert profile.standard["first_name"] == "Ana"
     assert profile.custom["plan"] == "free"
 
 
 def test_delete_takes_the_user_its_aliases_and_token_owners(store: MemoryStore) -> None:
-    ingest_sessions(store, SETTINGS, NOW, {"sessions": [session("a", NOW - 60, device="d-7")]})
-    identify_users(store, {"aliases_to_identify": [{"device_id": "d-7", "external_id": "u-7"}]})
-    register_token(
-        store, NOW, {"device_id": "d-8", "user_id": "u-7", "platform": "ios", "token": "t", "enabled": True}
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, {"sessions": [session("a", NOW - 60, device="d-7")]})
+    identify_users(
+        store, SEGMENTS, NOW, {"aliases_to_identify": [{"device_id": "d-7", "external_id": "u-7"}]}
     )
-    result = delete_users(store, {"external_ids": ["u-7", 5]})
+    register_token(
+        store,
+        SEGMENTS,
+        NOW,
+        {"device_id": "d-8", "user_id": "u-7", "platform": "ios", "token": "t", "enabled": True},
+    )
+    result = delete_users(store, NOW, {"external_ids": ["u-7", 5]})
     assert result["deleted"] == 1
     assert [error["index"] for error in result["errors"]] == [1]
     assert not store.users.load_user(UserKey.of_user("u-7")).records()
@@ -134,8 +147,8 @@ def test_delete_takes_the_user_its_aliases_and_token_owners(store: MemoryStore) 
 
 def test_track_makes_a_user_active_today_and_new_once(store: MemoryStore) -> None:
     body = {"events": [{"external_id": "u-1", "name": "claimed", "time": format_instant(NOW - 60)}]}
-    track_users(store, SETTINGS, NOW, body)
-    track_users(store, SETTINGS, NOW, body)
+    track_users(store, SEGMENTS, SETTINGS, NOW, body)
+    track_users(store, SEGMENTS, SETTINGS, NOW, body)
     day = figures(store, "2026-11-22")
     assert (day["dau"], day["new_users"], day["sessions"]) == (1, 1, 0)
     assert store.users.load_user(UserKey.of_user("u-1")).events["claimed"].total == 2
