@@ -6,12 +6,15 @@ Contract for users: dsl.md. Typical use::
     segments.evaluate_all(profile, at)              # {"top_users": True, ...}
     segments.explain("top_users", profile, at).to_json()
     check_paths(["segments"])                       # [Diagnostic, ...] for `kudos segments check`
+    campaign = segments.campaigns["thank_top_users"]  # campaign blocks of the same files (campaigns.md)
+    campaign.render_push({"first_name": "Ann", "attr": {"coins_bonus": 500}})  # TemplateRenderError
 """
 
+from dsl.campaigns import CompiledCampaign, RenderedPush
 from dsl.compiler import Predicate, compile_condition
 from dsl.diagnostics import Diagnostic, DslError, format_diagnostics
 from dsl.explain import ClauseExplanation, Explanation, GroupExplanation
-from dsl.model import Position, SegmentDef
+from dsl.model import CampaignDef, Position, SegmentDef
 from dsl.parser import parse_source
 from dsl.runtime import EvalContext, random_bucket
 from dsl.segments import (
@@ -22,10 +25,14 @@ from dsl.segments import (
     compile_sources,
     load_segments,
 )
+from dsl.templates import CompiledTemplate, TemplateRenderError
 
 __all__ = [
+    "CampaignDef",
     "ClauseExplanation",
+    "CompiledCampaign",
     "CompiledSegment",
+    "CompiledTemplate",
     "Diagnostic",
     "DslError",
     "EvalContext",
@@ -33,8 +40,10 @@ __all__ = [
     "GroupExplanation",
     "Position",
     "Predicate",
+    "RenderedPush",
     "SegmentDef",
     "SegmentSet",
+    "TemplateRenderError",
     "check_paths",
     "check_sources",
     "compile_condition",
