@@ -34,9 +34,13 @@ class CompiledCampaign:
     def compile(cls, definition: CampaignDef) -> CompiledCampaign:
         """Only for a definition the checker passed (ValueError otherwise)."""
         push = definition.push
-        if push is None or push.title is None or push.body is None or definition.trigger is None:
-            raise ValueError(f"campaign {definition.name} did not check clean")
-        if definition.audience is None:
+        if (
+            definition.audience is None
+            or definition.trigger is None
+            or push is None
+            or push.title is None
+            or push.body is None
+        ):
             raise ValueError(f"campaign {definition.name} did not check clean")
         return cls(
             definition=definition,
