@@ -8,12 +8,15 @@ Contract for users: dsl.md. Typical use::
     segments.evaluate_all(profile, at)              # {"top_users": True, ...}
     segments.explain("top_users", profile, at).to_json()
     check_paths(["segments"])                       # [Diagnostic, ...] for `kudos segments check`
+    campaign = segments.campaigns["thank_top_users"]  # campaign blocks of the same files (campaigns.md)
+    campaign.render_push({"first_name": "Ann", "attr": {"coins_bonus": 500}})  # TemplateRenderError
 """
 
+from dsl.campaigns import CompiledCampaign, RenderedPush
 from dsl.compiler import Predicate, compile_condition
 from dsl.diagnostics import Diagnostic, DslError, format_diagnostics
 from dsl.explain import ClauseExplanation, Explanation, GroupExplanation
-from dsl.model import Position, SegmentDef
+from dsl.model import CampaignDef, Position, SegmentDef
 from dsl.parser import parse_source
 from dsl.profile import ProfileView
 from dsl.runtime import EvalContext, random_bucket
@@ -25,10 +28,14 @@ from dsl.segments import (
     compile_sources,
     load_segments,
 )
+from dsl.templates import CompiledTemplate, TemplateRenderError
 
 __all__ = [
+    "CampaignDef",
     "ClauseExplanation",
+    "CompiledCampaign",
     "CompiledSegment",
+    "CompiledTemplate",
     "Diagnostic",
     "DslError",
     "EvalContext",
@@ -37,8 +44,10 @@ __all__ = [
     "Position",
     "Predicate",
     "ProfileView",
+    "RenderedPush",
     "SegmentDef",
     "SegmentSet",
+    "TemplateRenderError",
     "check_paths",
     "check_sources",
     "compile_condition",

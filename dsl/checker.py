@@ -1,36 +1,40 @@
-"""Everything that can be wrong with parsed segments, found before anything runs (dsl.md, Semantics:
+"""Everything that can be wrong with parsed segments and campaigns, found before anything runs (dsl.md, Semantics:
 "errors found before anything runs, never at evaluation time")."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import Diagnostic, did_you_mean, source_line
 from dsl.fields import FIELDS, MAX_WINDOW_DAYS, Shape, ValueType
 from dsl.model import (
     AttributeRef,
     BoolLiteral,
+    CampaignDef,
     Comparison,
+    Duration,
     FieldRef,
     FunctionRef,
     ListLiteral,
     NameArgument,
     NumberLiteral,
     Operator,
+    Percentage,
     Position,
     RelativeTime,
     Scalar,
     SegmentDef,
     StringLiteral,
     Subject,
+    TemplateText,
     TimeUnit,
     Window,
     iter_comparisons,
 )
-from dsl.parser import ParsedSource, source_line
+from dsl.parser import ParsedSource
+from dsl.templates import check_template
 
 SEGMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # `N UNIT ago` further than this is a typo, and would overflow the float that holds the instant.
@@ -71,14 +75,6 @@ def call_shape(subject: FunctionRef) -> Shape | None:
     if kinds == (NameArgument, Window):
         return Shape.NAME_WINDOW
     return None
-
-
-def did_you_mean(name: str, candidates: Iterable[str], quote: bool = False) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        return ""
-    suggestion = f'"{close[0]}"' if quote else close[0]
-    return f"; did you mean {suggestion}?"
 
 
 def segment_dependencies(definition: SegmentDef) -> list[tuple[str, Position]]:
@@ -276,6 +272,132 @@ class _Checker:
             path, position = _cycle_path(start, component, edges)
             self.error(position, "in_segment cycle: " + " -> ".join(path))
 
+    # --- campaigns (campaigns.md, "Campaign blocks") ---
+
+    def check_campaign(self, campaign: CampaignDef, known_segments: set[str]) -> None:
+        if not SEGMENT_NAME.fullmatch(campaign.name):
+            self.error(
+                campaign.name_position,
+                f"bad campaign name {campaign.name}: use lower-case letters, digits and _,"
+                " starting with a letter",
+            )
+        self.check_audience(campaign, known_segments)
+        if campaign.trigger is None:
+            self.error(
+                campaign.name_position,
+                f"campaign {campaign.name} has no trigger: add send on entry, send daily at HH:MM UTC"
+                " or send once at INSTANT",
+            )
+        if campaign.reeligible_after is not None:
+            self.check_duration("reeligible after", campaign.reeligible_after, MINUTE, 720 * DAY, "720 days")
+        if campaign.holdout is not None:
+            self.check_percentage("holdout", campaign.holdout, 0, 50)
+        if campaign.quiet_hours is not None:
+            start, end = campaign.quiet_hours.start, campaign.quiet_hours.end
+            if start.minute_of_day is not None and start.minute_of_day == end.minute_of_day:
+                self.error(end.position, f"quiet hours from {start.text} to {end.text}: the two must differ")
+        if campaign.cap is not None:
+            cap = campaign.cap
+            self.check_count("cap", cap.count, cap.count_position, 1, 100)
+            self.check_duration("cap period", cap.period, HOUR, 30 * DAY, "30 days")
+        if campaign.rate is not None:
+            rate = campaign.rate
+            self.check_count("rate", rate.per_minute, rate.count_position, 1, 100_000)
+            if rate.unit is not TimeUnit.MINUTE:
+                self.error(rate.unit_position, "rate counts sends per minute: write rate N per minute")
+        if campaign.expire_after is not None:
+            self.check_duration("expire after", campaign.expire_after, MINUTE, 7 * DAY, "7 days")
+        if campaign.conversion is not None:
+            conversion = campaign.conversion
+            if conversion.event_name is not None and not conversion.event_name.value:
+                self.error(
+                    conversion.event_name.position, "conversion event needs a name, not an empty string"
+                )
+            self.check_duration("conversion window", conversion.window, MINUTE, 30 * DAY, "30 days")
+        if campaign.guardrail is not None:
+            guardrail = campaign.guardrail
+            self.check_percentage("guardrail", guardrail.opt_outs_above, 0.1, 100)
+            self.check_count(
+                "guardrail sends", guardrail.after_sends, guardrail.after_sends_position, 1, 1_000_000
+            )
+        self.check_push(campaign)
+
+    def check_audience(self, campaign: CampaignDef, known_segments: set[str]) -> None:
+        if campaign.audience is None or campaign.audience_position is None:
+            self.error(
+                campaign.name_position, f"campaign {campaign.name} has no audience: add audience SEGMENT"
+            )
+        elif campaign.audience not in known_segments:
+            self.error(
+                campaign.audience_position,
+                f"unknown segment {campaign.audience}"
+                + did_you_mean(campaign.audience, sorted(known_segments)),
+            )
+
+    def check_push(self, campaign: CampaignDef) -> None:
+        push = campaign.push
+        if push is None:
+            self.error(
+                campaign.name_position,
+                f"campaign {campaign.name} has no push: add push {{ title ... body ... }}",
+            )
+            return
+        for required, template in (("title", push.title), ("body", push.body)):
+            if template is None:
+                self.error(push.position, f'push has no {required}: add {required} "..."')
+        for template in push.templates().values():
+            self.check_template_text(template)
+
+    def check_template_text(self, template: TemplateText) -> None:
+        for problem in check_template(template.text).problems:
+            self.error(_position_in_string(template, problem.offset), problem.message)
+
+    def check_duration(self, name: str, duration: Duration, low: int, high: int, high_text: str) -> None:
+        if not low <= duration.seconds <= high:
+            low_text = "1 hour" if low == HOUR else "1 minute"
+            self.error(
+                duration.position, f"{name} {duration.text} is out of range: {low_text} to {high_text}"
+            )
+
+    def check_percentage(self, name: str, percentage: Percentage, low: float, high: float) -> None:
+        if not low <= percentage.percent <= high:
+            self.error(
+                percentage.position, f"{name} {percentage.text} is out of range: {low:g}% to {high:g}%"
+            )
+
+    def check_count(self, name: str, count: int, position: Position, low: int, high: int) -> None:
+        if not low <= count <= high:
+            self.error(position, f"{name} {count} is out of range: {low:,} to {high:,}")
+
+    def check_unique_campaigns(self, campaigns: Sequence[CampaignDef]) -> None:
+        first_seen: dict[str, CampaignDef] = {}
+        for campaign in campaigns:
+            earlier = first_seen.setdefault(campaign.name, campaign)
+            if earlier is not campaign:
+                self.error(
+                    campaign.name_position,
+                    f"duplicate campaign {campaign.name}; first defined at {earlier.name_position}",
+                )
+
+
+MINUTE = TimeUnit.MINUTE.seconds
+HOUR = TimeUnit.HOUR.seconds
+DAY = TimeUnit.DAY.seconds
+
+
+def _position_in_string(template: TemplateText, offset: int) -> Position:
+    """Where character `offset` of a template's value is in the file. Strings hold one line, so only
+    the column moves: past the opening quote and each escape written before that character."""
+    quoted = template.quoted
+    index = 1  # just after the opening quote
+    remaining = offset
+    while remaining > 0 and index < len(quoted) - 1:
+        escaped = quoted[index] == "\\" and quoted[index + 1] in '"\\' and index + 1 < len(quoted) - 1
+        index += 2 if escaped else 1
+        remaining -= 1
+    start = template.position
+    return Position(start.file, start.line, start.column + index)
+
 
 def _subject_name(subject: Subject) -> str:
     if isinstance(subject, AttributeRef):
@@ -380,4 +502,8 @@ def check_sources(parsed_sources: Sequence[ParsedSource]) -> list[Diagnostic]:
     for definition in definitions:
         checker.check_definition(definition, known)
     checker.check_cycles(definitions)
+    campaigns = [campaign for parsed in parsed_sources for campaign in parsed.campaigns]
+    checker.check_unique_campaigns(campaigns)
+    for campaign in campaigns:
+        checker.check_campaign(campaign, known)
     return checker.diagnostics

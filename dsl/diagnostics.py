@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,6 +35,22 @@ class Diagnostic:
 
     def to_json(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
+
+
+def source_line(text: str, line: int) -> str:
+    """Line `line` (from 1) of `text`, as Lark counts lines (on "\\n" only)."""
+    lines = text.split("\n")
+    if 1 <= line <= len(lines):
+        return lines[line - 1].rstrip("\r")
+    return ""
+
+
+def did_you_mean(name: str, candidates: Iterable[str], quote: bool = False) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    suggestion = f'"{close[0]}"' if quote else close[0]
+    return f"; did you mean {suggestion}?"
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

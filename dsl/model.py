@@ -243,3 +243,199 @@ def iter_comparisons(condition: Condition) -> list[Comparison]:
         else:
             pending.extend(reversed(node.operands))
     return found
+
+
+# --- campaign blocks (campaigns.md) ---------------------------------------------------------------
+# Every setting keeps the position of its value, so that the checker points at the number that is out
+# of range rather than at the line. Values are kept as written (a percentage in percent, a duration
+# in its unit) for the messages; the properties give what a sender uses (fractions, seconds).
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """`N UNIT` in a campaign setting: `30 days`, `72 hours`."""
+
+    amount: int
+    unit: TimeUnit
+    text: str
+    position: Position
+
+    @property
+    def seconds(self) -> int:
+        return self.amount * self.unit.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Percentage:
+    """`N%`, kept in percent as written; `fraction` is what a sender compares with."""
+
+    percent: float
+    text: str
+    position: Position
+
+    @property
+    def fraction(self) -> float:
+        return self.percent / 100
+
+
+@dataclass(frozen=True, slots=True)
+class ClockTime:
+    """`HH:MM`; `minute_of_day` is None when the text is no time of day (the parser reports it)."""
+
+    minute_of_day: int | None
+    text: str
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class SendOnEntry:
+    """`send on entry`: a trigger for each user who enters the audience."""
+
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class SendDaily:
+    """`send daily at HH:MM UTC`: a trigger for each member, every day at that time."""
+
+    time: ClockTime
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class SendOnce:
+    """`send once at INSTANT`: a trigger for each member at that instant."""
+
+    at: InstantLiteral
+    position: Position
+
+
+Trigger: TypeAlias = SendOnEntry | SendDaily | SendOnce
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """`quiet hours FROM to TO`, the user's local time of day; [start, end) wraps past midnight when
+    end < start."""
+
+    start: ClockTime
+    end: ClockTime
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """`cap N per DURATION`: at most `count` pushes, from any campaign, in the `period` before now."""
+
+    count: int
+    count_position: Position
+    period: Duration
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`rate N per minute`. `unit` is what was written after `per`: the checker accepts minute only."""
+
+    per_minute: int
+    count_position: Position
+    unit: TimeUnit
+    unit_position: Position
+    position: Position
+
+
+class ConversionKind(enum.Enum):
+    EVENT = "event"
+    PURCHASE = "purchase"
+    SESSION = "session"
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """`conversion event "NAME" | purchase | session within DURATION`; `event_name` only for events."""
+
+    kind: ConversionKind
+    event_name: StringLiteral | None
+    window: Duration
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    """`guardrail opt_outs above P% after N sends`."""
+
+    opt_outs_above: Percentage
+    after_sends: int
+    after_sends_position: Position
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateText:
+    """A Liquid template as written in a string: `text` is its value, `quoted` the literal with its
+    quotes and escapes, `position` that of the opening quote (to place errors inside the string)."""
+
+    text: str
+    quoted: str
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class PushTemplate:
+    """`push { title ... body ... deep_link ... image ... }`; title and body are required (checker)."""
+
+    title: TemplateText | None
+    body: TemplateText | None
+    deep_link: TemplateText | None
+    image: TemplateText | None
+    position: Position
+
+    def templates(self) -> dict[str, TemplateText]:
+        """The templates that are written, by setting name."""
+        written = {"title": self.title, "body": self.body, "deep_link": self.deep_link, "image": self.image}
+        return {name: template for name, template in written.items() if template is not None}
+
+
+# campaigns.md: "expire after ... default 72 hours".
+DEFAULT_EXPIRE_AFTER_SECONDS = 72 * TimeUnit.HOUR.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDef:
+    """One `campaign NAME "Title" { ... }` block. A setting that is not written is None (its default
+    is what campaigns.md says, see the properties); audience, trigger and push are required, which the
+    checker enforces."""
+
+    name: str
+    title: str | None
+    audience: str | None
+    audience_position: Position | None
+    trigger: Trigger | None
+    reeligible_after: Duration | None  # None: once per user, ever
+    holdout: Percentage | None
+    quiet_hours: QuietHours | None
+    cap: Cap | None
+    rate: Rate | None
+    expire_after: Duration | None
+    conversion: Conversion | None
+    guardrail: Guardrail | None
+    push: PushTemplate | None
+    source: str  # the block's text, as written
+    position: Position  # of the `campaign` keyword
+    name_position: Position
+
+    @property
+    def file(self) -> str:
+        return self.position.file
+
+    @property
+    def holdout_fraction(self) -> float:
+        return self.holdout.fraction if self.holdout is not None else 0.0
+
+    @property
+    def reeligible_after_seconds(self) -> int | None:
+        return self.reeligible_after.seconds if self.reeligible_after is not None else None
+
+    @property
+    def expire_after_seconds(self) -> int:
+        return self.expire_after.seconds if self.expire_after is not None else DEFAULT_EXPIRE_AFTER_SECONDS

@@ -1,5 +1,6 @@
-"""Text to `dsl.model`: Lark parses, this module turns its tree into typed values and its exceptions
-into diagnostics. Nothing here raises for bad input; problems come back as a list."""
+"""Text to `dsl.model`: Lark parses (segments and campaign blocks, dsl/grammar.lark), this module turns
+its tree into typed values; dsl/syntax_errors.py words its exceptions. Nothing here raises for bad
+input; problems come back as a list."""
 
 from __future__ import annotations
 
@@ -7,23 +8,31 @@ import difflib
 import functools
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TypeVar
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.lexer import PatternStr
+from lark.exceptions import UnexpectedInput
 
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import Diagnostic, source_line
 from dsl.model import (
     And,
     Argument,
     AttributeRef,
     BoolLiteral,
+    CampaignDef,
+    Cap,
+    ClockTime,
     Comparison,
     Condition,
+    Conversion,
+    ConversionKind,
+    Duration,
     FieldRef,
     FunctionRef,
+    Guardrail,
     InstantLiteral,
     ListLiteral,
     NameArgument,
@@ -32,15 +41,25 @@ from dsl.model import (
     NumberLiteral,
     Operator,
     Or,
+    Percentage,
     Position,
+    PushTemplate,
+    QuietHours,
+    Rate,
     RelativeTime,
     Scalar,
     SegmentDef,
+    SendDaily,
+    SendOnce,
+    SendOnEntry,
     StringLiteral,
     Subject,
+    TemplateText,
     TimeUnit,
+    Trigger,
     Window,
 )
+from dsl.syntax_errors import syntax_diagnostic
 from dsl.timeutil import SECONDS_PER_DAY, InstantError, parse_date, parse_instant
 
 
@@ -56,45 +75,25 @@ class ParsedSource:
     file: str
     text: str
     definitions: list[SegmentDef] = field(default_factory=list)
+    campaigns: list[CampaignDef] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # Names of segments whose block has a syntax error: known to exist, so that reading them with
-    # in_segment elsewhere is not reported as well.
+    # in_segment elsewhere (or naming them as a campaign's audience) is not reported as well.
     unparsed_names: set[str] = field(default_factory=set)
-    # Top-level blocks of other kinds (campaigns): not this language's to parse, kept for the one that is.
-    other_blocks: list[OtherBlock] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class OtherBlock:
-    """`KEYWORD ... { ... }` at the top level of a file, as written (`text` spans the whole block)."""
-
-    keyword: str
-    line: int
-    column: int
-    text: str
-
-
-def source_line(text: str, line: int) -> str:
-    """Line `line` (from 1) of `text`, as Lark counts lines (on "\\n" only)."""
-    lines = text.split("\n")
-    if 1 <= line <= len(lines):
-        return lines[line - 1].rstrip("\r")
-    return ""
 
 
 def parse_source(text: str, file: str) -> ParsedSource:
     """Parse one file. On a syntax error, the blocks that do parse are still returned (so that their
     own errors are reported too and their names are known to other files)."""
     parsed = ParsedSource(file=file, text=text)
-    segments_only, parsed.other_blocks, parsed.diagnostics = set_aside_other_blocks(text, file)
     try:
-        tree = _lark().parse(segments_only)
+        tree = _lark().parse(text)
     except UnexpectedInput as error:
-        first = _syntax_diagnostic(error, segments_only, file)
+        first = syntax_diagnostic(error, text, file, _lark())
         parsed.diagnostics.append(first)
-        _recover_blocks(parsed, segments_only, after=(first.line, first.column))
+        _recover_blocks(parsed, text, after=(first.line, first.column))
         return parsed
-    _build(parsed, tree, segments_only)
+    _build(parsed, tree, text)
     return parsed
 
 
@@ -102,6 +101,9 @@ def _build(parsed: ParsedSource, tree: Tree, text: str) -> None:
     builder = _ModelBuilder(text, parsed.file)
     for definition_tree in tree.children:
         if not isinstance(definition_tree, Tree):
+            continue
+        if definition_tree.data == "campaign_definition":
+            parsed.campaigns.append(builder.campaign(definition_tree))
             continue
         too_deep = _deeper_than(definition_tree, MAX_NESTING)
         if too_deep is not None:
@@ -133,16 +135,25 @@ def _deeper_than(tree: Tree, limit: int) -> Tree | None:
     return None
 
 
-# A top-level block starts at the beginning of a line; this finds where each one does.
-_BLOCK_KEYWORDS = ("segment",)
-_BLOCK_START = re.compile(rf"^[ \t]*(?:{'|'.join(_BLOCK_KEYWORDS)})\b", re.MULTILINE)
+# --- recovery -----------------------------------------------------------------------------------
+
+# After a syntax error, each top-level block is parsed on its own. A block starts with its keyword at
+# the beginning of a line; a word close to a block keyword (`segmnet`, `campain`) starts one too, so
+# that a misspelt block is reported alone and does not take its neighbours down with it.
+_BLOCK_KEYWORDS = ("segment", "campaign")
+# `KEYWORD NAME` at the start of a line: `segment: x` inside a broken block starts nothing.
+_LINE_START_WORD = re.compile(r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]+[A-Za-z_]", re.MULTILINE)
 _SEGMENT_HEADER = re.compile(r"[ \t]*segment\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _is_block_keyword(word: str) -> bool:
+    return word in _BLOCK_KEYWORDS or bool(difflib.get_close_matches(word, _BLOCK_KEYWORDS, n=1, cutoff=0.75))
 
 
 def _recover_blocks(parsed: ParsedSource, text: str, after: tuple[int, int]) -> None:
     """Parse each top-level block on its own, padded with newlines so that positions stay true.
     Errors up to the first one (already reported) are consequences of it and are dropped."""
-    starts = [match.start() for match in _BLOCK_START.finditer(text)]
+    starts = [match.start() for match in _LINE_START_WORD.finditer(text) if _is_block_keyword(match.group(1))]
     if not starts:
         return
     bounds = [*starts, len(text)]
@@ -151,7 +162,7 @@ def _recover_blocks(parsed: ParsedSource, text: str, after: tuple[int, int]) -> 
         try:
             tree = _lark().parse(padded)
         except UnexpectedInput as error:
-            diagnostic = _syntax_diagnostic(error, padded, parsed.file)
+            diagnostic = syntax_diagnostic(error, padded, parsed.file, _lark())
             if (diagnostic.line, diagnostic.column) > after:
                 parsed.diagnostics.append(diagnostic)
             header = _SEGMENT_HEADER.match(text, start, end)
@@ -161,208 +172,8 @@ def _recover_blocks(parsed: ParsedSource, text: str, after: tuple[int, int]) -> 
         _build(parsed, tree, padded)
 
 
-# --- other top-level blocks -----------------------------------------------------------------------
-
-# dsl.md lets other blocks (campaigns) share a file with segments, without fixing their syntax. A
-# block is `keyword ... { ... }` with balanced braces outside strings and comments; it is blanked out
-# (newlines kept, so positions stay true) before the segment grammar sees the text. A keyword close
-# to `segment` is taken for a misspelt segment and left in, so that it is reported, not ignored.
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OTHER_KEYWORD = re.compile(r"[a-z][a-z0-9_]*")
-_SPACE_OR_COMMENT = re.compile(r"(?:\s+|#[^\n]*)+")
-_STRING = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"?')
-
-
-def set_aside_other_blocks(text: str, file: str) -> tuple[str, list[OtherBlock], list[Diagnostic]]:
-    """`text` with every top-level block that is not a segment blanked out, those blocks, and the
-    problem with the one that does not close, if any."""
-    blocks: list[OtherBlock] = []
-    problems: list[Diagnostic] = []
-    pieces: list[str] = []
-    kept_from = 0
-    position = _skip_space(text, 0)
-    while position < len(text):
-        word = _WORD.match(text, position)
-        if word is None:
-            break  # not the start of a block: the segment grammar reports it
-        keyword = word.group()
-        other = keyword != "segment" and _is_other_keyword(keyword)
-        end = _block_end(text, word.end())
-        if end is None and other:
-            # Where an unbalanced block ends is anyone's guess: the rest of the file goes with it.
-            line, column = _line_and_column(text, position)
-            message = f"this {keyword} block does not close: it needs {{ ... }} with balanced braces"
-            problems.append(Diagnostic(file, line, column, message, source_line(text, line)))
-            end = len(text)
-        if end is None:
-            break
-        if other:
-            line, column = _line_and_column(text, position)
-            blocks.append(OtherBlock(keyword, line, column, text[position:end]))
-            pieces.append(text[kept_from:position])
-            pieces.append(re.sub(r"[^\n]", " ", text[position:end]))
-            kept_from = end
-        position = _skip_space(text, end)
-    pieces.append(text[kept_from:])
-    return "".join(pieces), blocks, problems
-
-
 def _line_and_column(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def _is_other_keyword(word: str) -> bool:
-    return bool(_OTHER_KEYWORD.fullmatch(word)) and not difflib.get_close_matches(
-        word, ["segment"], cutoff=0.7
-    )
-
-
-def _skip_space(text: str, position: int) -> int:
-    space = _SPACE_OR_COMMENT.match(text, position)
-    return space.end() if space else position
-
-
-def _block_end(text: str, position: int) -> int | None:
-    """Just after the `}` that closes the first `{` from `position`; None when there is none, or
-    when a `}` comes first."""
-    depth = 0
-    while position < len(text):
-        char = text[position]
-        if char == '"':
-            position = _STRING.match(text, position).end()  # type: ignore[union-attr]
-            continue
-        if char == "#":
-            position = _skip_space(text, position)
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return None
-            depth -= 1
-            if depth == 0:
-                return position + 1
-        position += 1
-    return None
-
-
-# --- syntax errors ------------------------------------------------------------------------------
-
-_DESCRIBED_TERMINALS = {
-    "STRING": "a string",
-    "INTEGER": "a number",
-    "DECIMAL": "a number",
-    "DATE": "a date",
-    "INSTANT": "an instant",
-    "IDENTIFIER": "a name",
-    "ATTRIBUTE_NAME": "attr.NAME",
-    "TIME_UNIT": "a time unit (minutes, hours, days, weeks)",
-    "$END": "end of file",
-}
-_KEYWORD_PATTERN = re.compile(r"^([a-z]+)\\b$")
-
-
-@functools.cache
-def _terminal_names() -> dict[str, str]:
-    """Terminal name → how an error message shows it: `"}"`, `"and"`, `a number`."""
-    shown: dict[str, str] = dict(_DESCRIBED_TERMINALS)
-    for terminal in _lark().terminals:
-        if terminal.name in shown:
-            continue
-        pattern = terminal.pattern
-        keyword = _KEYWORD_PATTERN.match(pattern.value)
-        if isinstance(pattern, PatternStr):
-            shown[terminal.name] = f'"{pattern.value}"'
-        elif keyword:
-            shown[terminal.name] = f'"{keyword.group(1)}"'
-        else:
-            shown[terminal.name] = terminal.name.lower()
-    return shown
-
-
-# Terminals that always come together, shown as one thing: where a condition or a value may start.
-_GROUPS = (
-    (
-        frozenset({"IDENTIFIER", "ATTRIBUTE_NAME", "_ATTR", "_NOT", "LPAR"}),
-        'a condition (a field, attr.NAME, "not" or "(")',
-    ),
-    (
-        frozenset({"STRING", "INTEGER", "DECIMAL", "_TRUE", "_FALSE", "DATE", "INSTANT", "_NOW"}),
-        "a value (a number, a string, true, false, a date, an instant, now or N days ago)",
-    ),
-)
-
-
-def _describe_expected(names: set[str] | frozenset[str]) -> str:
-    shown = _terminal_names()
-    remaining = set(names) - set(_lark().ignore_tokens)
-    described: set[str] = set()
-    for members, description in _GROUPS:
-        if members <= remaining:
-            remaining -= members
-            described.add(description)
-    described |= {shown.get(name, name) for name in remaining}
-    ordered = sorted(described, key=lambda text: (not text.startswith('"'), text))
-    if not ordered:
-        return ""
-    if len(ordered) == 1:
-        return f"; expected {ordered[0]}"
-    return "; expected one of: " + ", ".join(ordered)
-
-
-def _expected_terminals(error: UnexpectedInput) -> set[str]:
-    # An LALR state can be shared by several contexts, so the state's list is too generous; asking
-    # the parser which terminals it would really accept gives the exact list.
-    interactive = getattr(error, "interactive_parser", None)
-    if interactive is not None:
-        try:
-            return set(interactive.accepts())
-        except UnexpectedInput:
-            pass
-    if isinstance(error, UnexpectedToken):
-        return set(error.expected)
-    if isinstance(error, UnexpectedCharacters):
-        return set(error.allowed or ())
-    return set()
-
-
-def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
-    line, column = error.line, error.column
-    if isinstance(error, UnexpectedCharacters):
-        offset = error.pos_in_stream
-        char = text[offset] if offset is not None and 0 <= offset < len(text) else ""
-        if char == '"':
-            message = 'unterminated string (a string must end with " on the same line)'
-        else:
-            message = f"unexpected character {char!r}" + _describe_expected(_expected_terminals(error))
-    elif isinstance(error, UnexpectedToken):
-        token = error.token
-        if token.type == "$END":
-            message = "unexpected end of file"
-            # Lark places the end on the last token; the reader looks for what is missing after it.
-            line, column = _end_position(text)
-        elif token.type == "STRING":
-            message = f"unexpected string {token.value}"
-        elif token.value == "=" and text[token.start_pos - 1 : token.start_pos] == "=":
-            message = 'unexpected "=" (equality is a single =)'
-        else:
-            message = f'unexpected "{token.value}"'
-        message += _describe_expected(_expected_terminals(error))
-    else:
-        message = "syntax error"
-    if line < 1:
-        line, column = _end_position(text)
-    return Diagnostic(file, line, max(column, 1), message, source_line(text, line))
-
-
-def _end_position(text: str) -> tuple[int, int]:
-    """Just after the last character that is not whitespace (or 1:1 for an empty file)."""
-    stripped = text.rstrip()
-    if not stripped:
-        return 1, 1
-    line = stripped.count("\n") + 1
-    column = len(stripped) - (stripped.rfind("\n") + 1) + 1
-    return line, column
 
 
 # --- tree to model ------------------------------------------------------------------------------
@@ -393,6 +204,9 @@ def unescape(quoted: str) -> str:
         out.append(char)
         index += 1
     return "".join(out)
+
+
+_Built = TypeVar("_Built")
 
 
 class _ModelBuilder:
@@ -567,7 +381,11 @@ class _ModelBuilder:
                 self._error(position, f"{text} is not a date (expected YYYY-MM-DD, e.g. 2026-11-01)")
                 epoch = 0.0
             return InstantLiteral(epoch, text, position)
-        # instant
+        return self._instant(tokens[0])
+
+    def _instant(self, token: Token) -> InstantLiteral:
+        text = str(token)
+        position = self._position(token)
         try:
             epoch = parse_instant(text)
         except InstantError as problem:
@@ -581,3 +399,183 @@ class _ModelBuilder:
         except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
             self._error(self._position(token), "number too long")
             return 0
+
+    # campaign blocks
+
+    def campaign(self, tree: Tree) -> CampaignDef:
+        name_token, title_token, *setting_trees = tree.children
+        assert isinstance(name_token, Token)
+        settings: dict[str, Tree] = {}
+        for setting in setting_trees:
+            assert isinstance(setting, Tree)
+            key = _SETTING_KEYS.get(setting.data, setting.data)
+            earlier = settings.setdefault(key, setting)
+            if earlier is not setting:
+                self._error(
+                    self._position(setting),
+                    f"{_SETTING_NAMES[key]} is set twice in this campaign; first at {self._position(earlier)}",
+                )
+        audience = settings.get("audience")
+        audience_token = audience.children[0] if audience is not None else None
+        return CampaignDef(
+            name=str(name_token),
+            title=unescape(title_token) if isinstance(title_token, Token) else None,
+            audience=str(audience_token) if isinstance(audience_token, Token) else None,
+            audience_position=self._position(audience_token) if isinstance(audience_token, Token) else None,
+            trigger=self._optional(settings, "trigger", self._trigger),
+            reeligible_after=self._optional(settings, "reeligible", self._only_duration),
+            holdout=self._optional(settings, "holdout", self._only_percentage),
+            quiet_hours=self._optional(settings, "quiet_hours", self._quiet_hours),
+            cap=self._optional(settings, "cap", self._cap),
+            rate=self._optional(settings, "rate", self._rate),
+            expire_after=self._optional(settings, "expire", self._only_duration),
+            conversion=self._optional(settings, "conversion", self._conversion),
+            guardrail=self._optional(settings, "guardrail", self._guardrail),
+            push=self._optional(settings, "push", self._push),
+            source=self._source(tree),
+            position=self._position(tree),
+            name_position=self._position(name_token),
+        )
+
+    def _optional(
+        self, settings: dict[str, Tree], key: str, build: Callable[[Tree], _Built]
+    ) -> _Built | None:
+        setting = settings.get(key)
+        return build(setting) if setting is not None else None
+
+    def _trigger(self, tree: Tree) -> Trigger:
+        position = self._position(tree)
+        if tree.data == "send_on_entry":
+            return SendOnEntry(position)
+        (token,) = tree.children
+        assert isinstance(token, Token)
+        if tree.data == "send_daily":
+            return SendDaily(self._clock_time(token), position)
+        return SendOnce(self._instant(token), position)
+
+    def _only_duration(self, tree: Tree) -> Duration:
+        (duration,) = tree.children
+        assert isinstance(duration, Tree)
+        return self._duration(duration)
+
+    def _only_percentage(self, tree: Tree) -> Percentage:
+        (percentage,) = tree.children
+        assert isinstance(percentage, Tree)
+        return self._percentage(percentage)
+
+    def _quiet_hours(self, tree: Tree) -> QuietHours:
+        start, end = tree.children
+        assert isinstance(start, Token)
+        assert isinstance(end, Token)
+        return QuietHours(self._clock_time(start), self._clock_time(end), self._position(tree))
+
+    def _cap(self, tree: Tree) -> Cap:
+        count, period = tree.children
+        assert isinstance(count, Token)
+        assert isinstance(period, Tree)
+        return Cap(self._integer(count), self._position(count), self._duration(period), self._position(tree))
+
+    def _rate(self, tree: Tree) -> Rate:
+        count, unit = tree.children
+        assert isinstance(count, Token)
+        assert isinstance(unit, Token)
+        return Rate(
+            per_minute=self._integer(count),
+            count_position=self._position(count),
+            unit=_UNITS[str(unit).rstrip("s")],
+            unit_position=self._position(unit),
+            position=self._position(tree),
+        )
+
+    def _conversion(self, tree: Tree) -> Conversion:
+        *name, window = tree.children
+        assert isinstance(window, Tree)
+        event_name = None
+        if name:
+            (token,) = name
+            assert isinstance(token, Token)
+            event_name = StringLiteral(unescape(token), self._position(token))
+        kind = ConversionKind(tree.data.removeprefix("conversion_"))
+        return Conversion(kind, event_name, self._duration(window), self._position(tree))
+
+    def _guardrail(self, tree: Tree) -> Guardrail:
+        percentage, sends = tree.children
+        assert isinstance(percentage, Tree)
+        assert isinstance(sends, Token)
+        return Guardrail(
+            opt_outs_above=self._percentage(percentage),
+            after_sends=self._integer(sends),
+            after_sends_position=self._position(sends),
+            position=self._position(tree),
+        )
+
+    def _push(self, tree: Tree) -> PushTemplate:
+        templates: dict[str, TemplateText] = {}
+        for setting in tree.children:
+            assert isinstance(setting, Tree)
+            key = setting.data.removeprefix("push_")
+            (token,) = setting.children
+            assert isinstance(token, Token)
+            if key in templates:
+                self._error(
+                    self._position(setting),
+                    f"{key} is set twice in this push; first at {templates[key].position}",
+                )
+                continue
+            templates[key] = TemplateText(unescape(token), str(token), self._position(token))
+        return PushTemplate(
+            title=templates.get("title"),
+            body=templates.get("body"),
+            deep_link=templates.get("deep_link"),
+            image=templates.get("image"),
+            position=self._position(tree),
+        )
+
+    def _duration(self, tree: Tree) -> Duration:
+        amount, unit = tree.children
+        assert isinstance(amount, Token)
+        assert isinstance(unit, Token)
+        return Duration(
+            amount=self._integer(amount),
+            unit=_UNITS[str(unit).rstrip("s")],
+            text=self._source(tree),
+            position=self._position(tree),
+        )
+
+    def _percentage(self, tree: Tree) -> Percentage:
+        (number,) = tree.children
+        assert isinstance(number, Token)
+        return Percentage(float(number), self._source(tree), self._position(tree))
+
+    def _clock_time(self, token: Token) -> ClockTime:
+        hours, minutes = (int(part) for part in str(token).split(":"))
+        position = self._position(token)
+        if len(token) != 5 or hours > 23 or minutes > 59:
+            self._error(position, f"{token} is not a time of day: write HH:MM, from 00:00 to 23:59")
+            return ClockTime(None, str(token), position)
+        return ClockTime(hours * 60 + minutes, str(token), position)
+
+
+# A campaign setting's key (the triggers and the conversions are one setting each) and how messages
+# name it.
+_SETTING_KEYS = {
+    "send_on_entry": "trigger",
+    "send_daily": "trigger",
+    "send_once": "trigger",
+    "conversion_event": "conversion",
+    "conversion_purchase": "conversion",
+    "conversion_session": "conversion",
+}
+_SETTING_NAMES = {
+    "audience": "audience",
+    "trigger": "the trigger (send ...)",
+    "reeligible": "reeligible after",
+    "holdout": "holdout",
+    "quiet_hours": "quiet hours",
+    "cap": "cap",
+    "rate": "rate",
+    "expire": "expire after",
+    "conversion": "conversion",
+    "guardrail": "guardrail",
+    "push": "push",
+}

@@ -1,4 +1,5 @@
-"""Segment files to one checked, compiled, ordered set: what the rest of kudos uses."""
+"""Segment files to one checked, compiled, ordered set of segments, with the campaigns defined in the
+same files (`SegmentSet.campaigns`): what the rest of kudos uses."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
+from dsl.campaigns import CompiledCampaign
 from dsl.checker import check_sources as _check_parsed
 from dsl.checker import segment_dependencies
 from dsl.compiler import Predicate, compile_condition
 from dsl.diagnostics import Diagnostic, DslError, sort_diagnostics
 from dsl.explain import Explanation, explain_definition
 from dsl.forecast import Forecast, compile_forecast
-from dsl.model import SegmentDef
+from dsl.model import CampaignDef, SegmentDef
 from dsl.parser import ParsedSource, parse_source
 from dsl.profile import ProfileView
 from dsl.runtime import EvalContext
@@ -68,9 +71,15 @@ class CompiledSegment:
 
 class SegmentSet(Mapping[str, CompiledSegment]):
     """Compiled segments by name, iterated in dependency order (a segment after every segment it
-    reads with in_segment)."""
+    reads with in_segment). `campaigns` holds the campaigns of the same files, by name, in file
+    order; each one's audience is a segment of this set."""
 
-    def __init__(self, ordered: Sequence[CompiledSegment]) -> None:
+    def __init__(
+        self, ordered: Sequence[CompiledSegment], campaigns: Sequence[CompiledCampaign] = ()
+    ) -> None:
+        self.campaigns: Mapping[str, CompiledCampaign] = MappingProxyType(
+            {campaign.name: campaign for campaign in campaigns}
+        )
         self._segments = {segment.name: segment for segment in ordered}
         self._ordered = tuple((segment.name, segment.predicate) for segment in ordered)
         self._forecasts = tuple((segment.name, segment.forecast) for segment in ordered)
@@ -104,6 +113,10 @@ class SegmentSet(Mapping[str, CompiledSegment]):
     @property
     def definitions(self) -> list[SegmentDef]:
         return [segment.definition for segment in self._segments.values()]
+
+    @property
+    def campaign_definitions(self) -> list[CampaignDef]:
+        return [campaign.definition for campaign in self.campaigns.values()]
 
     # evaluation
 
@@ -194,7 +207,13 @@ def compile_sources(sources: Iterable[Source], base: SegmentSet | None = None) -
         )
         for definition in definitions
     ]
-    return SegmentSet(_with_versions(_dependency_order(compiled)))
+    base_campaigns = dict(base.campaigns) if base is not None else {}
+    campaigns = [
+        base_campaigns.get(definition.name) or CompiledCampaign.compile(definition)
+        for source in parsed
+        for definition in source.campaigns
+    ]
+    return SegmentSet(_with_versions(_dependency_order(compiled)), campaigns)
 
 
 def definition_version(source: str, dependency_versions: Mapping[str, str]) -> str:
@@ -230,7 +249,9 @@ def _with_base(parsed: list[ParsedSource], base: SegmentSet | None) -> list[Pars
         return parsed
     # The base checked clean: it only contributes its names, first, so that a clash is reported
     # on the new definition.
-    existing = ParsedSource(file="<base>", text="", definitions=base.definitions)
+    existing = ParsedSource(
+        file="<base>", text="", definitions=base.definitions, campaigns=base.campaign_definitions
+    )
     return [existing, *parsed]
 
 
@@ -265,15 +286,20 @@ def _dependency_order(segments: list[CompiledSegment]) -> list[CompiledSegment]:
 # --- files --------------------------------------------------------------------------------------
 
 
-def segment_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+def segment_files(
+    paths: Iterable[str | Path], require_files: bool = False
+) -> tuple[list[Path], list[Diagnostic]]:
     """`*.seg` files among `paths` (directories are searched recursively), sorted; a path that
-    does not exist is a diagnostic."""
+    does not exist is a diagnostic, and so is a directory without any with `require_files`."""
     files: list[Path] = []
     problems: list[Diagnostic] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(found for found in path.rglob(f"*{SEGMENT_SUFFIX}") if found.is_file()))
+            found_here = sorted(found for found in path.rglob(f"*{SEGMENT_SUFFIX}") if found.is_file())
+            if require_files and not found_here:
+                problems.append(Diagnostic(str(path), 1, 1, f"no {SEGMENT_SUFFIX} file in this directory"))
+            files.extend(found_here)
         elif path.is_file():
             files.append(path)
         else:
@@ -314,15 +340,16 @@ def _undecodable(file: str, data: bytes, error: UnicodeDecodeError) -> Diagnosti
 
 def check_paths(paths: Iterable[str | Path]) -> list[Diagnostic]:
     """What `kudos segments check` reports: every problem in the `*.seg` files under `paths`,
-    checked together; [] when they are all fine. Render with `format_diagnostics`."""
-    files, problems = segment_files(paths)
+    checked together; [] when they are all fine. Render with `format_diagnostics`. A directory
+    without any `*.seg` file is a problem: checking nothing is not a pass."""
+    files, problems = segment_files(paths, require_files=True)
     sources, unreadable = read_sources(files)
     return sort_diagnostics([*problems, *unreadable, *check_sources(sources)])
 
 
 def load_segments(directory: str | Path) -> SegmentSet:
-    """All `*.seg` files under `directory` (recursively) as one SegmentSet; DslError lists every
-    problem."""
+    """All `*.seg` files under `directory` (recursively) as one SegmentSet, its campaigns in
+    `.campaigns`; DslError lists every problem."""
     files, problems = segment_files([directory])
     sources, unreadable = read_sources(files)
     if problems or unreadable:

@@ -21,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check = commands.add_parser(
         "check",
         help="check .seg files like a compiler (exit 1 on any error)",
-        description="Parse and check every *.seg file under PATHS; errors as file:line:col with a caret.",
+        description=(
+            "Parse and check every *.seg file under PATHS (segments and campaign blocks);"
+            " errors as file:line:col with a caret. A directory without a .seg file is an error."
+        ),
     )
     check.add_argument("paths", nargs="*", type=Path, default=[Path("segments")], help="files or directories")
     check.set_defaults(run=run_check)

@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from dsl import DslError, SegmentSet, check_sources, compile_sources
-from dsl.segments import parse_sources
 from kudos.core.profile import AttributeInstant, DailyCounts
 from tests.dsl.support import AT, AT_DAY, DAY, make_profile
 
@@ -160,52 +159,55 @@ def test_explain_survives_values_no_date_can_hold() -> None:
     json.dumps(explanation.to_json(), allow_nan=False)
 
 
-# dsl.md: other top-level blocks (campaigns) may share a file with segments; their syntax is not
-# fixed there, so any `keyword ... { balanced braces }` is set aside for whatever reads it.
+# dsl.md: campaign blocks (campaigns.md) may share a file with segments; they are part of the
+# grammar, and neither hides nor shifts what the segments around them say.
 FILE_WITH_A_CAMPAIGN = """\
 segment fans { sessions > 1 }
 
-# the thank-you campaign; its body is not the segment language
+# the thank-you campaign: a } in a comment does not close the block
 campaign thank_fans "Thank you" {
-    segment: fans   # a } in a comment does not close the block
-    message: "Hi {{ first_name | default: 'friend' }}, thanks! }"
-    quiet_hours { from: 22:00 to: 08:00 }
+    audience fans
+    send on entry
+    quiet hours 22:00 to 08:00
+    push { title "Hi {{ first_name | default: 'friend' }}, thanks! }" body "}" }
 }
 
 segment quiet_fans { in_segment("fans") and last_session < 3 days ago }
 """
 
 
-def test_other_blocks_share_the_file_with_segments() -> None:
+def test_campaign_blocks_share_the_file_with_segments() -> None:
     segments = compile_sources([("c.seg", FILE_WITH_A_CAMPAIGN)])
     assert list(segments) == ["fans", "quiet_fans"]
-    (parsed,) = parse_sources([("c.seg", FILE_WITH_A_CAMPAIGN)])
-    (campaign,) = parsed.other_blocks
-    assert (campaign.keyword, campaign.line, campaign.column) == ("campaign", 4, 1)
-    assert campaign.text.startswith('campaign thank_fans "Thank you" {')
-    assert campaign.text.endswith("08:00 }\n}")
+    assert list(segments.campaigns) == ["thank_fans"]
+    campaign = segments.campaigns["thank_fans"].definition
+    assert (campaign.position.line, campaign.position.column) == (4, 1)
+    assert campaign.source.startswith('campaign thank_fans "Thank you" {')
+    assert campaign.source.endswith('body "}" }\n}')
 
 
-def test_errors_after_another_block_keep_their_positions() -> None:
+def test_errors_after_a_campaign_block_keep_their_positions() -> None:
     source = FILE_WITH_A_CAMPAIGN.replace("last_session < 3", "last_sesion < 3")
     (problem,) = check_sources([("c.seg", source)])
-    assert (problem.line, problem.column) == (10, 45)
+    assert (problem.line, problem.column) == (11, 45)
     assert problem.message.startswith("unknown field last_sesion")
 
 
-def test_a_misspelt_segment_is_reported_not_set_aside() -> None:
+def test_a_misspelt_segment_is_reported_with_a_hint() -> None:
     (problem,) = check_sources([("c.seg", "segmnet fans { sessions > 1 }\nsegment b { sessions > 2 }\n")])
     assert (problem.line, problem.column) == (1, 1)
     assert 'unexpected "segmnet"' in problem.message
+    assert problem.message.endswith('did you mean "segment"?')
 
 
-def test_another_block_that_does_not_close() -> None:
-    source = "segment a { sessions > 1 }\ncampaign c {\n    segment: a\n"
+def test_a_campaign_block_that_does_not_close() -> None:
+    source = "segment a { sessions > 1 }\ncampaign c {\n    audience a\n"
     (problem,) = check_sources([("c.seg", source)])
     assert problem.format() == (
-        "c.seg:2:1: this campaign block does not close: it needs { ... } with balanced braces\n"
-        "    campaign c {\n"
-        "    ^"
+        'c.seg:3:15: unexpected end of file; expected one of: "}", a campaign setting (audience, send,'
+        " reeligible, holdout, quiet hours, cap, rate, expire, conversion, guardrail, push)\n"
+        "        audience a\n"
+        "                  ^"
     )
 
 
