@@ -27,15 +27,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         with dynamodb_local() as url:
             _run_all(url, quick)
-    print(f"\n(make bench took {time.perf_counter() - started:.0f} s)")
+    print(f"(make bench took {time.perf_counter() - started:.0f} s)")
 
 
 def _run_all(url: str, quick: list[str]) -> None:
-    bench_ingest.main([*quick, "--endpoint-url", url])
-    print()
-    bench_dsl.main(quick)
-    print()
-    bench_segments.main([*quick, "--endpoint-url", url])
+    for name, run in (
+        ("ingest", lambda: bench_ingest.main([*quick, "--endpoint-url", url])),
+        ("segment rules", lambda: bench_dsl.main(quick)),
+        ("segment sweep", lambda: bench_segments.main([*quick, "--endpoint-url", url])),
+    ):
+        started = time.perf_counter()
+        run()
+        print(f"({name} took {time.perf_counter() - started:.0f} s)\n")
 
 
 if __name__ == "__main__":

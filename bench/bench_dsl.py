@@ -323,7 +323,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     users = options.users or (300 if quick else 10_000)
     rounds = options.rounds or (2 if quick else 5)
 
-    started = time.perf_counter()
     rng = random.Random(options.seed)
     profiles = [random_profile(rng, index) for index in range(users)]
     source = "\n".join(f"segment {rule.name} {{ {rule.dsl} }}" for rule in RULES)
@@ -405,7 +404,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         f">= {GOAL_USERS_PER_SECOND:,} users/s: {rate.median:,.0f} "
         f"[{'met' if rate.median >= GOAL_USERS_PER_SECOND else 'MISSED'}]"
     )
-    print(f"(bench_dsl took {time.perf_counter() - started:.0f} s)")
 
 
 def _row(name: str, members: str, seconds: dict[str, stats.Samples], profiles: int) -> str:

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
     quick = args.quick or stats.quick_requested()
-    sessions = args.sessions or (40 if quick else 600)
+    sessions = args.sessions or (40 if quick else 400)
     users = args.users or max(2, sessions // 10)
     rounds = args.rounds or (1 if quick else 3)
     print(

@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
     quick = args.quick or stats.quick_requested()
-    memory_users = args.users or (300 if quick else 20_000)
-    scan_users = args.scan_users or (100 if quick else 4_000)
+    memory_users = args.users or (300 if quick else 10_000)
+    scan_users = args.scan_users or (100 if quick else 2_500)
     rounds = args.rounds or (2 if quick else 5)
     rng = random.Random(args.seed)
     users = [random_user(rng, index) for index in range(max(memory_users, scan_users))]
