@@ -1,9 +1,15 @@
 """Ingest benchmark: sessions through the real handler into DynamoDB Local.
 
-Prints sessions/s against a baseline measured in the same run (one bare PutItem per session: the
-least any design that stores sessions must do), and write units per new session and per
-duplicate as DynamoDB bills them (reported ConsumedCapacity plus, by AWS's rules, what DynamoDB
-Local does not report: failed conditional writes and the 2x of transactions).
+Prints sessions/s against baselines measured in the same run (one bare PutItem per session: the
+least any design that stores sessions must do; one conditional PutItem per session: the least a
+design that drops duplicates must do), timed interleaved over several rounds after a warm-up
+round that also warms the JVM and the connections (bench/stats.py), each round on fresh tables.
+
+Capacity units per new session and per duplicate, as DynamoDB bills them: write units as reported
+plus what DynamoDB Local does not report (failed conditional writes and the 2x of transactions,
+kudos.store.capacity); read units as reported plus what DynamoDB Local reports as free while AWS
+bills it: a BatchGetItem key that is not found (0.5 unit eventually consistent, 1 strongly
+consistent, as for a key found), and a Query that finds nothing (counted at the 0.5/1 minimum).
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench import stats
 from kudos import runtime
 from kudos.core.settings import Settings
 from kudos.core.timeutil import parse_instant
@@ -72,10 +82,45 @@ def _post(handler: Any, body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run(url: str, sessions: int, users: int, seed: int, offline_share: float) -> dict[str, float]:
-    from functions import sdk_ingest
+class ReadAudit:
+    """A boto3 client that counts the read units AWS bills and DynamoDB Local reports as zero.
 
-    bodies = workload(sessions, users, seed, offline_share)
+    Store takes any client: this one passes every call through and, on BatchGetItem, counts the
+    keys that came back neither found nor unprocessed; on a Query that found nothing and reported
+    nothing, the minimum a Query costs.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.missing_key_units = 0.0
+        self.empty_query_units = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    @property
+    def units(self) -> float:
+        return self.missing_key_units + self.empty_query_units
+
+    def batch_get_item(self, **request: Any) -> Any:
+        response = self._client.batch_get_item(**request)
+        for table, wanted in request["RequestItems"].items():
+            found = len(response.get("Responses", {}).get(table, []))
+            unprocessed = len((response.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", []))
+            missing = len(wanted["Keys"]) - found - unprocessed
+            self.missing_key_units += missing * (1.0 if wanted.get("ConsistentRead") else 0.5)
+        return response
+
+    def query(self, **request: Any) -> Any:
+        response = self._client.query(**request)
+        reported = (response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0)
+        if not response.get("Items") and not reported:
+            self.empty_query_units += 1.0 if request.get("ConsistentRead") else 0.5
+        return response
+
+
+@contextmanager
+def _fresh_tables(url: str) -> Iterator[tuple[Settings, Any]]:
     suffix = uuid.uuid4().hex[:8]
     settings = Settings(
         users_table=f"bench-users-{suffix}",
@@ -83,94 +128,173 @@ def run(url: str, sessions: int, users: int, seed: int, offline_share: float) ->
         dynamodb_endpoint_url=url,
     )
     client = create_local_tables(url, settings)
+    try:
+        yield settings, client
+    finally:
+        for table in (settings.users_table, settings.activity_table):
+            client.delete_table(TableName=table)
 
-    # Baseline: one bare PutItem per session, same client, same server.
-    started = time.perf_counter()
-    for body in bodies:
-        for item in body["sessions"]:
-            client.put_item(
-                TableName=settings.activity_table,
-                Item={
-                    "pk": {"S": f"baseline#{item['session_id']}"},
-                    "sk": {"S": "s"},
-                    "t": {"S": item["started_at"]},
-                },
-            )
-    baseline_rate = sessions / (time.perf_counter() - started)
 
-    store = Store(settings, client)
-    runtime.install(
-        runtime.Services(settings=settings, store=store, clock=lambda: parse_instant(NOW.isoformat()))
-    )
-    started = time.perf_counter()
-    new = sum(_post(sdk_ingest.handler, body)["new_sessions"] for body in bodies)
-    ingest_seconds = time.perf_counter() - started
-    units_new = store.meter.billed_write_units
-    reads_new = store.meter.reported_read_units
-    failed_before = store.meter.failed_conditional_writes
+def _put_each(url: str, bodies: list[dict[str, Any]], *, conditional: bool) -> stats.Timed:
+    """A baseline run: one PutItem per session, on fresh tables (their creation is not timed)."""
+    with _fresh_tables(url) as (settings, client):
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if conditional else {}
+        started = time.perf_counter()
+        for body in bodies:
+            for item in body["sessions"]:
+                client.put_item(
+                    TableName=settings.activity_table,
+                    Item={
+                        "pk": {"S": f"baseline#{item['session_id']}"},
+                        "sk": {"S": "s"},
+                        "t": {"S": item["started_at"]},
+                    },
+                    **condition,
+                )
+        return stats.Timed(time.perf_counter() - started)
 
-    duplicates = sum(_post(sdk_ingest.handler, body)["duplicates"] for body in bodies)
-    units_duplicates = store.meter.billed_write_units - units_new
-    reads_duplicates = store.meter.reported_read_units - reads_new
-    runtime.reset()
-    for table in (settings.users_table, settings.activity_table):
-        client.delete_table(TableName=table)
+
+def _kudos_run(url: str, bodies: list[dict[str, Any]], sessions: int) -> dict[str, float]:
+    """Every upload through the handler on fresh tables, then every upload again (duplicates)."""
+    from functions import sdk_ingest
+
+    with _fresh_tables(url) as (settings, client):
+        audit = ReadAudit(client)
+        store = Store(settings, audit)
+        runtime.install(
+            runtime.Services(settings=settings, store=store, clock=lambda: parse_instant(NOW.isoformat()))
+        )
+        try:
+            started = time.perf_counter()
+            new = sum(_post(sdk_ingest.handler, body)["new_sessions"] for body in bodies)
+            new_seconds = time.perf_counter() - started
+            writes_new = store.meter.billed_write_units
+            reads_new = store.meter.reported_read_units
+            extra_new = audit.units
+            missing_new = audit.missing_key_units
+            retries = store.meter.failed_conditional_writes
+
+            started = time.perf_counter()
+            duplicates = sum(_post(sdk_ingest.handler, body)["duplicates"] for body in bodies)
+            duplicate_seconds = time.perf_counter() - started
+        finally:
+            runtime.reset()
+    assert new == sessions, (new, sessions)
+    assert duplicates == sessions, (duplicates, sessions)
     return {
-        "sessions": float(sessions),
-        "requests": float(len(bodies)),
-        "new_sessions": float(new),
-        "duplicates": float(duplicates),
-        "baseline_sessions_per_s": baseline_rate,
-        "sessions_per_s": new / ingest_seconds,
-        "units_per_new_session": units_new / new,
-        "units_per_duplicate": units_duplicates / duplicates,
-        "reads_per_new_session": reads_new / new,
-        "reads_per_duplicate": reads_duplicates / duplicates,
-        "conflicts_retried": float(failed_before),
+        "new_seconds": new_seconds,
+        "duplicate_seconds": duplicate_seconds,
+        "wcu_new": writes_new / new,
+        "rcu_new_reported": reads_new / new,
+        "rcu_new_unreported": extra_new / new,
+        "wcu_duplicate": (store.meter.billed_write_units - writes_new) / duplicates,
+        "rcu_duplicate_reported": (store.meter.reported_read_units - reads_new) / duplicates,
+        "rcu_duplicate_unreported": (audit.units - extra_new) / duplicates,
+        "rcu_new_missing_keys": missing_new / new,
+        "rcu_duplicate_missing_keys": (audit.missing_key_units - missing_new) / duplicates,
+        "retries": float(retries),
     }
 
 
+def run(url: str, bodies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    sessions = sum(len(body["sessions"]) for body in bodies)
+    kudos_runs: list[dict[str, float]] = []
+
+    def kudos() -> stats.Timed:
+        figures = _kudos_run(url, bodies, sessions)
+        kudos_runs.append(figures)
+        return stats.Timed(figures["new_seconds"])
+
+    runs: dict[str, Callable[[], object]] = {
+        "put": lambda: _put_each(url, bodies, conditional=False),
+        "conditional put": lambda: _put_each(url, bodies, conditional=True),
+        "kudos": kudos,
+    }
+    seconds = stats.interleave(runs, rounds=rounds)
+    measured = kudos_runs[-rounds:]  # the warm-up run is not reported
+    # Rounds run in alternating order: pair each kudos run's duplicates with its own round.
+    duplicate_seconds = stats.Samples(tuple(figures["duplicate_seconds"] for figures in measured))
+    units = {
+        name: statistics.median(figures[name] for figures in measured)
+        for name in measured[0]
+        if name.startswith(("wcu", "rcu"))
+    }
+    return {
+        "sessions": sessions,
+        "seconds": seconds,
+        "duplicate_seconds": duplicate_seconds,
+        "units": units,
+        "retries": max(figures["retries"] for figures in measured),
+    }
+
+
+@contextmanager
+def _endpoint(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+    else:
+        with dynamodb_local() as started:
+            yield started
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="bench_ingest", description=__doc__)
-    parser.add_argument("--sessions", type=int, default=2000)
-    parser.add_argument("--users", type=int, default=200)
+    parser = argparse.ArgumentParser(prog="bench_ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=None)
+    parser.add_argument("--users", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--endpoint-url", default=None, help="a running DynamoDB Local (else one is started)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
-    print("== ingest: POST /v1/sessions through the handler, on DynamoDB Local ==")
-    with dynamodb_local() as url:
+    quick = args.quick or stats.quick_requested()
+    sessions = args.sessions or (40 if quick else 400)
+    users = args.users or max(2, sessions // 10)
+    rounds = args.rounds or (1 if quick else 3)
+    print(
+        "== ingest: POST /v1/sessions through the handler, on DynamoDB Local; "
+        f"median (min–max) of {rounds} interleaved rounds after a warm-up round, fresh tables each =="
+    )
+    with _endpoint(args.endpoint_url) as url:
         for label, offline_share in (
             ("mixed: 40% offline batches of 2-20", 0.4),
             ("online only: one session per upload", 0.0),
         ):
-            figures = run(url, args.sessions, args.users, args.seed, offline_share)
+            bodies = workload(sessions, users, args.seed, offline_share)
+            figures = run(url, bodies, rounds)
             print(
-                f"-- {label}: {int(figures['sessions'])} sessions of {args.users} users in "
-                f"{int(figures['requests'])} uploads, then every upload again"
+                f"-- {label}: {sessions} sessions of {users} users in "
+                f"{len(bodies)} uploads, then every upload again"
             )
             report(figures)
 
 
-def report(figures: dict[str, float]) -> None:
-    print(f"baseline (bare PutItem per session): {figures['baseline_sessions_per_s']:8.0f} sessions/s")
+def report(figures: dict[str, Any]) -> None:
+    sessions = figures["sessions"]
+    seconds = figures["seconds"]
+    put = seconds["put"]
+    rows = [
+        ("baseline: bare PutItem per session", put),
+        ("baseline: conditional PutItem per session", seconds["conditional put"]),
+        ("kudos handler, new sessions", seconds["kudos"]),
+        ("kudos handler, duplicates", figures["duplicate_seconds"]),
+    ]
+    for label, samples in rows:
+        ratio = stats.ratio(put, samples).show(digits=2, unit="x")  # rate ratio = inverse time ratio
+        print(f"{label + ':':<44}{samples.rate(sessions).show():>22} sessions/s  {ratio} bare PutItem")
+    units = figures["units"]
+    print("capacity units (billed)      WCU  goal     RCU   (reported + unreported by DynamoDB Local)")
+    for kind, goal in (("new", GOAL_UNITS_PER_NEW_SESSION), ("duplicate", GOAL_UNITS_PER_DUPLICATE)):
+        wcu = units[f"wcu_{kind}"]
+        reported, unreported = units[f"rcu_{kind}_reported"], units[f"rcu_{kind}_unreported"]
+        print(
+            f"  per {'new session' if kind == 'new' else 'duplicate':<22}{wcu:6.2f}  <= {goal:<4}"
+            f"{reported + unreported:6.2f}   ({reported:.2f} + {unreported:.2f}, of which"
+            f" {units[f'rcu_{kind}_missing_keys']:.2f} keys not found)  [WCU {'met' if wcu <= goal else 'MISSED'}]"
+        )
+    # On demand a read unit costs a fifth of a write unit: weigh RCU and WCU accordingly.
     print(
-        f"kudos handler:                       {figures['sessions_per_s']:8.0f} sessions/s"
-        f"  ({figures['sessions_per_s'] / figures['baseline_sessions_per_s']:.2f}x baseline)"
-    )
-    print("write units (billed)        measured   floor   goal")
-    print(
-        f"  per new session            {figures['units_per_new_session']:6.2f}    1.00   <= {GOAL_UNITS_PER_NEW_SESSION}"
-        f"   ({figures['units_per_new_session'] / 1.0:.2f}x floor)"
-    )
-    print(
-        f"  per duplicate              {figures['units_per_duplicate']:6.2f}       -   <= {GOAL_UNITS_PER_DUPLICATE}"
-    )
-    print(f"  optimistic-concurrency retries during ingest: {int(figures['conflicts_retried'])}")
-    # On demand a read unit costs a fifth of a write unit. DynamoDB Local reports nothing for a key
-    # it does not find, which AWS bills like one it finds: the neighbouring-day look-up adds 2 keys
-    # a session at 0.5 each (eventually consistent), 1 unit a session beside the figures below.
-    print(
-        f"read units (as reported): {figures['reads_per_new_session']:.2f} per new session, "
-        f"{figures['reads_per_duplicate']:.2f} per duplicate; on AWS add about 1 for keys not found"
+        f"  optimistic-concurrency retries during ingest (worst round): {int(figures['retries'])}; "
+        "on demand a read unit costs 1/5 of a write unit"
     )
 
 
