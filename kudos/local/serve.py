@@ -76,7 +76,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 server_port=self.server.server_address[1],
             )
             response, route = result.response, result.route_key or f"{self.command} {raw_path}"
-            if result.failure and self.server.log:
+            if result.failure:
+                # Even when the access log is off: this is what Lambda's own log would show.
                 print(result.failure, file=sys.stderr, flush=True)
         self._send(response)
         self._log(response.status, route, started)
@@ -184,8 +185,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
-    # The standard library's listen backlog is 5: a burst of connections (an SDK test, the demo
-    # against a served instance) beyond it is reset by the kernel. 128 is the usual somaxconn floor.
+    # The standard library's listen backlog is 5: connections of a burst (an SDK test, a load script)
+    # beyond it are reset (macOS) or stall in SYN retries (Linux). The kernel caps it at somaxconn.
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: LocalGateway, *, log: bool = True) -> None:
