@@ -1,8 +1,8 @@
 """What every HTTP function shares: the resolver, auth, the request body, and errors mapped to HTTP.
 
-Errors become responses here and nowhere else: a KudosError carries its status; a record that
-kept changing under concurrent writers is a 503 the client may retry; anything unexpected is
-logged with its traceback and answered with a 500 that says nothing internal.
+Errors become responses here and nowhere else: ERROR_STATUSES maps each domain error to its
+status; a record that kept changing under concurrent writers is a 503 the client may retry;
+anything unexpected is logged with its traceback and answered with a 500 that says nothing internal.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from kudos.core.errors import KudosError, MethodNotAllowed, NotFound, Unauthorized
+from kudos.core.errors import (
+    BadRequest,
+    KudosError,
+    NotFound,
+    PayloadTooLarge,
+    SegmentRulesError,
+    Unauthorized,
+)
 from kudos.ingest.updates import ConcurrentUpdateError
 from kudos.ingest.validation import parse_body
 from kudos.runtime import services
@@ -24,23 +31,41 @@ from kudos.runtime import services
 logger = Logger()
 
 KeyKind = Literal["app", "server"]
-# Every route of the HTTP API (api.md), so that any function can tell a wrong method (405) from
-# an unknown path (404).
-ROUTES: dict[str, tuple[str, ...]] = {
-    "/v1/sessions": ("POST",),
-    "/v1/push/tokens": ("POST",),
-    "/v1/push/events": ("POST",),
-    "/v1/users/track": ("POST",),
-    "/v1/users/identify": ("POST",),
-    "/v1/users/delete": ("POST",),
-    "/v1/metrics/active-users": ("GET",),
-    "/v1/segments": ("GET",),
-    "/v1/segments/{name}/members": ("GET",),
-    "/v1/segments/{name}/explain": ("GET",),
+# Every route of the HTTP API (api.md): path -> {method: the Logical ID of the function serving it},
+# so that any function can tell a wrong method (405) from an unknown path (404), and name the
+# function an event meant for another one should go to.
+# template.yaml declares the same routes to API Gateway. Lambda code cannot read template.yaml at
+# run time, so this is a copy, and tests/unit/test_template.py fails unless the two are exactly
+# equal. A checked copy rather than a module generated from the template: it stays readable beside
+# the resolver, and there is no generation step to forget before a test run or a deploy.
+ROUTES: dict[str, dict[str, str]] = {
+    "/v1/sessions": {"POST": "SdkIngestFunction"},
+    "/v1/push/tokens": {"POST": "SdkIngestFunction"},
+    "/v1/push/events": {"POST": "SdkIngestFunction"},
+    "/v1/users/track": {"POST": "BackendIngestFunction"},
+    "/v1/users/identify": {"POST": "BackendIngestFunction"},
+    "/v1/users/delete": {"POST": "BackendIngestFunction"},
+    "/v1/metrics/active-users": {"GET": "MetricsFunction"},
+    "/v1/segments": {"GET": "SegmentsFunction"},
+    "/v1/segments/{name}/members": {"GET": "SegmentsFunction"},
+    "/v1/segments/{name}/explain": {"GET": "SegmentsFunction"},
 }
 _ROUTE_PATTERNS = [
-    (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), methods) for path, methods in ROUTES.items()
+    (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), served_by)
+    for path, served_by in ROUTES.items()
 ]
+
+# The one mapping from domain errors to HTTP statuses; an error takes the status of the first of
+# its classes (most specific first) listed here.
+ERROR_STATUSES: dict[type[KudosError], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    PayloadTooLarge: 413,
+    # The deployed rules are broken: nothing the caller can fix.
+    SegmentRulesError: 500,
+    KudosError: 400,
+}
 
 
 def json_response(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -53,13 +78,18 @@ def error_response(error: KudosError) -> Response:
     payload: dict[str, Any] = {"message": error.message}
     if error.errors:
         payload["errors"] = error.errors
-    return json_response(error.status, payload)
+    return json_response(error_status(error), payload)
 
 
-def allowed_methods(path: str) -> tuple[str, ...] | None:
-    for pattern, methods in _ROUTE_PATTERNS:
+def error_status(error: KudosError) -> int:
+    return next(ERROR_STATUSES[cls] for cls in type(error).__mro__ if cls in ERROR_STATUSES)
+
+
+def functions_serving(path: str) -> dict[str, str] | None:
+    """{method: function} for the route ``path`` belongs to, or None when no route fits it."""
+    for pattern, served_by in _ROUTE_PATTERNS:
         if pattern.match(path):
-            return methods
+            return served_by
     return None
 
 
@@ -91,7 +121,7 @@ def build_app(kind: KeyKind) -> APIGatewayHttpResolver:
         # A route that does not exist is a 404 or 405 with or without a key, as API Gateway
         # answers before any authorizer runs.
         event = app.current_event
-        if event.http_method in (allowed_methods(event.path) or ()):
+        if event.http_method in (functions_serving(event.path) or {}):
             check_key(dict(event.headers or {}), kind)
         return next_middleware(app)
 
@@ -115,16 +145,20 @@ def build_app(kind: KeyKind) -> APIGatewayHttpResolver:
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
-        path = app.current_event.path
-        methods = allowed_methods(path)
-        if methods is None:
+        method, path = app.current_event.http_method, app.current_event.path
+        served_by = functions_serving(path)
+        if served_by is None:
             return error_response(NotFound(f"no route {path}"))
-        error = MethodNotAllowed(
-            f"{app.current_event.http_method} is not allowed on {path}; use {', '.join(methods)}"
+        if method in served_by:
+            # Only an event invoked by hand (kudos invoke, the console) reaches the wrong function:
+            # API Gateway routes by the same table.
+            return error_response(
+                NotFound(f"{method} {path} is served by {served_by[method]}, not by this function")
+            )
+        allowed = ", ".join(served_by)
+        return json_response(
+            405, {"message": f"{method} is not allowed on {path}; use {allowed}"}, {"Allow": allowed}
         )
-        response = error_response(error)
-        response.headers["Allow"] = ", ".join(methods)
-        return response
 
     return app
 

@@ -15,14 +15,14 @@ from urllib.parse import urlencode
 from kudos import runtime
 from kudos.core.settings import Settings
 from kudos.core.timeutil import parse_instant
+from kudos.local.gateway import LocalGateway
 from kudos.local.routes import find_template, load_template
-from kudos.local.serve import LocalApi
 from kudos.store.dynamo import Store
 
 
 @cache
-def local_api() -> LocalApi:
-    return LocalApi(load_template(find_template()), log=False)
+def local_gateway() -> LocalGateway:
+    return LocalGateway(load_template(find_template()))
 
 
 @dataclass
@@ -56,9 +56,16 @@ class ApiClient:
         payload = (
             raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
         )
-        target = f"{path}?{urlencode(query)}" if query else path
-        result = local_api().handle(
-            method, target, [("content-type", "application/json"), *(headers or {}).items()], payload
+        result = (
+            local_gateway()
+            .handle(
+                method,
+                path,
+                urlencode(query or {}),
+                [("content-type", "application/json"), *(headers or {}).items()],
+                payload,
+            )
+            .response
         )
         text = result.body.decode()
         return ApiResponse(result.status, json.loads(text) if text else None, dict(result.headers))

@@ -1,4 +1,4 @@
-"""Domain errors. functions/http.py maps them to HTTP responses, in one place."""
+"""Domain errors: each says what went wrong. functions/http.py alone maps them to HTTP statuses."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import Any
 
 
 class KudosError(Exception):
-    """An error the caller can act on; ``status`` is the HTTP status it maps to."""
-
-    status = 400
+    """An error the caller (or, for SegmentRulesError, the operator) can act on."""
 
     def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -17,20 +15,20 @@ class KudosError(Exception):
 
 
 class BadRequest(KudosError):
-    status = 400
+    """The request cannot be used as it is: not JSON, a wrong shape, a value out of range."""
 
 
 class PayloadTooLarge(KudosError):
-    status = 413
+    """The request body is over the size the API accepts."""
 
 
 class Unauthorized(KudosError):
-    status = 401
+    """No key, or not a key of the kind the route needs."""
 
 
 class NotFound(KudosError):
-    status = 404
+    """What the request names (a segment, a route) does not exist."""
 
 
-class MethodNotAllowed(KudosError):
-    status = 405
+class SegmentRulesError(KudosError):
+    """The deployed rule files do not compile: an operator's problem, not the caller's."""

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kudos.core.settings import Settings
-    from kudos.local.routes import Handler, Template
+    from kudos.local.routes import Template
     from kudos.store.dynamo import Store
 
 TABLE_DAYS = 30
@@ -57,20 +57,20 @@ class Reply:
 
 
 class DemoApi:
-    """API Gateway and Lambda in this process, on a server clock the demo sets.
+    """The local gateway (API Gateway and Lambda in this process), on a server clock the demo sets.
 
     Installs the handlers' services (``kudos.runtime``) with ``store`` and a clock that reads
-    ``self.now``; ``request(..., at=instant)`` moves the clock, then calls the handler.
+    ``self.now``; ``request(..., at=instant)`` moves the clock, then sends the request.
     """
 
     def __init__(self, template: Template, settings: Settings, store: Store) -> None:
+        from kudos.local.gateway import LocalGateway
         from kudos.runtime import Services, install
 
-        self.template = template
         self.settings = settings
         self.store = store
         self.now = 0.0
-        self._handlers: dict[str, Handler] = {}
+        self.gateway = LocalGateway(template, region=settings.region)
         install(Services(settings=settings, store=store, clock=lambda: self.now))
 
     def request(
@@ -82,39 +82,21 @@ class DemoApi:
         query: dict[str, str] | None = None,
         at: float | None = None,
     ) -> Reply:
-        from kudos.local.apigw import InvalidLambdaResponse, build_event, http_response
-        from kudos.local.routes import NoRoute
-
         if at is not None:
             self.now = at
-        match = self.template.router.match(method, path)
-        if isinstance(match, NoRoute):
-            return Reply(match.status, {"message": match.message})
-        function = match.function
-        event = build_event(
-            method=method,
-            raw_path=path,
-            raw_query=urlencode(query or {}),
-            headers=[("content-type", "application/json"), *self._key_header(path)],
-            body=json.dumps(body).encode() if body is not None else b"",
-            route_key=match.route.route_key,
-            path_parameters=match.path_parameters,
+        result = self.gateway.handle(
+            method,
+            path,
+            urlencode(query or {}),
+            [("content-type", "application/json"), *self._key_header(path)],
+            json.dumps(body).encode() if body is not None else b"",
             now=datetime.fromtimestamp(self.now, UTC),
         )
-        handler = self._handlers.get(function.logical_id)
-        if handler is None:
-            handler = self._handlers[function.logical_id] = function.resolve()
-        try:
-            response = http_response(handler(event, function.new_context(self.settings.region)))
-        except InvalidLambdaResponse as error:
-            return Reply(
-                502, {"message": f"{function.logical_id} returned what API Gateway rejects: {error}"}
-            )
-        except Exception as error:
-            # On AWS the invocation fails and API Gateway answers 500; keep why, for the report.
-            return Reply(500, {"message": f"{function.logical_id} raised {type(error).__name__}: {error}"})
-        text = response.body.decode()
-        return Reply(response.status, json.loads(text) if text else None)
+        if result.failure:
+            # The client sees API Gateway's bare 5xx; the report shows why (the first line, not the traceback).
+            return Reply(result.response.status, {"message": result.failure.splitlines()[0]})
+        text = result.response.body.decode()
+        return Reply(result.response.status, json.loads(text) if text else None)
 
     def _key_header(self, path: str) -> list[tuple[str, str]]:
         """The key a real client would send, when the environment configures keys."""

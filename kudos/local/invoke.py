@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from kudos.local import LocalError
 from kudos.local.environment import local_runtime
+from kudos.local.gateway import LocalLambda, missing_http_fields
 from kudos.local.routes import Function, TemplateError, find_template, load_template
 from kudos.local.serve import add_runtime_arguments
 
@@ -71,11 +72,6 @@ def _is_handler_path(name: str) -> bool:
     return len(parts) > 1 and all(part.isidentifier() for part in parts)
 
 
-def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
-    """Call the handler once, with a fresh Lambda context; exceptions propagate."""
-    return function.resolve()(event, function.new_context(region))
-
-
 def read_event(source: str) -> Any:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
@@ -117,9 +113,18 @@ def run(args: argparse.Namespace) -> int:
     ):
         started = time.perf_counter()
         try:
-            result = invoke(function, event, region=settings.region)
+            result = LocalLambda(region=settings.region).invoke(function, event)
             text = json.dumps(result)
         except Exception as error:
+            missing = missing_http_fields(event) if function.routes else []
+            missing_keys = {key for dotted in missing for key in dotted.split(".")}
+            if isinstance(error, KeyError) and error.args[0] in missing_keys:
+                # A hand-written event, most likely: say what it lacks, not a KeyError deep in Powertools.
+                raise LocalError(
+                    f"{function.logical_id} serves HTTP API routes, and the event has no "
+                    f"{' or '.join(missing)}: write it as API Gateway's payload 2.0 event "
+                    "(events/*.json are examples)"
+                ) from error
             # Lambda's own error result, so scripts see the same shape as from AWS.
             failure = {
                 "errorMessage": str(error),

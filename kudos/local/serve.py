@@ -1,9 +1,8 @@
 """`kudos serve`: the HTTP API on this machine, routed by template.yaml to the very same handlers.
 
-Each request becomes the API Gateway payload 2.0 event, the handler runs with a Lambda-like context,
-and its result becomes the HTTP response, as on AWS. Handlers run one at a time: Lambda never runs
-two events in one execution environment at once, and Powertools' Logger and Metrics keep
-per-invocation state in process-wide objects that concurrent calls would mix up.
+This module is the socket side: HTTP/1.1 parsing, body reading and its limits, the access log.
+What API Gateway and Lambda do with a request is kudos.local.gateway's, shared with `kudos invoke`
+and `kudos demo`.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,75 +23,24 @@ from typing import Any
 from kudos.core.settings import Settings
 from kudos.ingest.validation import MAX_BODY_BYTES
 from kudos.local import LocalError
-from kudos.local.apigw import (
-    INTERNAL_ERROR_BODY,
-    HttpResponse,
-    InvalidLambdaResponse,
-    build_event,
-    http_response,
-    json_response,
-)
+from kudos.local.apigw import HttpResponse, json_response
 from kudos.local.environment import local_runtime
-from kudos.local.routes import NoRoute, Template, find_template, load_template
+from kudos.local.gateway import LocalGateway
+from kudos.local.routes import Template, find_template, load_template
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 # A body over the limit is still read (and dropped) up to API Gateway's own 10 MB payload limit:
 # a client still sending when we close would see a broken pipe instead of our 413.
 _DRAIN_LIMIT = 10 * 1024 * 1024
-
-
-class LocalApi:
-    """API Gateway plus Lambda for one template: a request in, a response out (no sockets here)."""
-
-    def __init__(self, template: Template, *, region: str = "us-east-1", log: bool = True) -> None:
-        self.template = template
-        self.region = region
-        self.log = log
-        self._invoke_lock = threading.Lock()
-
-    def handle(
-        self,
-        method: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        *,
-        source_ip: str = "127.0.0.1",
-        server_port: int | None = None,
-    ) -> HttpResponse:
-        raw_path, _, raw_query = target.partition("?")
-        match = self.template.router.match(method, raw_path)
-        if isinstance(match, NoRoute):
-            allow = [("allow", ", ".join(match.allowed))] if match.allowed else []
-            return json_response(match.status, {"message": match.message}, allow)
-        event = build_event(
-            method=method,
-            raw_path=raw_path,
-            raw_query=raw_query,
-            headers=headers,
-            body=body,
-            route_key=match.route.route_key,
-            path_parameters=match.path_parameters,
-            source_ip=source_ip,
-            server_port=server_port,
-        )
-        function = match.function
-        try:
-            handler = function.resolve()
-            with self._invoke_lock:
-                result = handler(event, function.new_context(self.region))
-            return http_response(result)
-        except InvalidLambdaResponse as error:
-            self._error(f"{function.logical_id} returned a response API Gateway rejects (502): {error}")
-            return json_response(502, INTERNAL_ERROR_BODY)
-        except Exception:
-            # On AWS the invocation fails and API Gateway answers 500; show why, as Lambda's log would.
-            self._error(f"{function.logical_id} raised:\n{traceback.format_exc()}")
-            return json_response(500, INTERNAL_ERROR_BODY)
-
-    def _error(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+# What the standard library's request parsing refuses, said as api.md's {"message": ...} bodies
+# rather than its HTML page (whose text would also echo the request line, query and all).
+_REFUSALS = {
+    HTTPStatus.BAD_REQUEST: "malformed request line: expected METHOD TARGET HTTP/1.1, with no space in "
+    "the target (write a space as %20)",
+    HTTPStatus.REQUEST_URI_TOO_LONG: "the request line is over 64 KB",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "a header line is over 64 KB, or there are over 100 headers",
+}
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -107,31 +55,42 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             response = self._too_large()
             self._send(response)
-            self._log(response, time.perf_counter())
+            self._log(response.status, self._route_of_request(), time.perf_counter())
             return False
         return super().handle_expect_100()
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
+        raw_path, _, raw_query = self.path.partition("?")
         body = self._read_body()
         if isinstance(body, HttpResponse):
-            response = body
+            response, route = body, self._route_of_request()
         else:
-            response = self.server.api.handle(
+            result = self.server.gateway.handle(
                 self.command,
-                self.path,
+                raw_path,
+                raw_query,
                 list(self.headers.items()),
                 body,
                 source_ip=self.client_address[0],
                 server_port=self.server.server_address[1],
             )
+            response, route = result.response, result.route_key or f"{self.command} {raw_path}"
+            if result.failure:
+                # Even when the access log is off: this is what Lambda's own log would show.
+                print(result.failure, file=sys.stderr, flush=True)
         self._send(response)
-        self._log(response, started)
+        self._log(response.status, route, started)
 
-    def _log(self, response: HttpResponse, started: float) -> None:
-        if self.server.api.log:
+    def _route_of_request(self) -> str:
+        raw_path = self.path.partition("?")[0]
+        return self.server.gateway.route_key(self.command, raw_path) or f"{self.command} {raw_path}"
+
+    def _log(self, status: int, route: str, started: float) -> None:
+        # The route, not the target: query values (user_id=...) are personal data.
+        if self.server.log:
             elapsed = (time.perf_counter() - started) * 1000
-            print(f"{self.command} {self.path} -> {response.status} ({elapsed:.0f} ms)", file=sys.stderr)
+            print(f"{route} -> {status} ({elapsed:.0f} ms)", file=sys.stderr)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
@@ -203,20 +162,36 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the standard library calls when it cannot parse a request: answer as api.md says."""
+        status = HTTPStatus(code)
+        # An unparsed request line leaves the version at HTTP/0.9, for which no status line or
+        # headers are written at all; answer as HTTP/1.1, as API Gateway would.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.protocol_version
+        self.close_connection = True
+        self._send(json_response(status, {"message": _REFUSALS.get(status) or message or status.phrase}))
+        # Not the request line: its target may carry personal data, and be 64 KB long.
+        self._log(status, "(request refused before routing)", time.perf_counter())
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # _dispatch logs one line per request, with its duration.
         pass
 
     def log_error(self, format: str, *args: Any) -> None:
-        if self.server.api.log:
+        if self.server.log:
             sys.stderr.write(f"{self.address_string()}: {format % args}\n")
 
 
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The standard library's listen backlog is 5: connections of a burst (an SDK test, a load script)
+    # beyond it are reset (macOS) or stall in SYN retries (Linux). The kernel caps it at somaxconn.
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], api: LocalApi) -> None:
-        self.api = api
+    def __init__(self, address: tuple[str, int], gateway: LocalGateway, *, log: bool = True) -> None:
+        self.gateway = gateway
+        self.log = log
         try:
             super().__init__(address, _RequestHandler)
         except OSError as error:
@@ -264,7 +239,7 @@ def serve_in_thread(
         settings=settings,
         template_environment=loaded.globals_environment,
     ) as effective:
-        server = LocalServer((host, port), LocalApi(loaded, region=effective.region, log=log))
+        server = LocalServer((host, port), LocalGateway(loaded, region=effective.region), log=log)
         thread = threading.Thread(target=server.serve_forever, name="kudos-serve", daemon=True)
         thread.start()
         try:
@@ -321,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         create_tables=args.create_tables,
         template_environment=template.globals_environment,
     ) as settings:
-        server = LocalServer((args.host, args.port), LocalApi(template, region=settings.region))
+        server = LocalServer((args.host, args.port), LocalGateway(template, region=settings.region))
         _print_banner(server.url, template, settings, args)
         # SIGTERM (make, a supervisor) stops as cleanly as Ctrl-C: DynamoDB Local must not outlive us.
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

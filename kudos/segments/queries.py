@@ -16,19 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from dsl import DslError, SegmentSet, format_diagnostics, load_segments
-from kudos.core.errors import BadRequest, KudosError, NotFound
+from kudos.core.errors import BadRequest, NotFound, SegmentRulesError
 from kudos.core.identity import UserKey
 from kudos.core.timeutil import InstantError, format_instant, parse_instant
 from kudos.store.ports import SegmentEvaluation, Storage
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-
-class SegmentRulesError(KudosError):
-    """The deployed rule files do not compile: an operator's problem, not the caller's."""
-
-    status = 500
 
 
 @cache

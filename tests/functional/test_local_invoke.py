@@ -11,6 +11,8 @@ import pytest
 
 from kudos.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
+
 HANDLER_MODULE = """
 def handler(event, context):
     print("log line")
@@ -147,3 +149,35 @@ def test_the_kudos_command_keeps_stdout_for_the_result(event_file: Path, local_a
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["statusCode"] == 200
     assert "echo was called" in completed.stderr
+
+
+def test_an_http_event_without_its_request_context_says_what_is_missing(
+    tmp_path: Path, moto_endpoint: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    event = json.loads((ROOT / "events" / "metrics_active_users.json").read_text())
+    del event["requestContext"]
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+
+    assert main(["invoke", "MetricsFunction", "-e", str(path), "--endpoint-url", moto_endpoint]) == 1
+
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.strip().splitlines()[-1] == (
+        "kudos invoke: MetricsFunction serves HTTP API routes, and the event has no "
+        "requestContext.http.method: write it as API Gateway's payload 2.0 event (events/*.json are examples)"
+    )
+
+
+def test_an_event_for_another_function_names_the_one_that_serves_it(
+    moto_endpoint: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sessions = str(ROOT / "events" / "sessions.json")
+
+    assert main(["invoke", "MetricsFunction", "-e", sessions, "--endpoint-url", moto_endpoint]) == 0
+
+    result = json.loads(capfd.readouterr().out)
+    assert result["statusCode"] == 404
+    assert json.loads(result["body"]) == {
+        "message": "POST /v1/sessions is served by SdkIngestFunction, not by this function"
+    }

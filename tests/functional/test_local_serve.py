@@ -10,7 +10,7 @@ import pytest
 
 from kudos.ingest.validation import MAX_BODY_BYTES
 from kudos.local.dynamodb import dynamodb_client
-from kudos.local.serve import serve_in_thread
+from kudos.local.serve import LocalServer, serve_in_thread
 
 
 def test_an_unknown_route_is_a_json_404(local_api: str, http) -> None:
@@ -163,3 +163,86 @@ def test_serve_defaults_to_the_embedded_dynamodb_with_tables(local_app_template:
         assert reply.status == 201
         key = {"pk": {"S": "U#u:u-1"}, "sk": {"S": "P"}}
         assert "Item" in dynamodb_client(endpoint).get_item(TableName=table, Key=key)
+
+
+def _raw_exchange(base_url: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send ``request`` as is on a new socket; the status line, headers and body of the answer."""
+    import socket
+
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return status_line, {name.lower(): value for name, value in headers.items()}, body
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        pytest.param(b"NONSENSE", 400, id="one-word"),
+        pytest.param(b"GET /echo/ana maria HTTP/1.1", 400, id="space-in-target"),
+        pytest.param(b"GET /echo/ana HTTP/one", 400, id="bad-version"),
+        pytest.param(b"GET /echo/" + b"a" * 70_000 + b" HTTP/1.1", 414, id="target-over-64-kb"),
+    ],
+)
+def test_a_request_that_cannot_be_parsed_gets_a_json_error(
+    local_api: str, request_line: bytes, status: int
+) -> None:
+    status_line, headers, body = _raw_exchange(local_api, request_line + b"\r\nHost: x\r\n\r\n")
+
+    assert status_line.startswith(f"HTTP/1.1 {status} ")
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    assert set(json.loads(body)) == {"message"}
+
+
+def test_many_simultaneous_connections_are_all_answered(local_api: str) -> None:
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    host, port = local_api.removeprefix("http://").rsplit(":", 1)
+    # Every connection is open before the first request is sent: beyond the listen backlog, the
+    # kernel would reset them.
+    connections = [socket.create_connection((host, int(port)), timeout=30) for _ in range(48)]
+    try:
+
+        def exchange(index: int, connection: socket.socket) -> bytes:
+            connection.sendall(
+                f"GET /echo/n{index} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            )
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+            return received
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(exchange, range(len(connections)), connections))
+    finally:
+        for connection in connections:
+            connection.close()
+
+    assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answers)
+    assert all(f'"name": "n{index}"'.encode() in answer for index, answer in enumerate(answers))
+    # Whether a burst overflows depends on how fast the accept thread drains it; the backlog is
+    # what holds it when it does not (the standard library's is 5).
+    assert LocalServer.request_queue_size >= 128
+
+
+def test_the_access_log_shows_routes_not_query_values(
+    local_app_template: Path, moto_endpoint: str, http, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with serve_in_thread(template=local_app_template, endpoint_url=moto_endpoint, log=True) as url:
+        http("GET", f"{url}/echo/ana?user_id=u-secret")
+        http("GET", f"{url}/nowhere?user_id=u-secret")
+        _raw_exchange(url, b"GET /echo/ana maria?user_id=u-secret HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    err = capfd.readouterr().err
+    assert "GET /echo/{name} -> 200" in err
+    assert "GET /nowhere -> 404" in err
+    assert "-> 400" in err
+    assert "u-secret" not in err
