@@ -26,11 +26,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import stats
+from bench.backends import dynamodb_endpoint
 from kudos import runtime
 from kudos.core.settings import Settings
 from kudos.core.timeutil import parse_instant
 from kudos.local.apigw import LambdaContext, build_event, http_response
-from kudos.local.dynamodb import create_local_tables, dynamodb_local
+from kudos.local.dynamodb import create_local_tables
 from kudos.store.dynamo import Store
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -228,15 +229,6 @@ def run(url: str, bodies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _endpoint(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-    else:
-        with dynamodb_local() as started:
-            yield started
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench_ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=None)
@@ -254,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         "== ingest: POST /v1/sessions through the handler, on DynamoDB Local; "
         f"median (min–max) of {rounds} interleaved rounds after a warm-up round, fresh tables each =="
     )
-    with _endpoint(args.endpoint_url) as url:
+    with dynamodb_endpoint(args.endpoint_url) as url:
         for label, offline_share in (
             ("mixed: 40% offline batches of 2-20", 0.4),
             ("online only: one session per upload", 0.0),

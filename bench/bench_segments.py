@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import random
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -27,6 +25,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.parsers import create_parser
 
 from bench import stats
+from bench.backends import dynamodb_endpoint
 from dsl import load_segments
 from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant
@@ -40,7 +39,7 @@ from kudos.core.records import (
 )
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of, parse_instant
-from kudos.local.dynamodb import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, create_local_tables, dynamodb_local
+from kudos.local.dynamodb import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, create_local_tables
 from kudos.store.codec import Item, decode, encode
 from kudos.store.dynamo import Store
 from kudos.store.keys import user_of_pk
@@ -216,15 +215,6 @@ def boto3_table_scan(table: Any) -> int:
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-@contextmanager
-def _endpoint(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-    else:
-        with dynamodb_local() as started:
-            yield started
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench_segments", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=None, help="users swept in memory")
@@ -246,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         f"median (min–max) of {rounds} interleaved rounds after a warm-up round =="
     )
 
-    with _endpoint(args.endpoint_url) as url:
+    with dynamodb_endpoint(args.endpoint_url) as url:
         settings = Settings(
             users_table=f"bench-users-{uuid.uuid4().hex[:8]}",
             activity_table=f"bench-activity-{uuid.uuid4().hex[:8]}",

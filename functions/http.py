@@ -168,7 +168,7 @@ def request_body(app: APIGatewayHttpResolver) -> Any:
     return parse_body(event.body, is_base64=bool(event.is_base64_encoded))
 
 
-def query(app: APIGatewayHttpResolver, name: str) -> str | None:
+def query_parameter(app: APIGatewayHttpResolver, name: str) -> str | None:
     parameters = app.current_event.query_string_parameters or {}
     value: str | None = parameters.get(name)
     return value

@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.http import build_app, json_response, lambda_handler, query
+from functions.http import build_app, json_response, lambda_handler, query_parameter
 from kudos.runtime import services
 from kudos.segments.queries import deployed_segments, explain_membership, list_segments, segment_members
 
@@ -21,7 +21,13 @@ def get_members(name: str) -> Response:
     svc = services()
     segments = deployed_segments(svc.settings.segments_dir)
     page = segment_members(
-        svc.store, segments, svc.clock(), name, query(app, "at"), query(app, "limit"), query(app, "next")
+        svc.store,
+        segments,
+        svc.clock(),
+        name,
+        query_parameter(app, "at"),
+        query_parameter(app, "limit"),
+        query_parameter(app, "next"),
     )
     return json_response(200, page)
 
@@ -35,9 +41,9 @@ def get_explain(name: str) -> Response:
         segments,
         svc.clock(),
         name,
-        query(app, "user_id"),
-        query(app, "device_id"),
-        query(app, "at"),
+        query_parameter(app, "user_id"),
+        query_parameter(app, "device_id"),
+        query_parameter(app, "at"),
     )
     return json_response(200, explanation)
 

@@ -74,7 +74,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _data(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
+def _store_and_rules(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
     """The store, the compiled segments and the evaluation instant the arguments ask for."""
     from kudos.local.environment import local_runtime
     from kudos.runtime import reset, services
@@ -95,7 +95,7 @@ def _data(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
 def run_members(args: argparse.Namespace) -> int:
     from kudos.segments.queries import matching_users
 
-    with _data(args) as (store, segments, at):
+    with _store_and_rules(args) as (store, segments, at):
         if args.name not in segments:
             print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
             return 1
@@ -109,7 +109,7 @@ def run_members(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     from kudos.segments.queries import explain_membership
 
-    with _data(args) as (store, segments, at):
+    with _store_and_rules(args) as (store, segments, at):
         explanation = explain_membership(store, segments, at, args.name, args.user_id, args.device_id, None)
     if args.json:
         print(json.dumps(explanation, indent=2))

@@ -57,7 +57,7 @@ def _evaluation_instant(at: float) -> float:
     return at
 
 
-def _segment(segments: SegmentSet, name: str) -> None:
+def _require_segment(segments: SegmentSet, name: str) -> None:
     if name not in segments:
         raise NotFound(f"no segment named {name!r}")
 
@@ -125,7 +125,7 @@ def segment_members(
     Pages are in user-key order and the token carries ``at``, so paging through a segment sees
     one consistent evaluation instant.
     """
-    _segment(segments, name)
+    _require_segment(segments, name)
     at = instant_parameter("at", at_text, now)
     limit = _limit(limit_text)
     after = ""
@@ -165,7 +165,7 @@ def explain_membership(
     at_text: str | None,
 ) -> dict[str, Any]:
     """GET /v1/segments/{name}/explain: in or out, and for each clause the value, threshold, result."""
-    _segment(segments, name)
+    _require_segment(segments, name)
     if (user_id is None) == (device_id is None):
         raise BadRequest("user_id: give exactly one of user_id and device_id")
     at = instant_parameter("at", at_text, now)
