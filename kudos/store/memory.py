@@ -275,14 +275,15 @@ class MemoryMemberships:
         with self._lock:
             return len(self._members(segment))
 
-    def due_users(self, bucket: int) -> list[UserKey]:
+    def due_users(self, since: float, until: float) -> list[UserKey]:
+        first, last = due_bucket(since), due_bucket(until)
         with self._lock:
-            due_in_bucket = [
+            due_in_buckets = [
                 user
                 for user, records in self._users.partitions.items()
-                if isinstance(due := records.get(DUE), DueRecord) and due_bucket(due.due) == bucket
+                if isinstance(due := records.get(DUE), DueRecord) and first <= due_bucket(due.due) <= last
             ]
-        return sorted(due_in_bucket, key=lambda user: user.token)
+        return sorted(due_in_buckets, key=lambda user: user.token)
 
     def changes_on_day(
         self, segment: str, day: int, *, older_than: MembershipChange | None, limit: int

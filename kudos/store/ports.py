@@ -215,8 +215,9 @@ class MembershipsPort(Protocol):
 
     def count_members(self, segment: str) -> int: ...
 
-    def due_users(self, bucket: int) -> list[UserKey]:
-        """The users whose due instant falls in the hour ``bucket``."""
+    def due_users(self, since: float, until: float) -> list[UserKey]:
+        """The users whose due instant may lie between ``since`` and ``until``: a superset (the
+        index is by hour), never missing one."""
         ...
 
     def changes_on_day(

@@ -327,11 +327,14 @@ class DynamoMemberships:
                 return count
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def due_users(self, bucket: int) -> list[UserKey]:
-        tokens = self._index_keys(
-            keys.DUE_INDEX, keys.DUE_PK, keys.due_pk(bucket), keys.DUE_SK_ATTRIBUTE, None
-        )
-        return [UserKey.parse(token) for token in tokens]
+    def due_users(self, since: float, until: float) -> list[UserKey]:
+        found: list[UserKey] = []
+        for bucket in range(keys.due_bucket(since), keys.due_bucket(until) + 1):
+            tokens = self._index_keys(
+                keys.DUE_INDEX, keys.DUE_PK, keys.due_pk(bucket), keys.DUE_SK_ATTRIBUTE, None
+            )
+            found.extend(UserKey.parse(token) for token in tokens)
+        return found
 
     def changes_on_day(
         self, segment: str, day: int, *, older_than: MembershipChange | None, limit: int

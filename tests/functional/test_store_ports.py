@@ -219,8 +219,12 @@ def test_users_are_found_by_the_hour_they_fall_due(store: Any) -> None:
     store.users.save(ANA, DueRecord(hour * 3600 + 10.0))
     store.users.save(DEVICE, DueRecord(hour * 3600 + 3599.0))
     store.users.save(UserKey.of_user("later"), DueRecord((hour + 1) * 3600.0))
-    assert store.memberships.due_users(hour) == sorted([ANA, DEVICE], key=lambda u: u.token)
+    start = hour * 3600.0
+    assert sorted(store.memberships.due_users(start, start + 1800), key=lambda u: u.token) == sorted(
+        [ANA, DEVICE], key=lambda u: u.token
+    )
     moved = store.users.load_user(ANA).due
     moved.due = (hour + 5) * 3600.0
     assert store.users.save(ANA, moved)
-    assert store.memberships.due_users(hour) == [DEVICE]
+    assert store.memberships.due_users(start, start) == [DEVICE]
+    assert len(store.memberships.due_users(start, start + 5 * 3600)) == 3
