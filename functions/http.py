@@ -49,6 +49,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "/v1/segments": {"GET": "SegmentsFunction"},
     "/v1/segments/{name}/members": {"GET": "SegmentsFunction"},
     "/v1/segments/{name}/explain": {"GET": "SegmentsFunction"},
+    "/v1/segments/{name}/changes": {"GET": "SegmentsFunction"},
 }
 _ROUTE_PATTERNS = [
     (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), served_by)

@@ -1,10 +1,16 @@
-"""Segment routes: list, members at an instant, and explain one user, with a server key."""
+"""Segment routes: list, members (stored, or at an instant), changes, and explain one user, with a server key."""
 
 from aws_lambda_powertools.event_handler import Response
 
 from functions.http import build_app, json_response, lambda_handler, query_parameter
 from kudos.runtime import services
-from kudos.segments.queries import deployed_segments, explain_membership, list_segments, segment_members
+from kudos.segments.queries import (
+    deployed_segments,
+    explain_membership,
+    list_segments,
+    segment_changes,
+    segment_members,
+)
 
 app = build_app("server")
 
@@ -26,6 +32,22 @@ def get_members(name: str) -> Response:
         svc.clock(),
         name,
         query_parameter(app, "at"),
+        query_parameter(app, "limit"),
+        query_parameter(app, "next"),
+    )
+    return json_response(200, page)
+
+
+@app.get("/v1/segments/<name>/changes")
+def get_changes(name: str) -> Response:
+    svc = services()
+    page = segment_changes(
+        svc.store,
+        svc.segments(),
+        svc.clock(),
+        name,
+        query_parameter(app, "from"),
+        query_parameter(app, "to"),
         query_parameter(app, "limit"),
         query_parameter(app, "next"),
     )

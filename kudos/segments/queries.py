@@ -18,8 +18,8 @@ from typing import Any
 from dsl import DslError, SegmentSet, format_diagnostics, load_segments
 from kudos.core.errors import BadRequest, NotFound, SegmentRulesError
 from kudos.core.identity import UserKey
-from kudos.core.timeutil import InstantError, format_instant, parse_instant
-from kudos.store.ports import SegmentEvaluation, Storage
+from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, format_instant, parse_instant
+from kudos.store.ports import CHANGE_RETENTION_DAYS, MembershipChange, Storage, SweepRun
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -70,26 +70,40 @@ def source_name(file: str, directory: Path) -> str:
 
 
 def list_segments(store: Storage, segments: SegmentSet, directory: Path) -> dict[str, Any]:
-    """GET /v1/segments: every deployed segment, with its last evaluation."""
-    evaluations = store.figures.segment_evaluations(segments)
+    """GET /v1/segments: every deployed segment with its stored size, and how fresh membership is
+    (the last sweep: time-driven changes are at most one sweep interval behind)."""
+    sweep = store.figures.last_sweep()
     listed = []
     for name, segment in segments.items():
-        evaluation = evaluations.get(name)
         listed.append(
             {
                 "name": name,
                 "title": segment.title,
                 "source": source_name(segment.file, directory),
+                "version": segment.version,
+                "size": store.memberships.count_members(name),
                 "last_evaluation": None
-                if evaluation is None
+                if sweep is None
                 else {
-                    "at": format_instant(evaluation.at),
-                    "evaluated_at": format_instant(evaluation.evaluated_at),
-                    "size": evaluation.size,
+                    "at": format_instant(sweep.at),
+                    "evaluated_at": format_instant(sweep.finished),
+                    "version": sweep.definitions.get(name),
                 },
             }
         )
-    return {"segments": listed}
+    return {"segments": listed, "last_sweep": None if sweep is None else sweep_json(sweep)}
+
+
+def sweep_json(sweep: SweepRun) -> dict[str, Any]:
+    return {
+        "kind": sweep.kind,
+        "at": format_instant(sweep.at),
+        "started_at": format_instant(sweep.started),
+        "finished_at": format_instant(sweep.finished),
+        "seconds": round(sweep.finished - sweep.started, 3),
+        "users_read": sweep.users_read,
+        "changes": sweep.changes,
+    }
 
 
 def matching_users(store: Storage, segments: SegmentSet, name: str, at: float) -> Iterator[UserKey]:
@@ -99,15 +113,27 @@ def matching_users(store: Storage, segments: SegmentSet, name: str, at: float) -
             yield user.key
 
 
-def _encode_token(at: float, after: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"at": at, "after": after}).encode()).decode()
+def _encode_token(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
-def _decode_token(token: str) -> tuple[float, str]:
+def _decode_token(token: str) -> dict[str, Any]:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return _evaluation_instant(float(decoded["at"])), str(decoded["after"])
-    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
+        if not isinstance(decoded, dict):
+            raise TypeError("not an object")
+        return decoded
+    except (ValueError, TypeError, RecursionError, binascii.Error):
+        raise BadRequest("next: not a token this API returned") from None
+
+
+def _member_token(token: str) -> tuple[float | None, str]:
+    """(the evaluation instant, or None for stored membership; the last user of the page before)."""
+    decoded = _decode_token(token)
+    try:
+        at = decoded.get("at")
+        return (None if at is None else _evaluation_instant(float(at))), str(decoded["after"])
+    except (ValueError, KeyError, TypeError, InstantError):
         raise BadRequest("next: not a token this API returned") from None
 
 
@@ -120,22 +146,24 @@ def segment_members(
     limit_text: str | None,
     next_token: str | None,
 ) -> dict[str, Any]:
-    """GET /v1/segments/{name}/members: the exact size at ``at`` and one page of members.
+    """GET /v1/segments/{name}/members: the exact size and one page of members.
 
-    Pages are in user-key order and the token carries ``at``, so paging through a segment sees
-    one consistent evaluation instant.
+    Without ``at``, stored membership answers (a Query of the members index); with ``at``, the
+    rules are evaluated at that instant over every profile. Pages are in user-key order, and a
+    token carries its mode (and ``at``), so paging sees one consistent answer.
     """
     _require_segment(segments, name)
-    at = instant_parameter("at", at_text, now)
     limit = _limit(limit_text)
+    at = instant_parameter("at", at_text, now) if at_text is not None else None
     after = ""
     if next_token:
-        token_at, after = _decode_token(next_token)
+        token_at, after = _member_token(next_token)
         if at_text is not None and token_at != at:
             raise BadRequest("next: the token belongs to another `at`")
         at = token_at
+    if at is None:
+        return _stored_members(store, name, now, limit, after)
     members = sorted(matching_users(store, segments, name, at), key=lambda user: user.token)
-    store.figures.record_segment_evaluation(SegmentEvaluation(name, at, len(members), now))
     page = [user for user in members if user.token > after][:limit]
     more = bool(page) and page[-1].token < members[-1].token
     return {
@@ -143,8 +171,97 @@ def segment_members(
         "at": format_instant(at),
         "count": len(members),
         "members": [user.identity() for user in page],
-        "next": _encode_token(at, page[-1].token) if more else None,
+        "next": _encode_token({"at": at, "after": page[-1].token}) if more else None,
     }
+
+
+def _stored_members(store: Storage, name: str, now: float, limit: int, after: str) -> dict[str, Any]:
+    try:
+        after_user = UserKey.parse(after) if after else None
+    except ValueError:
+        raise BadRequest("next: not a token this API returned") from None
+    # One more than the page: whether there is a next page, without a second Query.
+    found = store.memberships.members(name, limit + 1, after_user)
+    page = found[:limit]
+    return {
+        "segment": name,
+        "at": format_instant(now),
+        "count": store.memberships.count_members(name),
+        "members": [user.identity() for user in page],
+        "next": _encode_token({"after": page[-1].token}) if len(found) > limit else None,
+    }
+
+
+def segment_changes(
+    store: Storage,
+    segments: SegmentSet,
+    now: float,
+    name: str,
+    from_text: str | None,
+    to_text: str | None,
+    limit_text: str | None,
+    next_token: str | None,
+) -> dict[str, Any]:
+    """GET /v1/segments/{name}/changes: entries and exits, newest first, paged (campaigns.md).
+
+    The log keeps CHANGE_RETENTION_DAYS; without ``from``, that is how far back it is read.
+    """
+    _require_segment(segments, name)
+    limit = _limit(limit_text)
+    earliest = instant_parameter("from", from_text, now - CHANGE_RETENTION_DAYS * SECONDS_PER_DAY)
+    latest = instant_parameter("to", to_text, now)
+    if earliest > latest:
+        raise BadRequest("from: after to")
+    cursor = _change_token(next_token, name) if next_token else None
+    day = day_of(cursor.at if cursor is not None else latest)
+    found: list[MembershipChange] = []
+    # One more than the page: whether there is a next page. Days are read newest first until the
+    # page is full or `from` is passed; a day read in full moves on to the day before.
+    while day >= day_of(earliest) and len(found) <= limit:
+        wanted = limit + 1 - len(found)
+        batch = store.memberships.changes_on_day(name, day, older_than=cursor, limit=wanted)
+        found += [change for change in batch if earliest <= change.at <= latest]
+        if len(batch) < wanted:
+            day, cursor = day - 1, None
+        else:
+            cursor = batch[-1]
+    page = found[:limit]
+    return {
+        "segment": name,
+        "changes": [
+            {
+                "user": change.user.identity(),
+                "change": change.change,
+                "at": format_instant(change.at),
+                "by": change.by,
+                "version": change.definition,
+            }
+            for change in page
+        ],
+        "next": _encode_token(_change_json(page[-1])) if len(found) > limit else None,
+    }
+
+
+def _change_json(change: MembershipChange) -> dict[str, Any]:
+    return {"at": change.at, "user": change.user.token, "change": change.change, "def": change.definition}
+
+
+def _change_token(token: str, segment: str) -> MembershipChange:
+    decoded = _decode_token(token)
+    try:
+        kind = decoded["change"]
+        if kind not in ("entered", "exited"):
+            raise ValueError(kind)
+        return MembershipChange(
+            user=UserKey.parse(str(decoded["user"])),
+            segment=segment,
+            change=kind,
+            at=_evaluation_instant(float(decoded["at"])),
+            by="sweep",
+            definition=str(decoded["def"]),
+        )
+    except (ValueError, KeyError, TypeError, InstantError):
+        raise BadRequest("next: not a token this API returned") from None
 
 
 def _limit(text: str | None) -> int:

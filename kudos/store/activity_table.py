@@ -9,7 +9,7 @@ from typing import Any
 
 from kudos.store import keys
 from kudos.store.codec import Item, num
-from kudos.store.ports import DayActivity, DayFigures, PushEvent, SegmentEvaluation, StoredSession, SweepRun
+from kudos.store.ports import DayActivity, DayFigures, PushEvent, StoredSession, SweepRun
 from kudos.store.tables import DynamoTables
 
 _FIGURE_NAMES = ("dau", "wau", "mau", "new_users", "sessions")
@@ -157,28 +157,6 @@ class DynamoFigures:
         for name in _FIGURE_NAMES:
             item[name] = num(getattr(figures, name))
         self._tables.put(self._table, item)
-
-    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None:
-        item: Item = {
-            keys.PK: {"S": keys.segment_pk(evaluation.name)},
-            keys.SK: {"S": keys.LAST_EVALUATION_SK},
-            "at": num(evaluation.at),
-            "size": num(evaluation.size),
-            "done": num(evaluation.evaluated_at),
-        }
-        self._tables.put(self._table, item)
-
-    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]:
-        key_items = [
-            {keys.PK: {"S": keys.segment_pk(name)}, keys.SK: {"S": keys.LAST_EVALUATION_SK}} for name in names
-        ]
-        found = {}
-        for item in self._tables.batch_get(self._table, key_items, consistent=False):
-            name = item[keys.PK]["S"].removeprefix(keys.SEGMENT_PREFIX)
-            found[name] = SegmentEvaluation(
-                name, float(item["at"]["N"]), int(item["size"]["N"]), float(item["done"]["N"])
-            )
-        return found
 
     def record_sweep(self, run: SweepRun) -> None:
         item: Item = {

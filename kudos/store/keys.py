@@ -60,7 +60,6 @@ API_ACTIVE_SK_PREFIX = "a#"
 NEW_USER_SK_PREFIX = "n#"
 PUSH_EVENT_PREFIX = "PE#"
 SEGMENT_PREFIX = "SEG#"
-LAST_EVALUATION_SK = "LAST"
 
 
 def user_pk(user: UserKey) -> str:

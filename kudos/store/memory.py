@@ -31,7 +31,6 @@ from kudos.store.ports import (
     DayFigures,
     MembershipChange,
     PushEvent,
-    SegmentEvaluation,
     Slot,
     StoredSession,
     SweepRun,
@@ -210,7 +209,6 @@ class MemoryFigures:
     def __init__(self, lock: threading.RLock) -> None:
         self._lock = lock
         self.rollups: dict[int, DayFigures] = {}
-        self.evaluations: dict[str, SegmentEvaluation] = {}
         self.sweep: SweepRun | None = None
 
     def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]:
@@ -220,14 +218,6 @@ class MemoryFigures:
     def put_rollup(self, figures: DayFigures) -> None:
         with self._lock:
             self.rollups[figures.day] = figures
-
-    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None:
-        with self._lock:
-            self.evaluations[evaluation.name] = evaluation
-
-    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]:
-        with self._lock:
-            return {name: self.evaluations[name] for name in names if name in self.evaluations}
 
     def record_sweep(self, run: SweepRun) -> None:
         with self._lock:

@@ -50,16 +50,6 @@ class DayFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class SegmentEvaluation:
-    """The last time a segment's membership was computed, and its size then."""
-
-    name: str
-    at: float  # the instant the rule was evaluated at
-    size: int
-    evaluated_at: float  # when that was done
-
-
-@dataclass(frozen=True, slots=True)
 class PushEvent:
     """One push event as received (kept for campaign results)."""
 
@@ -72,6 +62,9 @@ class PushEvent:
     send_id: str | None = None
     device_id: str | None = None
 
+
+# Membership changes name users: the log keeps them this long (a TTL), enough for reports and audits.
+CHANGE_RETENTION_DAYS = 90
 
 ChangeKind = Literal["entered", "exited"]
 ChangeSource = Literal["ingest", "sweep"]
@@ -186,15 +179,11 @@ class ActivityPort(Protocol):
 
 
 class FiguresPort(Protocol):
-    """Derived state: finalised daily figures and segment evaluations."""
+    """Derived state: finalised daily figures and the last sweep."""
 
     def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]: ...
 
     def put_rollup(self, figures: DayFigures) -> None: ...
-
-    def record_segment_evaluation(self, evaluation: SegmentEvaluation) -> None: ...
-
-    def segment_evaluations(self, names: Iterable[str]) -> dict[str, SegmentEvaluation]: ...
 
     def record_sweep(self, run: SweepRun) -> None: ...
 
@@ -247,6 +236,7 @@ class Storage(Protocol):
 
 
 __all__ = [
+    "CHANGE_RETENTION_DAYS",
     "ActivityPort",
     "ChangeKind",
     "ChangeSource",
@@ -257,7 +247,6 @@ __all__ = [
     "MembershipsPort",
     "PointersPort",
     "PushEvent",
-    "SegmentEvaluation",
     "Slot",
     "Storage",
     "StoredSession",

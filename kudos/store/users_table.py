@@ -14,11 +14,8 @@ from kudos.core.records import MembershipRecord, MergedDeviceRecord, Record, Rec
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.store import keys
 from kudos.store.codec import Item, decode, encode, num
-from kudos.store.ports import MembershipChange, Slot
+from kudos.store.ports import CHANGE_RETENTION_DAYS, MembershipChange, Slot
 from kudos.store.tables import TRANSACTION_LIMIT, DynamoTables
-
-# Changes name users: they are kept this long (a TTL), enough for reports and audits.
-CHANGE_RETENTION_DAYS = 90
 
 
 def _key_item(user: UserKey, key: RecordKey) -> Item:

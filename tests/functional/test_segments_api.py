@@ -63,10 +63,40 @@ def test_members_and_explain_follow_the_rules(api):
 
     listed = api.get("/v1/segments")
     top = next(s for s in listed.body["segments"] if s["name"] == "top_users")
-    # The last evaluation is the one at the earlier instant.
-    assert top["last_evaluation"]["size"] == earlier.body["count"]
-    assert top["last_evaluation"]["at"] == earlier.body["at"]
+    # Stored membership: what ingest decided; no sweep has run yet to age anyone out.
+    assert top["size"] == 1
+    assert top["last_evaluation"] is None
+    assert listed.body["last_sweep"] is None
     assert top["source"] == "segments/top_users.seg"
+    assert len(top["version"]) == 12
+
+
+def test_changes_are_listed_newest_first_and_paged(api):
+    for n in range(3):
+        api.at((NOW + timedelta(hours=n)).isoformat())
+        loyal(api, f"u-{n}")
+    api.at((NOW + timedelta(hours=4)).isoformat())
+    assert api.post("/v1/users/delete", {"external_ids": ["u-1"]}).status == 201
+    seen, token = [], None
+    while True:
+        page = api.get("/v1/segments/top_users/changes", limit="2", **({"next": token} if token else {})).body
+        seen += [(c["user"]["user_id"], c["change"], c["by"]) for c in page["changes"]]
+        token = page["next"]
+        if token is None:
+            break
+    assert seen == [
+        ("u-1", "exited", "ingest"),
+        ("u-2", "entered", "ingest"),
+        ("u-1", "entered", "ingest"),
+        ("u-0", "entered", "ingest"),
+    ]
+    window = api.get(
+        "/v1/segments/top_users/changes",
+        **{"from": (NOW + timedelta(minutes=30)).isoformat(), "to": (NOW + timedelta(hours=3)).isoformat()},
+    ).body
+    assert [c["user"]["user_id"] for c in window["changes"]] == ["u-2", "u-1"]
+    assert api.get("/v1/segments/top_users/changes", next="garbage!").status == 400
+    assert api.get("/v1/segments/nope/changes").status == 404
 
 
 def test_members_are_paged_with_an_opaque_token(api):

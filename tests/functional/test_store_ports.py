@@ -26,7 +26,7 @@ from kudos.core.records import (
 )
 from kudos.store.dynamo import Store
 from kudos.store.memory import MemoryStore
-from kudos.store.ports import DayFigures, MembershipChange, SegmentEvaluation, StoredSession
+from kudos.store.ports import DayFigures, MembershipChange, StoredSession, SweepRun
 from tests.conftest import fresh_tables
 
 ANA = UserKey.of_user("ana")
@@ -177,13 +177,16 @@ def test_day_markers(store: Any) -> None:
     assert store.activity.read_day(20_001).api_aids == []
 
 
-def test_figures_and_evaluations(store: Any) -> None:
+def test_figures_and_the_last_sweep(store: Any) -> None:
     figures = DayFigures(day=20_000, dau=1, wau=2, mau=3, new_users=1, sessions=4)
     store.figures.put_rollup(figures)
     assert store.figures.get_rollups([20_000, 20_001]) == {20_000: figures}
-    evaluation = SegmentEvaluation("top_users", at=10.5, size=3, evaluated_at=11.0)
-    store.figures.record_segment_evaluation(evaluation)
-    assert store.figures.segment_evaluations(["top_users", "other"]) == {"top_users": evaluation}
+    assert store.figures.last_sweep() is None
+    run = SweepRun(
+        "full", at=10.5, started=11.0, finished=12.5, users_read=3, changes=1, definitions={"a": "v1"}
+    )
+    store.figures.record_sweep(run)
+    assert store.figures.last_sweep() == run
 
 
 def change(user: UserKey, kind: str, at: float, segment: str = "top") -> MembershipChange:

@@ -63,8 +63,9 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
     "SegmentsFunction": (
         "functions.segments.handler",
         {
-            "UsersTable": {"Scan", "Query", "GetItem"},
-            "ActivityTable": {"GetItem", "BatchGetItem", "PutItem"},
+            "UsersTable": {"Scan", "Query"},
+            "UsersTable/index/members": {"Query"},
+            "ActivityTable": {"BatchGetItem"},
         },
     ),
     "RollupFunction": (
@@ -251,13 +252,11 @@ def test_policies_name_each_action_on_each_table_and_nothing_more(name: str) -> 
             assert "*" not in action, f"{name}: wildcard action {action}"
             assert action.startswith("dynamodb:"), f"{name}: {action} is not a DynamoDB action"
         for resource in as_list(statement["Resource"]):
-            # Only a table's own ARN: a string could be "*", "table/*" or an index.
+            # Only a table's own ARN or one named index of it: a string could be "*" or "table/*".
             assert isinstance(resource, dict), f"{name}: resource {resource!r} is not a table ARN"
-            assert set(resource) == {"Fn::GetAtt"}, f"{name}: resource {resource!r} is not a table ARN"
-            table, attribute = resource["Fn::GetAtt"]
-            assert table in TABLES
-            assert attribute == "Arn"
-            granted.setdefault(table, set()).update(a.removeprefix("dynamodb:") for a in actions)
+            granted.setdefault(resource_name(resource), set()).update(
+                a.removeprefix("dynamodb:") for a in actions
+            )
     assert granted == FUNCTIONS[name][1]
 
 
@@ -299,6 +298,8 @@ def iam_actions(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]
             for item in params["TransactItems"]
             for kind, body in item.items()
         ]
+    if "IndexName" in params:
+        return [(f"{params['TableName']}/index/{params['IndexName']}", operation)]
     return [(params.get("TableName", "?"), operation)]
 
 
@@ -334,12 +335,26 @@ def sample_events() -> list[tuple[str, dict[str, Any], float]]:
     return samples
 
 
+def resource_name(resource: dict[str, Any]) -> str:
+    """``UsersTable`` for a table's ARN, ``UsersTable/index/members`` for one named index of it."""
+    if set(resource) == {"Fn::GetAtt"}:
+        table, attribute = resource["Fn::GetAtt"]
+        assert table in TABLES, resource
+        assert attribute == "Arn", resource
+        return str(table)
+    assert set(resource) == {"Fn::Sub"}, f"resource {resource!r} is not a table or index ARN"
+    match = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/([A-Za-z0-9_.-]+)", resource["Fn::Sub"])
+    assert match is not None, f"{resource!r} is not one named index"
+    assert match.group(1) in TABLES, resource
+    return f"{match.group(1)}/index/{match.group(2)}"
+
+
 def granted_actions(name: str) -> dict[str, set[str]]:
-    """Table logical id -> the DynamoDB actions the function's policy allows on it."""
+    """Table (or index) logical id -> the DynamoDB actions the function's policy allows on it."""
     granted: dict[str, set[str]] = {}
     for statement in statements(name):
         for resource in as_list(statement["Resource"]):
-            granted.setdefault(resource["Fn::GetAtt"][0], set()).update(
+            granted.setdefault(resource_name(resource), set()).update(
                 a.removeprefix("dynamodb:") for a in as_list(statement["Action"])
             )
     return granted
@@ -401,7 +416,8 @@ def test_policies_grant_what_the_handlers_do_with_the_sample_events(monkeypatch:
                     )
                 granted = granted_actions(name)
                 for table, action in dict.fromkeys(calls):
-                    logical = tables.get(table, table)
+                    base, _, index = table.partition("/index/")
+                    logical = tables.get(base, base) + (f"/index/{index}" if index else "")
                     if action not in granted.get(logical, set()):
                         problems.append(
                             f"{name}: dynamodb:{action} on {logical} for {what} is not in its policy"
