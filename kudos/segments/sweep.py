@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dsl import SegmentSet
-from kudos.segments.membership import reevaluate
-from kudos.store.ports import MembershipChange, Storage
+from kudos.core.clock import Clock
+from kudos.segments.membership import definition_versions, reevaluate
+from kudos.store.ports import MembershipChange, Storage, SweepRun
 
 
 @dataclass(slots=True)
@@ -43,3 +44,40 @@ def sweep_everyone(
         result.users_read += 1
         result.changes += reevaluate(store, segments, user, at, "sweep")
     return result
+
+
+def run_sweep(
+    store: Storage,
+    segments: SegmentSet,
+    at: float,
+    clock: Clock,
+    *,
+    full: bool = False,
+    part: int = 0,
+    parts: int = 1,
+) -> SweepRun:
+    """One scheduled sweep at ``at``: full when asked, on the first run, or when a rule's version
+    changed since the last full sweep; otherwise only the users that fell due since the last one.
+    The run is recorded only when it completes, so a crashed sweep is redone from the same point."""
+    started = clock()
+    deployed = definition_versions(segments)
+    last = store.figures.last_sweep()
+    full = full or last is None or last.definitions != deployed
+    if full:
+        result = sweep_everyone(store, segments, at, part, parts)
+    else:
+        assert last is not None
+        result = sweep_due(store, segments, min(last.at, at), at)
+    run = SweepRun(
+        kind="full" if full else "steady",
+        at=at,
+        started=started,
+        finished=clock(),
+        users_read=result.users_read,
+        changes=len(result.changes),
+        definitions=deployed,
+    )
+    # A part of a fanned-out full sweep is not the whole: the coordinator records the full run.
+    if parts == 1:
+        store.figures.record_sweep(run)
+    return run

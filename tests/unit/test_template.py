@@ -68,6 +68,14 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
             "ActivityTable": {"BatchGetItem"},
         },
     ),
+    "SweepFunction": (
+        "functions.sweep.handler",
+        {
+            "UsersTable": {"Scan", "Query", "PutItem", "DeleteItem"},
+            "UsersTable/index/due": {"Query"},
+            "ActivityTable": {"BatchGetItem", "PutItem"},
+        },
+    ),
     "RollupFunction": (
         "functions.rollup.handler",
         {"ActivityTable": {"Query", "GetItem", "BatchGetItem", "PutItem"}},
@@ -330,7 +338,8 @@ def sample_events() -> list[tuple[str, dict[str, Any], float]]:
         if "routeKey" in event:
             samples.append((routes[event["routeKey"]], event, event["requestContext"]["timeEpoch"] / 1000))
         else:
-            (name,) = scheduled
+            # A scheduled event names its rule, and the rule is named after its function.
+            (name,) = [n for n in scheduled if any(n in arn for arn in event["resources"])]
             samples.append((name, event, datetime.fromisoformat(event["time"]).timestamp()))
     return samples
 
