@@ -22,6 +22,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "activity_table": "ACTIVITY_TABLE",
     "region": "AWS_REGION",
     "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "events_endpoint_url": "EVENTS_ENDPOINT_URL",
     "session_max_age_days": "SESSION_MAX_AGE_DAYS",
     "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
     "session_retention_days": "SESSION_RETENTION_DAYS",
@@ -38,6 +40,9 @@ class Settings(BaseModel, frozen=True):
     activity_table: str = "kudos-activity"
     region: str = "us-east-1"
     dynamodb_endpoint_url: str | None = None
+    # Where membership changes are announced; without a bus they wait in the outbox.
+    event_bus_name: str | None = None
+    events_endpoint_url: str | None = None
     # api.md: a session may start at most 30 days before and 1 day after the server receive time.
     session_max_age_days: int = Field(default=30, ge=1, le=365)
     session_max_future_days: int = Field(default=1, ge=0, le=30)

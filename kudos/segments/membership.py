@@ -45,6 +45,7 @@ def reevaluate(
         if store.memberships.record_change(change):
             changes.append(change)
     _keep_due(store, user, due, at, by)
+    announce(store, changes)
     return changes
 
 
@@ -55,7 +56,18 @@ def exit_everything(store: Storage, user: UserRecords, at: float, by: ChangeSour
         change = MembershipChange(user.key, name, "exited", at, by, membership.definition)
         if store.memberships.record_change(change):
             changes.append(change)
+    announce(store, changes)
     return changes
+
+
+def announce(store: Storage, changes: list[MembershipChange]) -> None:
+    """Publish the changes' events; the delivered ones leave the outbox. A change recorded but not
+    delivered (a bus outage, a crash right after recording) stays there: the sweep retries it, so
+    no change goes unannounced (at least once: consumers de-duplicate by the event's id)."""
+    if not changes:
+        return
+    undelivered = store.events.publish(changes)
+    store.memberships.mark_published(change for change in changes if change not in undelivered)
 
 
 def _keep_due(store: Storage, user: UserRecords, due: float | None, at: float, by: ChangeSource) -> None:

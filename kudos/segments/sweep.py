@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 from dsl import SegmentSet
 from kudos.core.clock import Clock
-from kudos.segments.membership import definition_versions, reevaluate
+from kudos.segments.membership import announce, definition_versions, reevaluate
 from kudos.store.ports import MembershipChange, Storage, SweepRun
+
+OUTBOX_GRACE_SECONDS = 60
 
 
 @dataclass(slots=True)
@@ -60,6 +62,9 @@ def run_sweep(
     changed since the last full sweep; otherwise only the users that fell due since the last one.
     The run is recorded only when it completes, so a crashed sweep is redone from the same point."""
     started = clock()
+    # Changes recorded before this sweep whose events were not delivered: announce them now. Those
+    # of the last minute may still be on their way from the call that recorded them.
+    announce(store, store.memberships.unpublished(until=at - OUTBOX_GRACE_SECONDS))
     deployed = definition_versions(segments)
     last = store.figures.last_sweep()
     full = full or last is None or last.definitions != deployed

@@ -7,6 +7,7 @@ from typing import Any
 from kudos.core.settings import Settings
 from kudos.store.activity_table import DynamoActivity, DynamoFigures
 from kudos.store.capacity import CapacityMeter
+from kudos.store.events import EventBridgeEvents
 from kudos.store.tables import DynamoTables
 from kudos.store.users_table import DynamoMemberships, DynamoPointers, DynamoUserRecords
 
@@ -22,6 +23,7 @@ class Store:
         self.activity = DynamoActivity(self.tables)
         self.figures = DynamoFigures(self.tables)
         self.memberships = DynamoMemberships(self.tables)
+        self.events = EventBridgeEvents(settings)
 
     @property
     def client(self) -> Any:

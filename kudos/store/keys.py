@@ -45,6 +45,12 @@ DUE_INDEX = "due"
 DUE_PK = "dpk"  # DUE#<hour bucket>
 DUE_SK_ATTRIBUTE = "dsk"  # the user's token
 SEGMENT_CHANGES_PREFIX = "CHG#"  # change log partitions: CHG#<segment>#<day>
+# A change whose event is not yet delivered carries the outbox index's keys (sparse, sharded so
+# that a burst of changes does not make one hot index partition).
+OUTBOX_INDEX = "outbox"
+OUTBOX_PK = "opk"  # OUTBOX#<shard>
+OUTBOX_SK = "osk"  # the change's sort key: time order
+OUTBOX_SHARDS = 16
 SECONDS_PER_DUE_BUCKET = 3600
 
 # Prefixes of attribute names inside the attributes item (kudos/store/codec.py names the rest).
@@ -181,3 +187,7 @@ def change_sk(at: float, user: UserKey, change: str) -> str:
     """Newest first is a backwards Query: the instant leads, fixed width so that text order is time
     order; the user and the change make it unique."""
     return f"{at:020.3f}#{user.token}#{change}"
+
+
+def outbox_pk(shard: int) -> str:
+    return f"OUTBOX#{shard}"

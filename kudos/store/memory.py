@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from kudos.core.identity import UserKey
@@ -233,6 +233,7 @@ class MemoryMemberships:
         self._lock = lock
         self._users = users
         self.log: dict[tuple[str, int], list[MembershipChange]] = {}
+        self.outbox: dict[MembershipChange, None] = {}
 
     def _members(self, segment: str) -> list[UserKey]:
         key = membership_key(segment)
@@ -254,7 +255,17 @@ class MemoryMemberships:
             else:
                 del records[key]
             self.log.setdefault((change.segment, day_of(change.at)), []).append(change)
+            self.outbox[change] = None
             return True
+
+    def mark_published(self, changes: Iterable[MembershipChange]) -> None:
+        with self._lock:
+            for change in changes:
+                self.outbox.pop(change, None)
+
+    def unpublished(self, until: float) -> list[MembershipChange]:
+        with self._lock:
+            return sorted((change for change in self.outbox if change.at <= until), key=lambda c: c.at)
 
     def members(self, segment: str, limit: int, after: UserKey | None) -> list[UserKey]:
         with self._lock:
@@ -286,6 +297,20 @@ class MemoryMemberships:
         return [c for c in logged if older_than is None or order(c) < order(older_than)][:limit]
 
 
+class MemoryEvents:
+    """The events published, in order; ``failing`` makes delivery fail, as a bus outage would."""
+
+    def __init__(self) -> None:
+        self.published: list[MembershipChange] = []
+        self.failing = False
+
+    def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
+        if self.failing:
+            return list(changes)
+        self.published.extend(changes)
+        return []
+
+
 class MemoryStore:
     """Every port in memory; thread-safe, so concurrency tests can share one."""
 
@@ -296,3 +321,4 @@ class MemoryStore:
         self.activity = MemoryActivity(lock)
         self.figures = MemoryFigures(lock)
         self.memberships = MemoryMemberships(lock, self.users)
+        self.events = MemoryEvents()

@@ -8,7 +8,7 @@ The domain never sees an item, a key string or a type descriptor: only these val
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -215,6 +215,22 @@ class MembershipsPort(Protocol):
         """A day's changes of one segment, newest first, before ``older_than`` when given."""
         ...
 
+    def mark_published(self, changes: Iterable[MembershipChange]) -> None:
+        """Take these changes out of the outbox: their events were delivered."""
+        ...
+
+    def unpublished(self, until: float) -> list[MembershipChange]:
+        """Changes recorded at or before ``until`` whose events were not (known to be) delivered."""
+        ...
+
+
+class EventsPort(Protocol):
+    """Where membership changes are announced (an EventBridge bus: "Segment Entered"/"Exited")."""
+
+    def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
+        """Send one event per change, in batches; the changes that could not be delivered."""
+        ...
+
 
 class Storage(Protocol):
     """Every port, as the domain receives them."""
@@ -234,6 +250,9 @@ class Storage(Protocol):
     @property
     def memberships(self) -> MembershipsPort: ...
 
+    @property
+    def events(self) -> EventsPort: ...
+
 
 __all__ = [
     "CHANGE_RETENTION_DAYS",
@@ -242,6 +261,7 @@ __all__ = [
     "ChangeSource",
     "DayActivity",
     "DayFigures",
+    "EventsPort",
     "FiguresPort",
     "MembershipChange",
     "MembershipsPort",

@@ -12,17 +12,20 @@ from kudos.store.keys import (
     MEMBERS_INDEX,
     MEMBERS_PK,
     MEMBERS_SK,
+    OUTBOX_INDEX,
+    OUTBOX_PK,
+    OUTBOX_SK,
     PK,
     SK,
     TTL_ATTRIBUTE,
 )
 
 
-def _keys_only_index(name: str, pk: str, sk: str) -> dict[str, Any]:
+def _index(name: str, pk: str, sk: str, projection: str = "KEYS_ONLY") -> dict[str, Any]:
     return {
         "IndexName": name,
         "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
-        "Projection": {"ProjectionType": "KEYS_ONLY"},
+        "Projection": {"ProjectionType": projection},
     }
 
 
@@ -43,12 +46,14 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
             *key_schema["AttributeDefinitions"],
             *(
                 {"AttributeName": name, "AttributeType": "S"}
-                for name in (MEMBERS_PK, MEMBERS_SK, DUE_PK, DUE_SK_ATTRIBUTE)
+                for name in (MEMBERS_PK, MEMBERS_SK, DUE_PK, DUE_SK_ATTRIBUTE, OUTBOX_PK, OUTBOX_SK)
             ),
         ],
         "GlobalSecondaryIndexes": [
-            _keys_only_index(MEMBERS_INDEX, MEMBERS_PK, MEMBERS_SK),
-            _keys_only_index(DUE_INDEX, DUE_PK, DUE_SK_ATTRIBUTE),
+            _index(MEMBERS_INDEX, MEMBERS_PK, MEMBERS_SK),
+            _index(DUE_INDEX, DUE_PK, DUE_SK_ATTRIBUTE),
+            # The undelivered changes themselves, so that the sweep re-sends them without a read each.
+            _index(OUTBOX_INDEX, OUTBOX_PK, OUTBOX_SK, "ALL"),
         ],
     }
     return [

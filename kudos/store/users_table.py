@@ -229,10 +229,20 @@ class DynamoMemberships:
     def _table(self) -> str:
         return self._tables.users_table
 
-    def _log_item(self, change: MembershipChange) -> Item:
+    @staticmethod
+    def _log_key(change: MembershipChange) -> Item:
         return {
             keys.PK: {"S": keys.changes_pk(change.segment, day_of(change.at))},
             keys.SK: {"S": keys.change_sk(change.at, change.user, change.change)},
+        }
+
+    def _log_item(self, change: MembershipChange) -> Item:
+        sk = keys.change_sk(change.at, change.user, change.change)
+        return {
+            **self._log_key(change),
+            # In the outbox until its event is delivered (mark_published).
+            keys.OUTBOX_PK: {"S": keys.outbox_pk(keys.shard_of(sk, keys.OUTBOX_SHARDS))},
+            keys.OUTBOX_SK: {"S": sk},
             "seg": {"S": change.segment},
             "user": {"S": change.user.token},
             "c": {"S": change.change},
@@ -332,6 +342,32 @@ class DynamoMemberships:
             )
             found.extend(UserKey.parse(token) for token in tokens)
         return found
+
+    def mark_published(self, changes: Iterable[MembershipChange]) -> None:
+        for change in changes:
+            response = self._tables.client.update_item(
+                TableName=self._table,
+                Key=self._log_key(change),
+                UpdateExpression="REMOVE #opk, #osk",
+                ExpressionAttributeNames={"#opk": keys.OUTBOX_PK, "#osk": keys.OUTBOX_SK},
+                ReturnConsumedCapacity="TOTAL",
+            )
+            self._tables.meter.wrote(response.get("ConsumedCapacity"))
+
+    def unpublished(self, until: float) -> list[MembershipChange]:
+        bound = keys.change_sk(until, UserKey.of_user("\uffff"), "~")
+        found: list[MembershipChange] = []
+        for shard in range(keys.OUTBOX_SHARDS):
+            request = {
+                "TableName": self._table,
+                "IndexName": keys.OUTBOX_INDEX,
+                "KeyConditionExpression": "#p = :p AND #s <= :s",
+                "ExpressionAttributeNames": {"#p": keys.OUTBOX_PK, "#s": keys.OUTBOX_SK},
+                "ExpressionAttributeValues": {":p": {"S": keys.outbox_pk(shard)}, ":s": {"S": bound}},
+            }
+            for page in self._tables.pages(self._tables.client.query, request):
+                found.extend(map(_change_of, page))
+        return sorted(found, key=lambda change: change.at)
 
     def changes_on_day(
         self, segment: str, day: int, *, older_than: MembershipChange | None, limit: int

@@ -231,3 +231,16 @@ def test_users_are_found_by_the_hour_they_fall_due(store: Any) -> None:
     assert store.users.save(ANA, moved)
     assert store.memberships.due_users(start, start) == [DEVICE]
     assert len(store.memberships.due_users(start, start + 5 * 3600)) == 3
+
+
+def test_a_change_stays_in_the_outbox_until_its_event_is_delivered(store: Any) -> None:
+    entered = change(ANA, "entered", 1_728_000_000.0)
+    exited = change(ANA, "exited", 1_728_000_500.0)
+    store.memberships.record_change(entered)
+    store.memberships.record_change(exited)
+    assert store.memberships.unpublished(until=1_728_000_100.0) == [entered]
+    assert store.memberships.unpublished(until=1_728_001_000.0) == [entered, exited]
+    store.memberships.mark_published([entered])
+    assert store.memberships.unpublished(until=1_728_001_000.0) == [exited]
+    # Delivered or not, the change log keeps both.
+    assert len(store.memberships.changes_on_day("top", 20_000, older_than=None, limit=10)) == 2

@@ -39,6 +39,7 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
         {
             "UsersTable": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
             "ActivityTable": {"BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"},
+            "EventBus": {"events:PutEvents"},
         },
     ),
     "BackendIngestFunction": (
@@ -54,6 +55,7 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
                 "BatchWriteItem",
             },
             "ActivityTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+            "EventBus": {"events:PutEvents"},
         },
     ),
     "MetricsFunction": (
@@ -71,9 +73,11 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
     "SweepFunction": (
         "functions.sweep.handler",
         {
-            "UsersTable": {"Scan", "Query", "PutItem", "DeleteItem"},
+            "UsersTable": {"Scan", "Query", "PutItem", "UpdateItem", "DeleteItem"},
             "UsersTable/index/due": {"Query"},
+            "UsersTable/index/outbox": {"Query"},
             "ActivityTable": {"BatchGetItem", "PutItem"},
+            "EventBus": {"events:PutEvents"},
         },
     ),
     "RollupFunction": (
@@ -258,7 +262,7 @@ def test_policies_name_each_action_on_each_table_and_nothing_more(name: str) -> 
         actions = as_list(statement["Action"])
         for action in actions:
             assert "*" not in action, f"{name}: wildcard action {action}"
-            assert action.startswith("dynamodb:"), f"{name}: {action} is not a DynamoDB action"
+            assert action.startswith("dynamodb:") or action == "events:PutEvents", f"{name}: {action}"
         for resource in as_list(statement["Resource"]):
             # Only a table's own ARN or one named index of it: a string could be "*" or "table/*".
             assert isinstance(resource, dict), f"{name}: resource {resource!r} is not a table ARN"
@@ -348,7 +352,7 @@ def resource_name(resource: dict[str, Any]) -> str:
     """``UsersTable`` for a table's ARN, ``UsersTable/index/members`` for one named index of it."""
     if set(resource) == {"Fn::GetAtt"}:
         table, attribute = resource["Fn::GetAtt"]
-        assert table in TABLES, resource
+        assert table in (*TABLES, "EventBus"), resource
         assert attribute == "Arn", resource
         return str(table)
     assert set(resource) == {"Fn::Sub"}, f"resource {resource!r} is not a table or index ARN"
@@ -487,7 +491,9 @@ def test_environment_names_are_the_ones_settings_reads() -> None:
         "KUDOS_AUTH_REQUIRED": "true",
         "KUDOS_APP_KEYS": "app-1,app-2",
         "KUDOS_SERVER_KEYS": "server-1",
+        "EVENT_BUS_NAME": "kudos-bus",
     }
+    assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
     assert {n for n in variables if not n.startswith("POWERTOOLS_")} == set(samples)
     settings = Settings.from_env(samples)
     assert settings.users_table == "users-t"
@@ -499,6 +505,7 @@ def test_environment_names_are_the_ones_settings_reads() -> None:
     assert settings.auth_required is True
     assert settings.app_keys == {"app-1", "app-2"}
     assert settings.server_keys == {"server-1"}
+    assert settings.event_bus_name == "kudos-bus"
 
 
 @pytest.mark.parametrize(
