@@ -24,6 +24,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
     "event_bus_name": "EVENT_BUS_NAME",
     "events_endpoint_url": "EVENTS_ENDPOINT_URL",
+    "sweep_parts": "SWEEP_PARTS",
+    "sweep_queue_url": "SWEEP_QUEUE_URL",
     "session_max_age_days": "SESSION_MAX_AGE_DAYS",
     "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
     "session_retention_days": "SESSION_RETENTION_DAYS",
@@ -43,6 +45,10 @@ class Settings(BaseModel, frozen=True):
     # Where membership changes are announced; without a bus they wait in the outbox.
     event_bus_name: str | None = None
     events_endpoint_url: str | None = None
+    # A full sweep is split into this many parallel Scan parts, each an invocation taken from the
+    # sweep queue (1: the scheduled invocation sweeps everyone itself).
+    sweep_parts: int = Field(default=1, ge=1, le=1000)
+    sweep_queue_url: str | None = None
     # api.md: a session may start at most 30 days before and 1 day after the server receive time.
     session_max_age_days: int = Field(default=30, ge=1, le=365)
     session_max_future_days: int = Field(default=1, ge=0, le=30)

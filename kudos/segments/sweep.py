@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from dsl import SegmentSet
 from kudos.core.clock import Clock
 from kudos.segments.membership import announce, definition_versions, reevaluate
-from kudos.store.ports import MembershipChange, Storage, SweepRun
+from kudos.store.ports import FullSweepPlan, MembershipChange, Storage, SweepRun
 
 OUTBOX_GRACE_SECONDS = 60
 
@@ -55,26 +55,38 @@ def run_sweep(
     clock: Clock,
     *,
     full: bool = False,
-    part: int = 0,
     parts: int = 1,
 ) -> SweepRun:
     """One scheduled sweep at ``at``: full when asked, on the first run, or when a rule's version
     changed since the last full sweep; otherwise only the users that fell due since the last one.
-    The run is recorded only when it completes, so a crashed sweep is redone from the same point."""
+
+    With ``parts`` > 1 a full sweep is fanned out: one message per Scan part goes to the sweep queue
+    (run_sweep_part takes each), and meanwhile the users that fell due are still swept. A run is
+    recorded only when it completes, so a crashed sweep is redone from the same point.
+    """
     started = clock()
     # Changes recorded before this sweep whose events were not delivered: announce them now. Those
     # of the last minute may still be on their way from the call that recorded them.
     announce(store, store.memberships.unpublished(until=at - OUTBOX_GRACE_SECONDS))
     deployed = definition_versions(segments)
     last = store.figures.last_sweep()
-    full = full or last is None or last.definitions != deployed
-    if full:
-        result = sweep_everyone(store, segments, at, part, parts)
+    needs_full = full or last is None or last.definitions != deployed
+    if needs_full and parts > 1:
+        plan = store.figures.full_sweep_plan()
+        if full or plan is None or plan.definitions != deployed:
+            store.figures.begin_full_sweep(FullSweepPlan(at, started, parts, deployed))
+            store.sweep_queue.send_parts(at, parts)
+        if last is None:
+            return SweepRun("full", at, started, clock(), 0, 0, deployed)
+        # Until the parts are done, the last full sweep's versions stand: time-driven changes go on.
+        needs_full, deployed = False, last.definitions
+    if needs_full:
+        result = sweep_everyone(store, segments, at)
     else:
         assert last is not None
         result = sweep_due(store, segments, min(last.at, at), at)
     run = SweepRun(
-        kind="full" if full else "steady",
+        kind="full" if needs_full else "steady",
         at=at,
         started=started,
         finished=clock(),
@@ -82,7 +94,23 @@ def run_sweep(
         changes=len(result.changes),
         definitions=deployed,
     )
-    # A part of a fanned-out full sweep is not the whole: the coordinator records the full run.
-    if parts == 1:
-        store.figures.record_sweep(run)
+    store.figures.record_sweep(run)
+    return run
+
+
+def run_sweep_part(
+    store: Storage, segments: SegmentSet, at: float, part: int, parts: int, clock: Clock
+) -> SweepRun | None:
+    """One part of a fanned-out full sweep. The part that completes the plan records the full run;
+    a part of a superseded or finished sweep (an SQS redelivery) does nothing."""
+    plan = store.figures.full_sweep_plan()
+    if plan is None or plan.at != at:
+        return None
+    result = sweep_everyone(store, segments, at, part, parts)
+    plan = store.figures.finish_part(at, part, result.users_read, len(result.changes))
+    if plan is None or len(plan.parts_done) < plan.parts:
+        return None
+    run = SweepRun("full", at, plan.started, clock(), plan.users_read, plan.changes, plan.definitions)
+    store.figures.record_sweep(run)
+    store.figures.end_full_sweep(at)
     return run

@@ -7,15 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from kudos.store import keys
 from kudos.store.codec import Item, num
-from kudos.store.ports import DayActivity, DayFigures, PushEvent, StoredSession, SweepRun
-from kudos.store.tables import DynamoTables
+from kudos.store.ports import DayActivity, DayFigures, FullSweepPlan, PushEvent, StoredSession, SweepRun
+from kudos.store.tables import DynamoTables, is_conditional_failure
 
 _FIGURE_NAMES = ("dau", "wau", "mau", "new_users", "sessions")
 _ROLLUP_SK = "R"
 _SWEEP_PK = "SWEEP"
 _LAST_SWEEP_SK = "LAST"
+_FULL_SWEEP_SK = "FULL"
 
 
 def _stored_session(item: Item) -> StoredSession:
@@ -187,3 +190,75 @@ class DynamoFigures:
             changes=int(item["changes"]["N"]),
             definitions={name: value["S"] for name, value in item["definitions"]["M"].items()},
         )
+
+    def _plan_key(self) -> Item:
+        return {keys.PK: {"S": _SWEEP_PK}, keys.SK: {"S": _FULL_SWEEP_SK}}
+
+    def begin_full_sweep(self, plan: FullSweepPlan) -> None:
+        item: Item = {
+            **self._plan_key(),
+            "at": num(plan.at),
+            "started": num(plan.started),
+            "parts": num(plan.parts),
+            "read": num(0),
+            "changes": num(0),
+            "definitions": {"M": {name: {"S": version} for name, version in plan.definitions.items()}},
+        }
+        self._tables.put(self._table, item)
+
+    def full_sweep_plan(self) -> FullSweepPlan | None:
+        found = self._tables.batch_get(self._table, [self._plan_key()], consistent=True)
+        return _plan_of(found[0]) if found else None
+
+    def finish_part(self, at: float, part: int, users_read: int, changes: int) -> FullSweepPlan | None:
+        # One atomic update: the part joins the set once, and its counts are added only then (a
+        # part that reports twice, after an SQS redelivery, fails the condition the second time).
+        try:
+            response = self._tables.client.update_item(
+                TableName=self._table,
+                Key=self._plan_key(),
+                UpdateExpression="ADD #done :part, #read :read, #changes :changes",
+                ConditionExpression="#at = :at AND NOT contains(#done, :number)",
+                ExpressionAttributeNames={
+                    "#done": "done",
+                    "#read": "read",
+                    "#changes": "changes",
+                    "#at": "at",
+                },
+                ExpressionAttributeValues={
+                    ":part": {"NS": [str(part)]},
+                    ":number": num(part),
+                    ":read": num(users_read),
+                    ":changes": num(changes),
+                    ":at": num(at),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                plan = self.full_sweep_plan()
+                return plan if plan is not None and plan.at == at else None
+            raise
+        self._tables.meter.wrote(response.get("ConsumedCapacity"))
+        return _plan_of(response["Attributes"])
+
+    def end_full_sweep(self, at: float) -> None:
+        condition = {
+            "ConditionExpression": "#at = :at",
+            "ExpressionAttributeNames": {"#at": "at"},
+            "ExpressionAttributeValues": {":at": num(at)},
+        }
+        self._tables.delete(self._table, self._plan_key(), condition)
+
+
+def _plan_of(item: Item) -> FullSweepPlan:
+    return FullSweepPlan(
+        at=float(item["at"]["N"]),
+        started=float(item["started"]["N"]),
+        parts=int(item["parts"]["N"]),
+        definitions={name: value["S"] for name, value in item["definitions"]["M"].items()},
+        parts_done=frozenset(int(n) for n in item.get("done", {}).get("NS", [])),
+        users_read=int(item["read"]["N"]),
+        changes=int(item["changes"]["N"]),
+    )

@@ -8,6 +8,7 @@ from kudos.core.settings import Settings
 from kudos.store.activity_table import DynamoActivity, DynamoFigures
 from kudos.store.capacity import CapacityMeter
 from kudos.store.events import EventBridgeEvents
+from kudos.store.sweep_queue import SqsSweepQueue
 from kudos.store.tables import DynamoTables
 from kudos.store.users_table import DynamoMemberships, DynamoPointers, DynamoUserRecords
 
@@ -24,6 +25,7 @@ class Store:
         self.figures = DynamoFigures(self.tables)
         self.memberships = DynamoMemberships(self.tables)
         self.events = EventBridgeEvents(settings)
+        self.sweep_queue = SqsSweepQueue(settings)
 
     @property
     def client(self) -> Any:

@@ -29,6 +29,7 @@ from kudos.store.keys import due_bucket
 from kudos.store.ports import (
     DayActivity,
     DayFigures,
+    FullSweepPlan,
     MembershipChange,
     PushEvent,
     Slot,
@@ -210,6 +211,7 @@ class MemoryFigures:
         self._lock = lock
         self.rollups: dict[int, DayFigures] = {}
         self.sweep: SweepRun | None = None
+        self.plan: FullSweepPlan | None = None
 
     def get_rollups(self, days: Iterable[int]) -> dict[int, DayFigures]:
         with self._lock:
@@ -226,6 +228,32 @@ class MemoryFigures:
     def last_sweep(self) -> SweepRun | None:
         with self._lock:
             return self.sweep
+
+    def begin_full_sweep(self, plan: FullSweepPlan) -> None:
+        with self._lock:
+            self.plan = plan
+
+    def full_sweep_plan(self) -> FullSweepPlan | None:
+        with self._lock:
+            return self.plan
+
+    def finish_part(self, at: float, part: int, users_read: int, changes: int) -> FullSweepPlan | None:
+        with self._lock:
+            if self.plan is None or self.plan.at != at:
+                return None
+            if part not in self.plan.parts_done:
+                self.plan = replace(
+                    self.plan,
+                    parts_done=self.plan.parts_done | {part},
+                    users_read=self.plan.users_read + users_read,
+                    changes=self.plan.changes + changes,
+                )
+            return self.plan
+
+    def end_full_sweep(self, at: float) -> None:
+        with self._lock:
+            if self.plan is not None and self.plan.at == at:
+                self.plan = None
 
 
 class MemoryMemberships:
@@ -311,6 +339,16 @@ class MemoryEvents:
         return []
 
 
+class MemorySweepQueue:
+    """The parts sent, as (at, part, parts), for the test to deliver like the event source would."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, int, int]] = []
+
+    def send_parts(self, at: float, parts: int) -> None:
+        self.messages.extend((at, part, parts) for part in range(parts))
+
+
 class MemoryStore:
     """Every port in memory; thread-safe, so concurrency tests can share one."""
 
@@ -322,3 +360,4 @@ class MemoryStore:
         self.figures = MemoryFigures(lock)
         self.memberships = MemoryMemberships(lock, self.users)
         self.events = MemoryEvents()
+        self.sweep_queue = MemorySweepQueue()

@@ -96,6 +96,20 @@ class SweepRun:
     definitions: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class FullSweepPlan:
+    """A full sweep fanned out over ``parts`` parallel Scan parts: the run is recorded when the
+    last part reports."""
+
+    at: float
+    started: float
+    parts: int
+    definitions: dict[str, str]
+    parts_done: frozenset[int] = frozenset()
+    users_read: int = 0
+    changes: int = 0
+
+
 class UserRecordsPort(Protocol):
     """The users table: each user's records, written under optimistic concurrency (``version``)."""
 
@@ -189,6 +203,25 @@ class FiguresPort(Protocol):
 
     def last_sweep(self) -> SweepRun | None: ...
 
+    def begin_full_sweep(self, plan: FullSweepPlan) -> None:
+        """Note a fanned-out full sweep (replacing an unfinished one)."""
+        ...
+
+    def full_sweep_plan(self) -> FullSweepPlan | None: ...
+
+    def finish_part(self, at: float, part: int, users_read: int, changes: int) -> FullSweepPlan | None:
+        """Count one part of the full sweep at ``at`` as done (once, however often it reports);
+        the plan as it now stands, or None when no such sweep is under way."""
+        ...
+
+    def end_full_sweep(self, at: float) -> None: ...
+
+
+class SweepQueuePort(Protocol):
+    """Where the parts of a fanned-out full sweep wait for a worker (an SQS queue)."""
+
+    def send_parts(self, at: float, parts: int) -> None: ...
+
 
 class MembershipsPort(Protocol):
     """Stored segment membership: who is in, the log of entries and exits, and who is due."""
@@ -253,6 +286,9 @@ class Storage(Protocol):
     @property
     def events(self) -> EventsPort: ...
 
+    @property
+    def sweep_queue(self) -> SweepQueuePort: ...
+
 
 __all__ = [
     "CHANGE_RETENTION_DAYS",
@@ -263,6 +299,7 @@ __all__ = [
     "DayFigures",
     "EventsPort",
     "FiguresPort",
+    "FullSweepPlan",
     "MembershipChange",
     "MembershipsPort",
     "PointersPort",
@@ -270,6 +307,7 @@ __all__ = [
     "Slot",
     "Storage",
     "StoredSession",
+    "SweepQueuePort",
     "SweepRun",
     "UserRecordsPort",
 ]

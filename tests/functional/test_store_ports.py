@@ -26,7 +26,7 @@ from kudos.core.records import (
 )
 from kudos.store.dynamo import Store
 from kudos.store.memory import MemoryStore
-from kudos.store.ports import DayFigures, MembershipChange, StoredSession, SweepRun
+from kudos.store.ports import DayFigures, FullSweepPlan, MembershipChange, StoredSession, SweepRun
 from tests.conftest import fresh_tables
 
 ANA = UserKey.of_user("ana")
@@ -244,3 +244,18 @@ def test_a_change_stays_in_the_outbox_until_its_event_is_delivered(store: Any) -
     assert store.memberships.unpublished(until=1_728_001_000.0) == [exited]
     # Delivered or not, the change log keeps both.
     assert len(store.memberships.changes_on_day("top", 20_000, older_than=None, limit=10)) == 2
+
+
+def test_a_fanned_out_full_sweep_counts_each_part_once(store: Any) -> None:
+    assert store.figures.full_sweep_plan() is None
+    store.figures.begin_full_sweep(FullSweepPlan(at=100.0, started=99.0, parts=3, definitions={"a": "v1"}))
+    assert store.figures.finish_part(100.0, 0, users_read=5, changes=1).parts_done == {0}
+    again = store.figures.finish_part(100.0, 0, users_read=5, changes=1)  # an SQS redelivery
+    assert (again.parts_done, again.users_read, again.changes) == ({0}, 5, 1)
+    assert store.figures.finish_part(200.0, 1, users_read=1, changes=0) is None  # another sweep's part
+    done = store.figures.finish_part(100.0, 2, users_read=7, changes=2)
+    assert (done.parts_done, done.users_read, done.changes, done.definitions) == ({0, 2}, 12, 3, {"a": "v1"})
+    store.figures.end_full_sweep(200.0)
+    assert store.figures.full_sweep_plan() is not None
+    store.figures.end_full_sweep(100.0)
+    assert store.figures.full_sweep_plan() is None

@@ -78,6 +78,7 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
             "UsersTable/index/outbox": {"Query"},
             "ActivityTable": {"BatchGetItem", "PutItem"},
             "EventBus": {"events:PutEvents"},
+            "SweepPartsQueue": {"sqs:SendMessage"},
         },
     ),
     "RollupFunction": (
@@ -86,6 +87,9 @@ FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
     ),
 }
 TABLES = ("UsersTable", "ActivityTable")
+# Beside the tables: what a function may do on the stack's other resources, each on its own.
+NON_DYNAMODB_RESOURCES = ("EventBus", "SweepPartsQueue")
+NON_DYNAMODB_ACTIONS = ("events:PutEvents", "sqs:SendMessage")
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -262,7 +266,7 @@ def test_policies_name_each_action_on_each_table_and_nothing_more(name: str) -> 
         actions = as_list(statement["Action"])
         for action in actions:
             assert "*" not in action, f"{name}: wildcard action {action}"
-            assert action.startswith("dynamodb:") or action == "events:PutEvents", f"{name}: {action}"
+            assert action.startswith("dynamodb:") or action in NON_DYNAMODB_ACTIONS, f"{name}: {action}"
         for resource in as_list(statement["Resource"]):
             # Only a table's own ARN or one named index of it: a string could be "*" or "table/*".
             assert isinstance(resource, dict), f"{name}: resource {resource!r} is not a table ARN"
@@ -352,7 +356,7 @@ def resource_name(resource: dict[str, Any]) -> str:
     """``UsersTable`` for a table's ARN, ``UsersTable/index/members`` for one named index of it."""
     if set(resource) == {"Fn::GetAtt"}:
         table, attribute = resource["Fn::GetAtt"]
-        assert table in (*TABLES, "EventBus"), resource
+        assert table in (*TABLES, *NON_DYNAMODB_RESOURCES), resource
         assert attribute == "Arn", resource
         return str(table)
     assert set(resource) == {"Fn::Sub"}, f"resource {resource!r} is not a table or index ARN"

@@ -1,0 +1,55 @@
+"""The SQS queue that holds the parts of a fanned-out full sweep, one message per Scan part."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import boto3
+
+from kudos.core.settings import Settings
+
+SEND_BATCH_LIMIT = 10
+SEND_ATTEMPTS = 3
+
+
+def part_message(at: float, part: int, parts: int) -> dict[str, Any]:
+    return {"at": at, "part": part, "parts": parts}
+
+
+class SqsSweepQueue:
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.client("sqs", region_name=self._settings.region)
+        return self._client
+
+    def send_parts(self, at: float, parts: int) -> None:
+        if self._settings.sweep_queue_url is None:
+            raise RuntimeError("SWEEP_PARTS > 1 needs SWEEP_QUEUE_URL, the queue the parts go through")
+        entries = [
+            {"Id": str(part), "MessageBody": json.dumps(part_message(at, part, parts))}
+            for part in range(parts)
+        ]
+        for start in range(0, len(entries), SEND_BATCH_LIMIT):
+            pending = entries[start : start + SEND_BATCH_LIMIT]
+            for _ in range(SEND_ATTEMPTS):
+                response = self.client.send_message_batch(
+                    QueueUrl=self._settings.sweep_queue_url, Entries=pending
+                )
+                failed = {failure["Id"] for failure in response.get("Failed", [])}
+                pending = [entry for entry in pending if entry["Id"] in failed]
+                if not pending:
+                    break
+            if pending:
+                # A part never sent would leave the full sweep unfinished: fail the invocation, so
+                # that the schedule's retry plans it again.
+                raise RuntimeError(f"could not queue sweep parts {[entry['Id'] for entry in pending]}")
