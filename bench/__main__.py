@@ -2,7 +2,7 @@
 
 `python -m bench --quick` (or KUDOS_BENCH_QUICK=1) runs each on tiny sizes: a smoke run, whose
 numbers mean nothing. `--endpoint-url URL` uses a running DynamoDB Local instead of starting one.
-One DynamoDB Local serves the ingest and segment benchmarks; each warms it up again before timing.
+One DynamoDB Local serves the ingest, segment and sweep benchmarks; each warms it up again before timing.
 """
 
 from __future__ import annotations
