@@ -3,8 +3,9 @@ send a device's data to a user (identify's aliases and push-token owners)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,7 @@ from kudos.core.records import MembershipRecord, MergedDeviceRecord, Record, Rec
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.store import keys
 from kudos.store.codec import Item, decode, encode, num
+from kudos.store.fast_scan import raw_scan, supports_raw_scan
 from kudos.store.ports import CHANGE_RETENTION_DAYS, MembershipChange, Slot
 from kudos.store.tables import TRANSACTION_LIMIT, DynamoTables
 
@@ -60,8 +62,10 @@ def _records_of(user: UserKey, items: Iterable[Item]) -> UserRecords:
 
 
 class DynamoUserRecords:
-    def __init__(self, tables: DynamoTables) -> None:
+    def __init__(self, tables: DynamoTables, *, raw_scan: bool = True) -> None:
         self._tables = tables
+        # Scan pages decoded from the raw body (kudos/store/fast_scan.py); False: botocore's parser.
+        self.raw_scan = raw_scan
 
     @property
     def _table(self) -> str:
@@ -136,11 +140,20 @@ class DynamoUserRecords:
 
     def scan_users(self, segment: int = 0, total_segments: int = 1) -> Iterator[UserRecords]:
         """DynamoDB stores an item collection (one partition key) together and a Scan returns it in
-        one run, so consecutive items with the same key make one user."""
+        one run, so consecutive items with the same key make one user.
+
+        Pages are decoded by ``json.loads`` from the response body, not by botocore's shape-driven
+        parser (kudos/store/fast_scan.py: the same items, several times faster), whenever the client
+        is a botocore client and ``raw_scan`` is on; retries, errors and metering are the client's.
+        """
         request = {"TableName": self._table, "Segment": segment, "TotalSegments": total_segments}
+        client = self._tables.client
+        scan: Callable[..., dict[str, Any]] = client.scan
+        if self.raw_scan and supports_raw_scan(client):
+            scan = functools.partial(raw_scan, client)
         current: UserRecords | None = None
         current_pk = ""
-        for page in self._tables.pages(self._tables.client.scan, request):
+        for page in self._tables.pages(scan, request):
             for item in page:
                 pk = item[keys.PK]["S"]
                 if not keys.is_user_pk(pk):

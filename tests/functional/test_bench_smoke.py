@@ -26,6 +26,13 @@ def test_every_benchmark_runs_quick(ddblocal_endpoint: str, capsys: pytest.Captu
         "1. real Scan of DynamoDB Local",
         "2. the same Scan's",
         "3. in memory",
+        "(a) demo population",
+        "(b) random users",
+        "full / steady: time",
+        "a day of 96 steady sweeps",
+        "raw Scan path speedup",
+        "workers (Scan TotalSegments) for 10M",
+        "full sweep of 10M",
     ):
         assert headline in out, f"{headline!r} missing from:\n{out}"
     assert "disagree" not in out
