@@ -28,6 +28,7 @@ from kudos.core.records import (
 )
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
+from kudos.core.wording import count, with_article
 from kudos.ingest.activity import activity_expiry
 from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
@@ -124,7 +125,7 @@ def record_push_events(
         if isinstance(event, ItemError):
             result.errors.append(event)
             continue
-        problem = _event_problem(event, latest)
+        problem = _event_problem(event, latest, settings.session_max_future_days)
         if problem:
             result.errors.append(ItemError("events", index, f"events[{index}].{problem[0]}", problem[1]))
             continue
@@ -151,13 +152,13 @@ def record_push_events(
     return result
 
 
-def _event_problem(event: PushEventIn, latest: float) -> tuple[str, str] | None:
+def _event_problem(event: PushEventIn, latest: float, days_ahead: int) -> tuple[str, str] | None:
     if event.user_id is None and event.device_id is None:
         return ("device_id", "device_id or user_id is required")
     if event.time > latest:
-        return ("time", "more than the accepted days in the future")
+        return ("time", f"more than {count(days_ahead, 'day')} after the server's receive time")
     if event.type in ("delivered", "opened") and event.campaign_id is None:
-        return ("campaign_id", f"is required for a {event.type} event")
+        return ("campaign_id", f"is required for {with_article(event.type)} event")
     if event.type == "token_invalid" and event.device_id is None:
         return ("device_id", "is required for a token_invalid event")
     return None
@@ -172,10 +173,11 @@ def _owner(
     if user_id is not None:
         return UserKey(user_id, None)
     assert device_id is not None
-    found = pointers.resolve_devices([device_id]).get(device_id) or (
+    device = UserKey.of_device(device_id)
+    found = pointers.resolve_anonymous([device]).get(device) or (
         pointers.device_owner(device_id) if by_token else None
     )
-    return found or UserKey(None, device_id)
+    return found or device
 
 
 def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from kudos.core.identity import UserKey
+from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
 from kudos.core.records import (
     ActivityRecord,
@@ -21,6 +21,7 @@ from kudos.core.records import (
     DueRecord,
     EventRecord,
     MembershipRecord,
+    MergedAliasRecord,
     MergedDeviceRecord,
     PurchasesRecord,
     Record,
@@ -291,6 +292,14 @@ def _read_merged_device(_: Item, device_id: str, version: int) -> MergedDeviceRe
     return MergedDeviceRecord(device_id, version)
 
 
+def _write_merged_alias(_: MergedAliasRecord, __: Item) -> None:
+    """The key says it all."""
+
+
+def _read_merged_alias(_: Item, text: str, version: int) -> MergedAliasRecord:
+    return MergedAliasRecord(UserAlias.parse(text), version)
+
+
 def _user_token(item: Item) -> str:
     return keys.user_of_pk(item[keys.PK]["S"]).token
 
@@ -324,6 +333,7 @@ _REGISTERED: tuple[RecordCodec[Any], ...] = (
     RecordCodec(RecordKind.TOKEN, TokenRecord, _write_token, _read_token),
     RecordCodec(RecordKind.CAMPAIGN, CampaignRecord, _write_campaign, _read_campaign),
     RecordCodec(RecordKind.MERGED_DEVICE, MergedDeviceRecord, _write_merged_device, _read_merged_device),
+    RecordCodec(RecordKind.MERGED_ALIAS, MergedAliasRecord, _write_merged_alias, _read_merged_alias),
     RecordCodec(RecordKind.MEMBERSHIP, MembershipRecord, _write_membership, _read_membership),
     RecordCodec(RecordKind.DUE, DueRecord, _write_due, _read_due),
 )

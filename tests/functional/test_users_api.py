@@ -268,8 +268,10 @@ def test_deleting_a_user_forgets_the_devices_merged_into_it(api):
     api.post("/v1/sessions", {"sessions": [later]})
     assert not api.store.users.load_user(UserKey("u-1", None)).exists
     assert api.store.users.load_user(UserKey(None, "d-1")).to_profile().sessions.total == 1
-    assert "d-1" not in api.store.pointers.resolve_devices(["d-1"])
-    assert api.store.pointers.resolve_devices(["d-2"]) == {"d-2": UserKey("u-2", None)}
+    assert not api.store.pointers.resolve_anonymous([UserKey.of_device("d-1")])
+    assert api.store.pointers.resolve_anonymous([UserKey.of_device("d-2")]) == {
+        UserKey.of_device("d-2"): UserKey("u-2", None)
+    }
 
 
 def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
