@@ -149,6 +149,9 @@ class AttributesRecord:
     email_subscription: str | None = None
     push_opted_in_at: float | None = None
     push_unsubscribed_at: float | None = None
+    # When an enabled token registration set an unset push subscription to "subscribed" (its
+    # receive time): a push choice dated earlier that arrives later must not undo it.
+    push_subscribed_at: float | None = None
     # When /v1/users/track last set a standard attribute: sessions that started before report older values.
     standard_set_at: float | None = None
 
@@ -167,7 +170,14 @@ class AttributesRecord:
             email_subscription=self.email_subscription or other.email_subscription,
             push_opted_in_at=self.push_opted_in_at or other.push_opted_in_at,
             push_unsubscribed_at=self.push_unsubscribed_at or other.push_unsubscribed_at,
+            push_subscribed_at=self.push_subscribed_at or other.push_subscribed_at,
         )
+
+    @property
+    def push_subscription_changed_at(self) -> float:
+        """The instant of the latest push choice recorded (opt-in, opt-out, token registration)."""
+        changes = (self.push_opted_in_at, self.push_unsubscribed_at, self.push_subscribed_at)
+        return max((t for t in changes if t is not None), default=float("-inf"))
 
 
 @dataclass(slots=True)

@@ -95,9 +95,28 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
             version=version,
         )
 
-    in_hand.update({(user, token_key(registration.device_id)): change}, store.users)
+    changes: dict[Slot, Change] = {(user, token_key(registration.device_id)): change}
+    if registration.enabled:
+        changes[(user, ATTRIBUTES)] = _subscribe_if_unset(now)
+    in_hand.update(changes, store.users)
     reevaluate(store, segments, in_hand.records[user], now, "ingest")
-    return {"message": "success", "push_enabled": registration.enabled}
+    # Whether the user can receive a push now (dsl.md push_enabled), not merely what was sent.
+    return {"message": "success", "push_enabled": in_hand.records[user].to_profile().push_enabled}
+
+
+def _subscribe_if_unset(now: float) -> Change:
+    """campaigns.md "Push state": an enabled token sets an unset subscription to "subscribed"; a
+    subscription already set (opted in, or out: the user's own choice) is never changed by it."""
+
+    def change(stored: Record | None) -> Record | None:
+        attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
+        if attributes.push_subscription is not None or now < attributes.push_subscription_changed_at:
+            return None
+        attributes.push_subscription = "subscribed"
+        attributes.push_subscribed_at = now
+        return attributes
+
+    return change
 
 
 @dataclass(slots=True)
@@ -190,11 +209,6 @@ def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
     return [(user, campaign_key(event.campaign_id))]
 
 
-def _last_subscription_change(attributes: AttributesRecord) -> float:
-    changes = [t for t in (attributes.push_opted_in_at, attributes.push_unsubscribed_at) if t is not None]
-    return max(changes, default=float("-inf"))
-
-
 def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
     _, key = slot
 
@@ -206,7 +220,7 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
             for event in ordered:
                 # The latest choice wins: an older event uploaded late must never re-subscribe
                 # someone who opted out since (nor unsubscribe someone who opted in since).
-                if event.time < _last_subscription_change(attributes):
+                if event.time < attributes.push_subscription_changed_at:
                     continue
                 changed = True
                 if event.type == "opted_out":

@@ -180,6 +180,7 @@ def _write_attributes(record: AttributesRecord, item: Item) -> None:
         item["es"] = {"S": record.email_subscription}
     _put_opt(item, "pia", record.push_opted_in_at)
     _put_opt(item, "pua", record.push_unsubscribed_at)
+    _put_opt(item, "psa", record.push_subscribed_at)
     _put_opt(item, "ssa", record.standard_set_at)
 
 
@@ -201,6 +202,7 @@ def _read_attributes(item: Item, _: str, version: int) -> AttributesRecord:
         email_subscription=item["es"]["S"] if "es" in item else None,
         push_opted_in_at=_opt_float(item, "pia"),
         push_unsubscribed_at=_opt_float(item, "pua"),
+        push_subscribed_at=_opt_float(item, "psa"),
         standard_set_at=_opt_float(item, "ssa"),
     )
 
