@@ -76,6 +76,8 @@ class SessionsResult:
     new_sessions: int = 0
     duplicates: int = 0
     errors: list[ItemError] = field(default_factory=list)
+    # Server receive time − sent_at, added to every instant of the batch; None without sent_at.
+    clock_offset: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         counts = {
@@ -83,7 +85,10 @@ class SessionsResult:
             "new_sessions": self.new_sessions,
             "duplicates": self.duplicates,
         }
-        return batch_response(counts, self.errors)
+        body = batch_response(counts, self.errors)
+        if self.clock_offset is not None:
+            body["clock_offset_seconds"] = round(self.clock_offset, 3)
+        return body
 
 
 def ingest_sessions(
@@ -100,7 +105,7 @@ def ingest_sessions(
         except InstantError as error:
             raise BadRequest(f"sent_at: {error}") from None
 
-    result = SessionsResult()
+    result = SessionsResult(clock_offset=skew if payload.get("sent_at") is not None else None)
     accepted = _validated_and_corrected(raw_sessions, skew, now, settings, result.errors)
     _assign_users(store, accepted)
     users = {session.user for session in accepted}
