@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kudos.core.identity import UserKey
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR
 
 
@@ -115,7 +116,8 @@ def run_explain(args: argparse.Namespace) -> int:
         print(json.dumps(explanation, indent=2))
         return 0
     verdict = "IN" if explanation["in"] else "NOT IN"
-    print(f"{explanation['user']} is {verdict} {args.name} at {explanation['at']}")
+    user = UserKey(args.user_id, args.device_id).describe()  # user_id "u-7", not a dict's repr
+    print(f"{user} is {verdict} {args.name} at {explanation['at']}")
     for clause in explanation["clauses"]:
         mark = "yes" if clause["result"] else "no "
         print(f"  {mark}  {clause['clause']:<50}  seen {json.dumps(clause['value'])}")
