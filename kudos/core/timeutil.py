@@ -34,8 +34,10 @@ def parse_iso8601_instant(text: object) -> float:
     """An instant in RFC 3339 or a common ISO 8601 variant (``+0100``, ``+1:00``, ``+01``, no
     seconds, a fraction after ``,``), always with a zone; anything else is an InstantError."""
     match = _ISO8601.fullmatch(text) if isinstance(text, str) and len(text) <= 40 else None
-    if match is None or match["zone"] is None:
-        return parse_instant(text)  # its words for what is wrong (no time zone, a date, ...)
+    if match is None:
+        return parse_instant(text)  # its words for what is wrong (a date, not an instant, ...)
+    if match["zone"] is None:
+        raise InstantError("no time zone")
     zone = "Z"
     if match["sign"] is not None:
         zone = f"{match['sign']}{int(match['zh']):02d}:{match['zm'] or '00'}"

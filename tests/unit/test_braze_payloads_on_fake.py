@@ -332,7 +332,9 @@ def test_iso8601_variants_on_the_backend_routes(store: MemoryStore, text: str) -
     ("text", "problem"),
     [
         ("2026-11-22T11:00:00", "no time zone"),
-        ("2026-11-22T11:00", "not an RFC 3339 instant (expected e.g. 2026-11-20T18:03:00Z)"),
+        ("2026-11-22T11:00", "no time zone"),
+        ("2026-11-22 11:00:00.5", "no time zone"),
+        ("22/11/2026 11:00Z", "not an RFC 3339 instant (expected e.g. 2026-11-20T18:03:00Z)"),
         ("2026-11-22", "not an instant but a date (expected e.g. 2026-11-20T18:03:00Z)"),
         ("2026-11-22T11:00:00+25:00", "not an ISO 8601 instant (expected e.g. 2026-11-20T18:03:00Z)"),
     ],
