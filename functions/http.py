@@ -110,7 +110,9 @@ def check_key(headers: dict[str, str], kind: KeyKind) -> None:
         return
     presented = _presented_key(headers)
     if presented is None:
-        raise Unauthorized(f"an {kind} key is required (x-api-key or Authorization: Bearer)")
+        raise Unauthorized(
+            f"{'an' if kind == 'app' else 'a'} {kind} key is required (x-api-key or Authorization: Bearer)"
+        )
     if not any(hmac.compare_digest(presented.encode(), key.encode()) for key in accepted):
         raise Unauthorized(f"the key is not a valid {kind} key")
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # The value types rules read are the language's own (dsl.profile); re-exported for kudos modules.
 from dsl.profile import AttributeInstant, CampaignHistory, CustomValue, DailyCounts, EventStats
+from kudos.core.identity import UserAlias, UserKey
 
 __all__ = ["AttributeInstant", "CampaignHistory", "CustomValue", "DailyCounts", "EventStats", "Profile"]
 
@@ -42,21 +44,28 @@ class Profile:
     push_enabled: bool = False
     campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
     last_received_any: float | None = None
+    alias: UserAlias | None = None  # the key of an alias-only profile (api.md user_alias)
 
     @property
     def anonymous(self) -> bool:
         return self.user_id is None
 
     @property
-    def key(self) -> str:
-        """The stable identity string (``u:...`` / ``d:...``) that random_bucket hashes."""
-        return f"u:{self.user_id}" if self.user_id is not None else f"d:{self.device_id}"
-
-    def identity(self) -> Mapping[str, str]:
-        """How api.md writes a user: {"user_id": ...} or {"device_id": ...}."""
+    def user_key(self) -> UserKey:
         if self.user_id is not None:
-            return {"user_id": self.user_id}
-        return {"device_id": self.device_id or ""}
+            return UserKey.of_user(self.user_id)
+        if self.alias is not None:
+            return UserKey(None, None, self.alias)
+        return UserKey.of_device(self.device_id or "")
+
+    @property
+    def key(self) -> str:
+        """The stable identity string (``u:...`` / ``d:...`` / ``a:...``) that random_bucket hashes."""
+        return self.user_key.token
+
+    def identity(self) -> Mapping[str, Any]:
+        """How api.md writes a user (kudos.core.identity.UserKey.identity)."""
+        return self.user_key.identity()
 
     def spent_in_window(self, first_day: int, last_day: int) -> float:
         return sum(amount for day, amount in self.spent_by_day.items() if first_day <= day <= last_day)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TypeVar, assert_never
 
-from kudos.core.identity import UserKey
+from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import (
     AttributeInstant,
     CampaignHistory,
@@ -38,6 +38,7 @@ class RecordKind(Enum):
     TOKEN = "token"  # one per device
     CAMPAIGN = "campaign"  # one per campaign
     MERGED_DEVICE = "merged_device"  # one per device merged into this user by identify
+    MERGED_ALIAS = "merged_alias"  # one per user alias merged into this user by identify
     MEMBERSHIP = "membership"  # one per segment the user is in
     DUE = "due"  # when the user's memberships may next change with time alone
 
@@ -70,6 +71,10 @@ def campaign_key(campaign_id: str) -> RecordKey:
 
 def merged_device_key(device_id: str) -> RecordKey:
     return RecordKey(RecordKind.MERGED_DEVICE, device_id)
+
+
+def merged_alias_key(alias: UserAlias) -> RecordKey:
+    return RecordKey(RecordKind.MERGED_ALIAS, alias.text)
 
 
 def membership_key(segment: str) -> RecordKey:
@@ -144,6 +149,9 @@ class AttributesRecord:
     email_subscription: str | None = None
     push_opted_in_at: float | None = None
     push_unsubscribed_at: float | None = None
+    # When an enabled token registration set an unset push subscription to "subscribed" (its
+    # receive time): a push choice dated earlier that arrives later must not undo it.
+    push_subscribed_at: float | None = None
     # When /v1/users/track last set a standard attribute: sessions that started before report older values.
     standard_set_at: float | None = None
 
@@ -162,7 +170,14 @@ class AttributesRecord:
             email_subscription=self.email_subscription or other.email_subscription,
             push_opted_in_at=self.push_opted_in_at or other.push_opted_in_at,
             push_unsubscribed_at=self.push_unsubscribed_at or other.push_unsubscribed_at,
+            push_subscribed_at=self.push_subscribed_at or other.push_subscribed_at,
         )
+
+    @property
+    def push_subscription_changed_at(self) -> float:
+        """The instant of the latest push choice recorded (opt-in, opt-out, token registration)."""
+        changes = (self.push_opted_in_at, self.push_unsubscribed_at, self.push_subscribed_at)
+        return max((t for t in changes if t is not None), default=float("-inf"))
 
 
 @dataclass(slots=True)
@@ -271,6 +286,26 @@ class MergedDeviceRecord:
 
 
 @dataclass(slots=True)
+class MergedAliasRecord:
+    """A user alias identify merged into this user: its pointer goes when the user is deleted."""
+
+    alias: UserAlias
+    version: int = 0
+
+    @property
+    def key(self) -> RecordKey:
+        return merged_alias_key(self.alias)
+
+
+def merged_marker(anonymous: UserKey) -> MergedDeviceRecord | MergedAliasRecord:
+    """The record that notes, in the user's partition, an anonymous profile merged into it."""
+    if anonymous.alias is not None:
+        return MergedAliasRecord(anonymous.alias)
+    assert anonymous.device_id is not None, "only an anonymous profile is merged"
+    return MergedDeviceRecord(anonymous.device_id)
+
+
+@dataclass(slots=True)
 class MembershipRecord:
     """The user is in ``segment``, as decided by the rule at ``definition`` (its version hash)."""
 
@@ -305,6 +340,7 @@ Record = (
     | TokenRecord
     | CampaignRecord
     | MergedDeviceRecord
+    | MergedAliasRecord
     | MembershipRecord
     | DueRecord
 )
@@ -322,6 +358,7 @@ class UserRecords:
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     campaigns: dict[str, CampaignRecord] = field(default_factory=dict)
     merged_devices: dict[str, MergedDeviceRecord] = field(default_factory=dict)
+    merged_aliases: dict[UserAlias, MergedAliasRecord] = field(default_factory=dict)
     memberships: dict[str, MembershipRecord] = field(default_factory=dict)
     due: DueRecord | None = None
 
@@ -345,6 +382,8 @@ class UserRecords:
                 self.campaigns[record.campaign_id] = record
             case MergedDeviceRecord():
                 self.merged_devices[record.device_id] = record
+            case MergedAliasRecord():
+                self.merged_aliases[record.alias] = record
             case MembershipRecord():
                 self.memberships[record.segment] = record
             case DueRecord():
@@ -368,6 +407,8 @@ class UserRecords:
                 return self.campaigns.get(key.name)
             case RecordKind.MERGED_DEVICE:
                 return self.merged_devices.get(key.name)
+            case RecordKind.MERGED_ALIAS:
+                return self.merged_aliases.get(UserAlias.parse(key.name))
             case RecordKind.MEMBERSHIP:
                 return self.memberships.get(key.name)
             case RecordKind.DUE:
@@ -383,13 +424,20 @@ class UserRecords:
             *self.tokens.values(),
             *self.campaigns.values(),
             *self.merged_devices.values(),
+            *self.merged_aliases.values(),
             *self.memberships.values(),
             *([self.due] if self.due is not None else []),
         ]
 
+    @property
+    def merged_anonymous(self) -> list[UserKey]:
+        """The anonymous profiles (devices, aliases) identify merged into this user."""
+        devices = [UserKey.of_device(device) for device in self.merged_devices]
+        return devices + [UserKey(None, None, alias) for alias in self.merged_aliases]
+
     def to_profile(self) -> Profile:
         activity, attributes, purchases = self.activity, self.attributes, self.purchases
-        profile = Profile(user_id=self.key.user_id, device_id=self.key.device_id)
+        profile = Profile(user_id=self.key.user_id, device_id=self.key.device_id, alias=self.key.alias)
         if activity is not None:
             profile.created_at = activity.created_at
             profile.sessions = DailyCounts(activity.sessions_total, activity.session_days)
@@ -412,7 +460,10 @@ class UserRecords:
             name: EventStats(DailyCounts(e.total, e.by_day), e.first, e.last)
             for name, e in self.events.items()
         }
-        profile.push_enabled = any(token.usable for token in self.tokens.values())
+        # dsl.md: a valid, enabled token, and a subscription that is not "unsubscribed".
+        profile.push_enabled = profile.push_subscription != "unsubscribed" and any(
+            token.usable for token in self.tokens.values()
+        )
         profile.campaigns = {
             cid: CampaignHistory(c.received, c.opened, c.converted, c.in_control, c.last_received)
             for cid, c in self.campaigns.items()
@@ -431,6 +482,7 @@ __all__ = [
     "AttributesRecord",
     "CampaignRecord",
     "EventRecord",
+    "MergedAliasRecord",
     "MergedDeviceRecord",
     "PurchasesRecord",
     "Record",
@@ -440,7 +492,9 @@ __all__ = [
     "UserRecords",
     "campaign_key",
     "event_key",
+    "merged_alias_key",
     "merged_device_key",
+    "merged_marker",
     "prune_days",
     "token_key",
 ]

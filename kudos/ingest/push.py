@@ -28,6 +28,7 @@ from kudos.core.records import (
 )
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
+from kudos.core.wording import count, with_article
 from kudos.ingest.activity import activity_expiry
 from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
@@ -94,9 +95,28 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
             version=version,
         )
 
-    in_hand.update({(user, token_key(registration.device_id)): change}, store.users)
+    changes: dict[Slot, Change] = {(user, token_key(registration.device_id)): change}
+    if registration.enabled:
+        changes[(user, ATTRIBUTES)] = _subscribe_if_unset(now)
+    in_hand.update(changes, store.users)
     reevaluate(store, segments, in_hand.records[user], now, "ingest")
-    return {"message": "success", "push_enabled": registration.enabled}
+    # Whether the user can receive a push now (dsl.md push_enabled), not merely what was sent.
+    return {"message": "success", "push_enabled": in_hand.records[user].to_profile().push_enabled}
+
+
+def _subscribe_if_unset(now: float) -> Change:
+    """campaigns.md "Push state": an enabled token sets an unset subscription to "subscribed"; a
+    subscription already set (opted in, or out: the user's own choice) is never changed by it."""
+
+    def change(stored: Record | None) -> Record | None:
+        attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
+        if attributes.push_subscription is not None or now < attributes.push_subscription_changed_at:
+            return None
+        attributes.push_subscription = "subscribed"
+        attributes.push_subscribed_at = now
+        return attributes
+
+    return change
 
 
 @dataclass(slots=True)
@@ -124,7 +144,7 @@ def record_push_events(
         if isinstance(event, ItemError):
             result.errors.append(event)
             continue
-        problem = _event_problem(event, latest)
+        problem = _event_problem(event, latest, settings.session_max_future_days)
         if problem:
             result.errors.append(ItemError("events", index, f"events[{index}].{problem[0]}", problem[1]))
             continue
@@ -151,13 +171,13 @@ def record_push_events(
     return result
 
 
-def _event_problem(event: PushEventIn, latest: float) -> tuple[str, str] | None:
+def _event_problem(event: PushEventIn, latest: float, days_ahead: int) -> tuple[str, str] | None:
     if event.user_id is None and event.device_id is None:
         return ("device_id", "device_id or user_id is required")
     if event.time > latest:
-        return ("time", "more than the accepted days in the future")
+        return ("time", f"more than {count(days_ahead, 'day')} after the server's receive time")
     if event.type in ("delivered", "opened") and event.campaign_id is None:
-        return ("campaign_id", f"is required for a {event.type} event")
+        return ("campaign_id", f"is required for {with_article(event.type)} event")
     if event.type == "token_invalid" and event.device_id is None:
         return ("device_id", "is required for a token_invalid event")
     return None
@@ -172,10 +192,11 @@ def _owner(
     if user_id is not None:
         return UserKey(user_id, None)
     assert device_id is not None
-    found = pointers.resolve_devices([device_id]).get(device_id) or (
+    device = UserKey.of_device(device_id)
+    found = pointers.resolve_anonymous([device]).get(device) or (
         pointers.device_owner(device_id) if by_token else None
     )
-    return found or UserKey(None, device_id)
+    return found or device
 
 
 def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
@@ -186,11 +207,6 @@ def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
         return [(user, token_key(event.device_id))]
     assert event.campaign_id is not None
     return [(user, campaign_key(event.campaign_id))]
-
-
-def _last_subscription_change(attributes: AttributesRecord) -> float:
-    changes = [t for t in (attributes.push_opted_in_at, attributes.push_unsubscribed_at) if t is not None]
-    return max(changes, default=float("-inf"))
 
 
 def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
@@ -204,7 +220,7 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
             for event in ordered:
                 # The latest choice wins: an older event uploaded late must never re-subscribe
                 # someone who opted out since (nor unsubscribe someone who opted in since).
-                if event.time < _last_subscription_change(attributes):
+                if event.time < attributes.push_subscription_changed_at:
                     continue
                 changed = True
                 if event.type == "opted_out":

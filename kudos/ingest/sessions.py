@@ -19,6 +19,7 @@ from kudos.core.identity import UserKey
 from kudos.core.records import ACTIVITY, ATTRIBUTES, ActivityRecord, AttributesRecord, Record, prune_days
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
+from kudos.core.wording import count
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
@@ -75,6 +76,8 @@ class SessionsResult:
     new_sessions: int = 0
     duplicates: int = 0
     errors: list[ItemError] = field(default_factory=list)
+    # Server receive time − sent_at, added to every instant of the batch; None without sent_at.
+    clock_offset: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         counts = {
@@ -82,7 +85,10 @@ class SessionsResult:
             "new_sessions": self.new_sessions,
             "duplicates": self.duplicates,
         }
-        return batch_response(counts, self.errors)
+        body = batch_response(counts, self.errors)
+        if self.clock_offset is not None:
+            body["clock_offset_seconds"] = round(self.clock_offset, 3)
+        return body
 
 
 def ingest_sessions(
@@ -99,7 +105,7 @@ def ingest_sessions(
         except InstantError as error:
             raise BadRequest(f"sent_at: {error}") from None
 
-    result = SessionsResult()
+    result = SessionsResult(clock_offset=skew if payload.get("sent_at") is not None else None)
     accepted = _validated_and_corrected(raw_sessions, skew, now, settings, result.errors)
     _assign_users(store, accepted)
     users = {session.user for session in accepted}
@@ -170,21 +176,20 @@ def _validated_and_corrected(
 
 def _window_problem(started: float, earliest: float, latest: float, settings: Settings) -> str | None:
     if started < earliest:
-        return f"more than {settings.session_max_age_days} days before the server's receive time"
+        return f"more than {count(settings.session_max_age_days, 'day')} before the server's receive time"
     if started > latest:
-        return f"more than {settings.session_max_future_days} days after the server's receive time"
+        return f"more than {count(settings.session_max_future_days, 'day')} after the server's receive time"
     return None
 
 
 def _assign_users(store: Storage, sessions: list[AcceptedSession]) -> None:
     """Anonymous sessions of a device that was identified belong to that user."""
-    anonymous = {s.user.device_id for s in sessions if s.user.device_id is not None}
+    anonymous = {s.user for s in sessions if s.user.anonymous}
     if not anonymous:
         return
-    aliases = store.pointers.resolve_devices(d for d in anonymous if d is not None)
+    aliases = store.pointers.resolve_anonymous(anonymous)
     for session in sessions:
-        if session.user.device_id in aliases:
-            session.user = aliases[session.user.device_id]
+        session.user = aliases.get(session.user, session.user)
 
 
 def _dedup_across_midnight(store: Storage, sessions: list[AcceptedSession]) -> set[str]:

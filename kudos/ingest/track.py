@@ -31,13 +31,14 @@ from kudos.core.records import (
     prune_days,
 )
 from kudos.core.settings import Settings
-from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
+from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_iso8601_instant
+from kudos.core.wording import count
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
-from kudos.ingest.refs import UserRef, resolve_refs
+from kudos.ingest.refs import UserRef, resolve_refs, unsupported_identifier
 from kudos.ingest.updates import Change, UsersInHand
 from kudos.ingest.validation import (
     MAX_NAME_LENGTH,
-    Instant,
+    BrazeInstant,
     ItemError,
     Name,
     batch_response,
@@ -60,7 +61,11 @@ MAX_LIST_LENGTH = 100
 MAX_ATTRIBUTES_BYTES = 100 * 1024
 
 SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
-IDENTITY_KEYS = frozenset({"external_id", "device_id"})
+# The keys of an attributes object that name its user or say how to treat it (refs.UserRef).
+IDENTITY_KEYS = frozenset({"external_id", "user_alias", "device_id", "_update_existing_only"})
+# Braze's request options are the keys that start with `_`: none is ever stored as an attribute.
+# `_merge_objects` is about nested objects, which kudos does not store: accepted and ignored.
+IGNORED_OPTIONS = frozenset({"_merge_objects"})
 
 
 def _price(value: Any) -> Any:
@@ -82,7 +87,7 @@ class EventIn(UserRef):
     model_config = ConfigDict(extra="ignore")
 
     name: Name
-    time: Instant
+    time: BrazeInstant
     properties: dict[str, Any] | None = None
 
 
@@ -93,7 +98,7 @@ class PurchaseIn(UserRef):
     currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]  # ISO 4217, e.g. EUR
     price: Price
     quantity: int = Field(default=1, ge=1, le=100, strict=True)
-    time: Instant
+    time: BrazeInstant
     properties: dict[str, Any] | None = None
 
 
@@ -186,30 +191,39 @@ def track_users(
         raise BadRequest("expected at least one of attributes, events, purchases")
     result = TrackResult()
     latest = now + settings.session_max_future_days * SECONDS_PER_DAY
-    refs: list[tuple[UserRef, str, Any]] = []
+    refs: list[tuple[UserRef, str, int, Any]] = []  # (ref, array, index, change)
     for index, raw in enumerate(arrays["attributes"]):
         parsed = _parse_attributes(raw, index)
         if isinstance(parsed, ItemError):
             result.errors.append(parsed)
         else:
-            refs.append(parsed)
+            refs.append((parsed[0], "attributes", index, parsed[1]))
     for name, model in (("events", EventIn), ("purchases", PurchaseIn)):
         for index, raw in enumerate(arrays[name]):
-            item = validate_item(model, raw, name, index)
+            unsupported = unsupported_identifier(raw) if isinstance(raw, dict) else None
+            item = (
+                ItemError(name, index, f"{name}[{index}].{unsupported[0]}", unsupported[1])
+                if unsupported
+                else validate_item(model, raw, name, index)
+            )
             if isinstance(item, ItemError):
                 result.errors.append(item)
             elif item.time > latest:  # type: ignore[attr-defined]
-                result.errors.append(
-                    ItemError(
-                        name, index, f"{name}[{index}].time", "more than the accepted days in the future"
-                    )
-                )
+                ahead = count(settings.session_max_future_days, "day")
+                problem = f"more than {ahead} after the server's receive time"
+                result.errors.append(ItemError(name, index, f"{name}[{index}].time", problem))
             else:
-                refs.append((item, name, item))
+                refs.append((item, name, index, item))
 
-    users = resolve_refs(store.pointers, [ref for ref, _, _ in refs])
+    users = resolve_refs(store.pointers, [ref for ref, _, _, _ in refs])
+    # One read of each user named (one Query each): whether it exists, and what its segments read.
+    in_hand = UsersInHand(store.users, users)
     per_user: dict[UserKey, _UserChanges] = defaultdict(_UserChanges)
-    for (_, kind, change), user in zip(refs, users, strict=True):
+    for (ref, kind, index, change), user in zip(refs, users, strict=True):
+        if ref.update_existing_only and not in_hand.records[user].exists:
+            problem = f"no user with {ref.key.describe()} exists, and _update_existing_only is true"
+            result.errors.append(ItemError(kind, index, f"{kind}[{index}].{ref.named_by}", problem))
+            continue
         changes = per_user[user]
         if kind == "attributes":
             changes.attributes.append(change)
@@ -221,7 +235,6 @@ def track_users(
             changes.purchases.append(change)
             result.purchases_processed += 1
 
-    in_hand = UsersInHand(store.users, per_user)
     refused = _store_changes(store, settings, now, per_user, in_hand)
     for user in per_user:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
@@ -343,10 +356,13 @@ def _count_purchases(purchases: list[PurchaseIn]) -> Change:
     return change
 
 
-def _parse_attributes(raw: Any, index: int) -> tuple[UserRef, str, AttributeUpdate] | ItemError:
+def _parse_attributes(raw: Any, index: int) -> tuple[UserRef, AttributeUpdate] | ItemError:
     prefix = f"attributes[{index}]"
     if not isinstance(raw, dict):
         return ItemError("attributes", index, prefix, f"expected an object, not {json_type(raw)}")
+    unsupported = unsupported_identifier(raw)
+    if unsupported:
+        return ItemError("attributes", index, f"{prefix}.{unsupported[0]}", unsupported[1])
     ref = validate_item(UserRef, {k: raw[k] for k in IDENTITY_KEYS if k in raw}, "attributes", index)
     if isinstance(ref, ItemError):
         return ref
@@ -356,10 +372,22 @@ def _parse_attributes(raw: Any, index: int) -> tuple[UserRef, str, AttributeUpda
     for name, value in raw.items():
         if name in IDENTITY_KEYS:
             continue
-        problem = _add_attribute(update, name, value)
+        problem = (
+            _option_problem(name, value) if name.startswith("_") else _add_attribute(update, name, value)
+        )
         if problem:
             return ItemError("attributes", index, f"{prefix}.{name}", problem)
-    return (ref, "attributes", update)
+    return (ref, update)
+
+
+def _option_problem(name: str, value: Any) -> str | None:
+    """A key that starts with `_` is one of Braze's request options, never an attribute."""
+    if name not in IGNORED_OPTIONS:
+        known = ", ".join(sorted(IGNORED_OPTIONS | {"_update_existing_only"}))
+        return f"keys starting with _ are request options ({known}), not attributes: not stored"
+    if not isinstance(value, bool):
+        return f"expected true or false, not {json_type(value)}"
+    return None
 
 
 def _add_attribute(update: AttributeUpdate, name: str, value: Any) -> str | None:
@@ -369,6 +397,8 @@ def _add_attribute(update: AttributeUpdate, name: str, value: Any) -> str | None
     name_problem = text_problem(name)
     if name_problem:
         return f"the attribute name is {name_problem}"
+    if name == "push_tokens":
+        return "not supported here: register each device's push token with POST /v1/push/tokens"
     if name in ("push_subscribe", "email_subscribe"):
         if value is None:
             update.unset_subscriptions.add(name.removesuffix("_subscribe"))
@@ -431,7 +461,7 @@ def _custom_value(value: Any) -> CustomValue | None:
         # Braze's rule: a string that is an ISO 8601 instant is a time attribute.
         if value[:1].isdigit() and any(separator in value for separator in "Tt "):
             try:
-                return AttributeInstant(parse_instant(value))
+                return AttributeInstant(parse_iso8601_instant(value))
             except InstantError:
                 return value
         return value

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import Record, UserRecords
-from kudos.ingest.refs import Id
+from kudos.ingest.refs import UNSUPPORTED_IDENTIFIERS, AliasIn, Id
 from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError
 from kudos.ingest.validation import (
     ItemError,
@@ -28,11 +29,30 @@ MAX_ALIASES = 50
 MAX_DELETIONS = 50
 
 
-class AliasIn(BaseModel):
+class IdentifyIn(BaseModel):
+    """One of aliases_to_identify: the user_id, and the anonymous profile (a device or a Braze user
+    alias) to merge into it."""
+
     model_config = ConfigDict(extra="ignore")
 
-    device_id: Id
     external_id: Id
+    device_id: Id | None = None
+    user_alias: AliasIn | None = None
+
+    @model_validator(mode="after")
+    def _names_one_anonymous_profile(self) -> Any:
+        if (self.device_id is None) == (self.user_alias is None):
+            raise PydanticCustomError(
+                "anonymous", "expected either device_id or user_alias beside external_id"
+            )
+        return self
+
+    @property
+    def anonymous(self) -> UserKey:
+        if self.user_alias is not None:
+            return self.user_alias.key
+        assert self.device_id is not None
+        return UserKey.of_device(self.device_id)
 
 
 @dataclass(slots=True)
@@ -50,25 +70,35 @@ def identify_users(store: Storage, segments: SegmentSet, now: float, body: Any) 
         raise BadRequest("aliases_to_identify: is required")
     result = IdentifyResult()
     for index, raw in enumerate(optional_array(payload, "aliases_to_identify", MAX_ALIASES)):
-        alias = validate_item(AliasIn, raw, "aliases_to_identify", index)
+        if isinstance(raw, dict) and "braze_id" in raw:
+            problem = UNSUPPORTED_IDENTIFIERS["braze_id"].replace(
+                "name the user", "name the anonymous profile"
+            )
+            result.errors.append(
+                ItemError("aliases_to_identify", index, f"aliases_to_identify[{index}].braze_id", problem)
+            )
+            continue
+        alias = validate_item(IdentifyIn, raw, "aliases_to_identify", index)
         if isinstance(alias, ItemError):
             result.errors.append(alias)
             continue
-        merge_device_into_user(store, segments, now, alias.device_id, UserKey(alias.external_id, None))
+        merge_anonymous_into_user(store, segments, now, alias.anonymous, UserKey.of_user(alias.external_id))
         result.aliases_processed += 1
     return result
 
 
-def merge_device_into_user(
-    store: Storage, segments: SegmentSet, now: float, device_id: str, user: UserKey
+def merge_anonymous_into_user(
+    store: Storage, segments: SegmentSet, now: float, anonymous: UserKey, user: UserKey
 ) -> None:
-    """Merge the anonymous profile of ``device_id`` into ``user``; later device-only data goes there too.
+    """Merge the anonymous profile ``anonymous`` (a device's or a user alias's) into ``user``; later
+    data naming only that device or alias goes there too.
 
     Counts are summed, the earliest first and latest last instants kept, and attributes already
     set on the identified profile win. Figures already recorded for past days are not rewritten.
     The anonymous profile leaves its segments; the identified one is re-evaluated.
     """
-    anonymous = UserKey(None, device_id)
+    assert anonymous.anonymous, "only an anonymous profile is merged"
+    assert not user.anonymous, "into an identified one"
     for _ in range(MAX_ATTEMPTS):
         source = store.users.load_user(anonymous)
         target = store.users.load_user(user)
@@ -78,8 +108,10 @@ def merge_device_into_user(
         if not merged or store.users.replace_user(user, merged, deletions):
             break
     else:
-        raise ConcurrentUpdateError(f"the profiles of {device_id!r} and {user.user_id!r} kept changing")
-    store.pointers.put_alias(device_id, user)
+        raise ConcurrentUpdateError(
+            f"the profiles of {anonymous.describe()} and {user.describe()} kept changing"
+        )
+    store.pointers.put_alias(anonymous, user)
     for record in merged:
         target.add(record)
     reevaluate(store, segments, target, now, "ingest")
@@ -122,36 +154,58 @@ def delete_users(store: Storage, now: float, body: Any) -> dict[str, Any]:
     profile is gone: past active-user figures stay as they were.
     """
     payload = require_object(body)
-    external_ids = optional_array(payload, "external_ids", MAX_DELETIONS)
-    device_ids = optional_array(payload, "device_ids", MAX_DELETIONS)
-    if len(external_ids) + len(device_ids) > MAX_DELETIONS:
-        raise BadRequest(f"at most {MAX_DELETIONS} external_ids and device_ids together per request")
+    arrays = {name: optional_array(payload, name, MAX_DELETIONS) for name in DELETION_ARRAYS}
+    if sum(len(values) for values in arrays.values()) > MAX_DELETIONS:
+        raise BadRequest(
+            f"at most {MAX_DELETIONS} external_ids, user_aliases and device_ids together per request"
+        )
     errors: list[ItemError] = []
     users: list[UserKey] = []
-    for name, values in (("external_ids", external_ids), ("device_ids", device_ids)):
+    for name, values in arrays.items():
         for index, raw in enumerate(values):
-            checked = validate_id(raw, name, index)
+            checked = _deletion(name, raw, index)
             if isinstance(checked, ItemError):
                 errors.append(checked)
             else:
-                users.append(UserKey(checked, None) if name == "external_ids" else UserKey(None, checked))
+                users.append(checked)
     deleted = 0
     for user in dict.fromkeys(users):
         removed = delete_user(store, now, user)
-        # A device merged into a user keeps an alias, which is all that is left of it.
-        aliased = user.device_id is not None and store.pointers.delete_alias(user.device_id)
+        # A device or alias merged into a user keeps a pointer, which is all that is left of it.
+        aliased = user.anonymous and store.pointers.delete_alias(user)
         deleted += bool(removed or aliased)
     return batch_response({"deleted": deleted}, errors)
 
 
+# Braze's arrays of /users/delete; kudos has no Braze ids and does not key users by email.
+DELETION_ARRAYS = ("external_ids", "user_aliases", "device_ids", "braze_ids", "email_addresses")
+_UNSUPPORTED_DELETIONS = {
+    "braze_ids": "not supported: kudos has no Braze ids; use external_ids, user_aliases or device_ids",
+    "email_addresses": "deleting by email is not supported; use external_ids, user_aliases or device_ids",
+}
+
+
+def _deletion(name: str, raw: Any, index: int) -> UserKey | ItemError:
+    """The user one element of a deletion array names, or what is wrong with it."""
+    if name in _UNSUPPORTED_DELETIONS:
+        return ItemError(name, index, f"{name}[{index}]", _UNSUPPORTED_DELETIONS[name])
+    if name == "user_aliases":
+        alias = validate_item(AliasIn, raw, name, index)
+        return alias if isinstance(alias, ItemError) else alias.key
+    checked = validate_id(raw, name, index)
+    if isinstance(checked, ItemError):
+        return checked
+    return UserKey.of_user(checked) if name == "external_ids" else UserKey.of_device(checked)
+
+
 def delete_user(store: Storage, now: float, user: UserKey) -> bool:
-    """Delete every record of ``user``, the aliases of devices merged into it and the push-token
+    """Delete every record of ``user``, the pointers of devices and aliases merged into it, the push-token
     owners that still point at it; whether there was anything to delete. The user leaves every
     segment first, so that the exits are recorded."""
     exit_everything(store, store.users.load_user(user), now, "ingest")
     deleted = store.users.delete_user(user)
-    for device_id in deleted.merged_devices:
-        store.pointers.delete_alias(device_id, only_to=user)
+    for anonymous in deleted.merged_anonymous:
+        store.pointers.delete_alias(anonymous, only_to=user)
     for device_id in deleted.tokens:
         store.pointers.release_device(device_id, only_to=user)
     return bool(deleted.records())

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from kudos.core.errors import BadRequest, PayloadTooLarge
-from kudos.core.timeutil import InstantError, parse_instant
+from kudos.core.timeutil import InstantError, parse_instant, parse_iso8601_instant
 
 MAX_BODY_BYTES = 1_000_000
 MAX_ID_LENGTH = 256
@@ -50,7 +50,16 @@ def _instant(value: object) -> float:
         raise PydanticCustomError("instant", str(error)) from None
 
 
+def _iso8601_instant(value: object) -> float:
+    try:
+        return parse_iso8601_instant(value)
+    except InstantError as error:
+        raise PydanticCustomError("instant", str(error)) from None
+
+
+# The SDK routes take RFC 3339 alone; the backend routes (Braze shapes) also the ISO 8601 variants.
 Instant = Annotated[float, BeforeValidator(_instant)]
+BrazeInstant = Annotated[float, BeforeValidator(_iso8601_instant)]
 
 
 def text_problem(text: str) -> str | None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kudos.core.identity import UserKey
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR
 
 
@@ -30,16 +31,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.set_defaults(run=run_check)
 
     members = commands.add_parser("members", help="the members of a segment at an instant")
-    members.add_argument("name")
+    members.add_argument("name", metavar="NAME", help="the segment's name, as in its .seg file")
     members.add_argument("--limit", type=int, default=None, help="print at most this many members")
     _add_data_arguments(members)
     members.set_defaults(run=run_members)
 
     explain = commands.add_parser("explain", help="why a user is in a segment or not, clause by clause")
-    explain.add_argument("name")
+    explain.add_argument("name", metavar="NAME", help="the segment's name, as in its .seg file")
     who = explain.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user-id")
-    who.add_argument("--device-id")
+    who.add_argument("--user-id", metavar="ID", help="the user: its external id (user_id)")
+    who.add_argument("--device-id", metavar="ID", help="the anonymous user of this device (device_id)")
     explain.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     _add_data_arguments(explain)
     explain.set_defaults(run=run_explain)
@@ -115,7 +116,8 @@ def run_explain(args: argparse.Namespace) -> int:
         print(json.dumps(explanation, indent=2))
         return 0
     verdict = "IN" if explanation["in"] else "NOT IN"
-    print(f"{explanation['user']} is {verdict} {args.name} at {explanation['at']}")
+    user = UserKey(args.user_id, args.device_id).describe()  # user_id "u-7", not a dict's repr
+    print(f"{user} is {verdict} {args.name} at {explanation['at']}")
     for clause in explanation["clauses"]:
         mark = "yes" if clause["result"] else "no "
         print(f"  {mark}  {clause['clause']:<50}  seen {json.dumps(clause['value'])}")

@@ -136,10 +136,16 @@ def _figures_json(figures: DayFigures) -> dict[str, Any]:
 def active_users_report(
     store: Storage, settings: Settings, now: float, date_from: str | None, date_to: str | None
 ) -> dict[str, Any]:
-    """GET /v1/metrics/active-users?from=YYYY-MM-DD&to=YYYY-MM-DD; `to` defaults to today and
-    `from` to the 29 days before `to` (a month, the span of MAU)."""
-    last = day_of(now) if date_to is None else _query_date("to", date_to)
+    """GET /v1/metrics/active-users?from=YYYY-MM-DD&to=YYYY-MM-DD; `to` defaults to (and stops at)
+    today and `from` to the 29 days before `to` (a month, the span of MAU)."""
+    today = day_of(now)
+    # Days to come have no figures: `to` stops at today, and a `from` after today is refused.
+    last = today if date_to is None else min(_query_date("to", date_to), today)
     first = last - (MONTH - 1) if date_from is None else _query_date("from", date_from)
+    if first > today:
+        raise BadRequest(
+            f"from: {format_day(first)} is after today ({format_day(today)}); there are no figures for days to come"
+        )
     if first > last:
         raise BadRequest("from: after to")
     if last - first + 1 > MAX_RANGE_DAYS:

@@ -289,6 +289,6 @@ def explain_membership(
     key = UserKey(user_id, device_id)
     user = store.users.load_user(key)
     if not user.exists:
-        raise NotFound(f"no user {key.identity()}")
+        raise NotFound(f"no user with {key.describe()}")
     explanation = segments.explain(name, user.to_profile(), at).to_json()
     return {"user": key.identity(), "in": explanation["matched"], **explanation}

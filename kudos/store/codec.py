@@ -12,7 +12,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from kudos.core.identity import UserKey
+from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
 from kudos.core.records import (
     ActivityRecord,
@@ -21,6 +21,7 @@ from kudos.core.records import (
     DueRecord,
     EventRecord,
     MembershipRecord,
+    MergedAliasRecord,
     MergedDeviceRecord,
     PurchasesRecord,
     Record,
@@ -179,6 +180,7 @@ def _write_attributes(record: AttributesRecord, item: Item) -> None:
         item["es"] = {"S": record.email_subscription}
     _put_opt(item, "pia", record.push_opted_in_at)
     _put_opt(item, "pua", record.push_unsubscribed_at)
+    _put_opt(item, "psa", record.push_subscribed_at)
     _put_opt(item, "ssa", record.standard_set_at)
 
 
@@ -200,6 +202,7 @@ def _read_attributes(item: Item, _: str, version: int) -> AttributesRecord:
         email_subscription=item["es"]["S"] if "es" in item else None,
         push_opted_in_at=_opt_float(item, "pia"),
         push_unsubscribed_at=_opt_float(item, "pua"),
+        push_subscribed_at=_opt_float(item, "psa"),
         standard_set_at=_opt_float(item, "ssa"),
     )
 
@@ -291,6 +294,14 @@ def _read_merged_device(_: Item, device_id: str, version: int) -> MergedDeviceRe
     return MergedDeviceRecord(device_id, version)
 
 
+def _write_merged_alias(_: MergedAliasRecord, __: Item) -> None:
+    """The key says it all."""
+
+
+def _read_merged_alias(_: Item, text: str, version: int) -> MergedAliasRecord:
+    return MergedAliasRecord(UserAlias.parse(text), version)
+
+
 def _user_token(item: Item) -> str:
     return keys.user_of_pk(item[keys.PK]["S"]).token
 
@@ -324,6 +335,7 @@ _REGISTERED: tuple[RecordCodec[Any], ...] = (
     RecordCodec(RecordKind.TOKEN, TokenRecord, _write_token, _read_token),
     RecordCodec(RecordKind.CAMPAIGN, CampaignRecord, _write_campaign, _read_campaign),
     RecordCodec(RecordKind.MERGED_DEVICE, MergedDeviceRecord, _write_merged_device, _read_merged_device),
+    RecordCodec(RecordKind.MERGED_ALIAS, MergedAliasRecord, _write_merged_alias, _read_merged_alias),
     RecordCodec(RecordKind.MEMBERSHIP, MembershipRecord, _write_membership, _read_membership),
     RecordCodec(RecordKind.DUE, DueRecord, _write_due, _read_due),
 )

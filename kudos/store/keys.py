@@ -34,6 +34,7 @@ ALIAS_SK = "ALIAS"
 DEVICE_PREFIX = "DEVICE#"  # whose push token a device holds now
 OWNER_SK = "OWNER"
 MERGED_DEVICE_SK_PREFIX = "MERGED#"
+MERGED_ALIAS_SK_PREFIX = "MERGEDA#"  # + the alias's text (kudos.core.identity.UserAlias.text)
 MEMBERSHIP_SK_PREFIX = "M#"
 DUE_SK = "DUE"
 # Sparse global secondary indexes of the users table: only membership items carry the members
@@ -96,6 +97,7 @@ _NAMED_SK_PREFIX: dict[RecordKind, str] = {
     RecordKind.TOKEN: TOKEN_SK_PREFIX,
     RecordKind.CAMPAIGN: CAMPAIGN_SK_PREFIX,
     RecordKind.MERGED_DEVICE: MERGED_DEVICE_SK_PREFIX,
+    RecordKind.MERGED_ALIAS: MERGED_ALIAS_SK_PREFIX,
     RecordKind.MEMBERSHIP: MEMBERSHIP_SK_PREFIX,
 }
 _KIND_OF_SINGLE_SK = {sk: kind for kind, sk in _SINGLE_SK.items()}
@@ -118,8 +120,9 @@ def record_key_of_sk(sk: str) -> RecordKey:
     raise UnknownRecordError(f"no record kind has the sort key {sk!r}")
 
 
-def alias_pk(device_id: str) -> str:
-    return f"{ALIAS_PREFIX}d:{device_id}"
+def alias_pk(anonymous: UserKey) -> str:
+    """Where an anonymous profile (``d:...`` device, ``a:...`` alias) merged by identify points."""
+    return ALIAS_PREFIX + anonymous.token
 
 
 def device_pk(device_id: str) -> str:

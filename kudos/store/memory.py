@@ -12,17 +12,18 @@ import copy
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from kudos.core.identity import UserKey
 from kudos.core.records import (
     DUE,
     DueRecord,
     MembershipRecord,
-    MergedDeviceRecord,
     Record,
     RecordKey,
     UserRecords,
     membership_key,
+    merged_marker,
 )
 from kudos.core.timeutil import day_of
 from kudos.store.keys import due_bucket
@@ -36,6 +37,8 @@ from kudos.store.ports import (
     StoredSession,
     SweepRun,
 )
+
+K = TypeVar("K")
 
 
 class MemoryUserRecords:
@@ -108,22 +111,22 @@ class MemoryPointers:
     def __init__(self, lock: threading.RLock, users: MemoryUserRecords) -> None:
         self._lock = lock
         self._users = users
-        self.aliases: dict[str, UserKey] = {}
+        self.aliases: dict[UserKey, UserKey] = {}  # anonymous key (device or user alias) -> user
         self.owners: dict[str, UserKey] = {}
 
-    def resolve_devices(self, device_ids: Iterable[str]) -> dict[str, UserKey]:
+    def resolve_anonymous(self, anonymous: Iterable[UserKey]) -> dict[UserKey, UserKey]:
         with self._lock:
-            return {device: self.aliases[device] for device in device_ids if device in self.aliases}
+            return {key: self.aliases[key] for key in anonymous if key in self.aliases}
 
-    def put_alias(self, device_id: str, target: UserKey) -> None:
+    def put_alias(self, anonymous: UserKey, target: UserKey) -> None:
         with self._lock:
-            self.aliases[device_id] = target
-            marker = MergedDeviceRecord(device_id)
+            self.aliases[anonymous] = target
+            marker = merged_marker(anonymous)
             self._users.partitions.setdefault(target, {})[marker.key] = replace(marker, version=0)
 
-    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
+    def delete_alias(self, anonymous: UserKey, *, only_to: UserKey | None = None) -> bool:
         with self._lock:
-            return _delete_pointer(self.aliases, device_id, only_to)
+            return _delete_pointer(self.aliases, anonymous, only_to)
 
     def claim_device(self, device_id: str, owner: UserKey) -> UserKey | None:
         with self._lock:
@@ -140,10 +143,10 @@ class MemoryPointers:
             return _delete_pointer(self.owners, device_id, only_to)
 
 
-def _delete_pointer(pointers: dict[str, UserKey], device_id: str, only_to: UserKey | None) -> bool:
-    if device_id not in pointers or (only_to is not None and pointers[device_id] != only_to):
+def _delete_pointer(pointers: dict[K, UserKey], key: K, only_to: UserKey | None) -> bool:
+    if key not in pointers or (only_to is not None and pointers[key] != only_to):
         return False
-    del pointers[device_id]
+    del pointers[key]
     return True
 
 

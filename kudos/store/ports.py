@@ -142,17 +142,20 @@ class UserRecordsPort(Protocol):
 
 
 class PointersPort(Protocol):
-    """Where a device's data goes: the user identify merged it into, and who owns its push token."""
+    """Where an anonymous profile's data goes: the user identify merged a device or a user alias
+    into (its alias pointer); and who owns a device's push token."""
 
-    def resolve_devices(self, device_ids: Iterable[str]) -> dict[str, UserKey]: ...
-
-    def put_alias(self, device_id: str, target: UserKey) -> None:
-        """Send the device's later data to ``target``, noting the device in target's records so
-        that deleting the user deletes the alias too."""
+    def resolve_anonymous(self, anonymous: Iterable[UserKey]) -> dict[UserKey, UserKey]:
+        """The user each anonymous key (device or user alias) was merged into, for those merged."""
         ...
 
-    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
-        """Forget where the device was merged (with ``only_to``: only if it points there still)."""
+    def put_alias(self, anonymous: UserKey, target: UserKey) -> None:
+        """Send the anonymous key's later data to ``target``, noting it in target's records (a
+        merged-device or merged-alias record) so that deleting the user deletes the pointer too."""
+        ...
+
+    def delete_alias(self, anonymous: UserKey, *, only_to: UserKey | None = None) -> bool:
+        """Forget where the anonymous key was merged (with ``only_to``: only if it points there still)."""
         ...
 
     def claim_device(self, device_id: str, owner: UserKey) -> UserKey | None:

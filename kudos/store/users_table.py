@@ -6,18 +6,20 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from kudos.core.identity import UserKey
-from kudos.core.records import MembershipRecord, MergedDeviceRecord, Record, RecordKey, UserRecords
+from kudos.core.records import MembershipRecord, Record, RecordKey, UserRecords, merged_marker
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.store import keys
 from kudos.store.codec import Item, decode, encode, num
 from kudos.store.fast_scan import raw_scan, supports_raw_scan
 from kudos.store.ports import CHANGE_RETENTION_DAYS, MembershipChange, Slot
 from kudos.store.tables import TRANSACTION_LIMIT, DynamoTables
+
+T = TypeVar("T")
 
 
 def _key_item(user: UserKey, key: RecordKey) -> Item:
@@ -176,27 +178,27 @@ class DynamoPointers:
     def _table(self) -> str:
         return self._tables.users_table
 
-    def _targets(self, pointers: dict[str, str], sk: str) -> dict[str, UserKey]:
-        """The user each pointer item ({pk: device_id}, all with sort key ``sk``) points to, by device."""
+    def _targets(self, pointers: dict[str, T], sk: str) -> dict[T, UserKey]:
+        """The user each pointer item ({pk: what}, all with sort key ``sk``) points to, by what."""
         key_items = [{keys.PK: {"S": pk}, keys.SK: {"S": sk}} for pk in pointers]
         found = self._tables.batch_get(self._table, key_items, consistent=False)
         return {pointers[item[keys.PK]["S"]]: UserKey.parse(item["to"]["S"]) for item in found}
 
-    def resolve_devices(self, device_ids: Iterable[str]) -> dict[str, UserKey]:
-        aliases = {keys.alias_pk(device): device for device in dict.fromkeys(device_ids)}
+    def resolve_anonymous(self, anonymous: Iterable[UserKey]) -> dict[UserKey, UserKey]:
+        aliases = {keys.alias_pk(key): key for key in dict.fromkeys(anonymous)}
         return self._targets(aliases, keys.ALIAS_SK)
 
-    def put_alias(self, device_id: str, target: UserKey) -> None:
+    def put_alias(self, anonymous: UserKey, target: UserKey) -> None:
         alias = {
-            keys.PK: {"S": keys.alias_pk(device_id)},
+            keys.PK: {"S": keys.alias_pk(anonymous)},
             keys.SK: {"S": keys.ALIAS_SK},
             "to": {"S": target.token},
         }
-        merged = encode(target, MergedDeviceRecord(device_id))
+        merged = encode(target, merged_marker(anonymous))
         self._tables.batch_write(self._table, [{"PutRequest": {"Item": item}} for item in (alias, merged)])
 
-    def delete_alias(self, device_id: str, *, only_to: UserKey | None = None) -> bool:
-        key = {keys.PK: {"S": keys.alias_pk(device_id)}, keys.SK: {"S": keys.ALIAS_SK}}
+    def delete_alias(self, anonymous: UserKey, *, only_to: UserKey | None = None) -> bool:
+        key = {keys.PK: {"S": keys.alias_pk(anonymous)}, keys.SK: {"S": keys.ALIAS_SK}}
         return bool(self._tables.delete(self._table, key, _pointing_to(only_to)))
 
     def claim_device(self, device_id: str, owner: UserKey) -> UserKey | None:

@@ -305,7 +305,12 @@ def test_unknown_route_is_404_and_wrong_method_405(api):
 @pytest.mark.parametrize(
     ("query", "fragment"),
     [
-        ({"from": "2026-11-30"}, "from: after to"),  # to is today, 2026-11-22
+        # Today is 2026-11-22: no figures for days to come.
+        (
+            {"from": "2026-11-30"},
+            "from: 2026-11-30 is after today (2026-11-22); there are no figures for days to come",
+        ),
+        ({"from": "2026-11-23", "to": "2026-11-30"}, "from: 2026-11-23 is after today (2026-11-22)"),
         ({"from": "2026-11-31", "to": "2026-12-01"}, "from:"),
         ({"from": "2026-11-02", "to": "2026-11-01"}, "after"),
         ({"from": "2020-01-01", "to": "2026-11-01"}, "at most"),
@@ -316,6 +321,12 @@ def test_bad_metrics_queries(api, query, fragment):
     response = api.get("/v1/metrics/active-users", **query)
     assert response.status == 400
     assert fragment in response.body["message"]
+
+
+def test_a_to_after_today_stops_at_today(api):
+    response = api.get("/v1/metrics/active-users", **{"from": "2026-11-21", "to": "2027-01-01"})
+    assert response.status == 200
+    assert [day["date"] for day in response.body["days"]] == ["2026-11-21", "2026-11-22"]
 
 
 def test_keys_are_enforced_when_configured(dynamodb):

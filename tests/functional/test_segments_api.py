@@ -155,3 +155,9 @@ def test_segment_route_errors(api, path, query, status):
     assert response.body["message"]
     # Nothing a bad request did is left behind for the listing to trip on.
     assert api.get("/v1/segments").status == 200
+
+
+def test_an_unknown_user_is_named_in_words_not_as_a_dict(api):
+    response = api.get("/v1/segments/top_users/explain", device_id="d-99")
+    assert response.status == 404
+    assert response.body["message"] == 'no user with device_id "d-99"'

@@ -47,5 +47,5 @@ def test_members_and_explain_read_the_store(dynamodb, capsys, monkeypatch):
     assert json.loads(captured.out.splitlines()[0]) == {"user_id": "u-1"}
     assert "top_users: 1 member(s)" in captured.err
     assert main(["segments", "explain", "top_users", "--user-id", "u-1", *where]) == 0
-    assert "is IN top_users" in capsys.readouterr().out
+    assert 'user_id "u-1" is IN top_users' in capsys.readouterr().out
     assert main(["segments", "members", "no_such", *where]) == 1

@@ -31,6 +31,7 @@ def test_sent_at_corrects_the_device_clock(api):
     response = api.post("/v1/sessions", body)
     assert response.status == 201
     assert response.body["new_sessions"] == 1
+    assert response.body["clock_offset_seconds"] == -3 * 3600  # the offset applied, reported
     figures = api.active_users("2026-11-20", "2026-11-21")
     assert [f["dau"] for f in figures] == [1, 0]
     profile = api.store.users.load_user(UserKey("u-7", None)).to_profile()
@@ -39,7 +40,9 @@ def test_sent_at_corrects_the_device_clock(api):
 
 def test_a_duplicate_never_counts_twice_and_may_add_ended_at(api):
     first = {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-7")]}
-    assert api.post("/v1/sessions", first).body["new_sessions"] == 1
+    response = api.post("/v1/sessions", first)
+    assert response.body["new_sessions"] == 1
+    assert "clock_offset_seconds" not in response.body  # no sent_at: nothing was moved
     again = {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-7", ended_at="2026-11-20T10:05:00Z")]}
     response = api.post("/v1/sessions", again)
     assert response.body["duplicates"] == 1
@@ -77,6 +80,7 @@ def test_a_copy_corrected_by_another_clock_error_is_still_a_duplicate(api):
         "new_sessions": 0,
         "duplicates": 1,
         "errors": [],
+        "clock_offset_seconds": -14 * 3600,  # the device clock is 14 h ahead this time
     }
     figures = api.active_users("2026-11-19", "2026-11-20")
     assert [(f["dau"], f["sessions"], f["new_users"]) for f in figures] == [(0, 0, 0), (1, 1, 1)]

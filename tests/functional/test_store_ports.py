@@ -31,6 +31,8 @@ from tests.conftest import fresh_tables
 
 ANA = UserKey.of_user("ana")
 DEVICE = UserKey.of_device("d-1")
+# A label with the characters its token escapes, and a name with a colon (the name needs none).
+ALIAS = UserKey.of_alias("crm:id%", "c-1:x")
 EXPIRES = 2_000_000_000
 
 
@@ -113,10 +115,12 @@ def test_replace_user_is_all_or_nothing(store: Any) -> None:
 def test_delete_user_returns_what_it_deleted(store: Any) -> None:
     store.users.save(ANA, activity())
     store.users.save(ANA, TokenRecord(device_id="d-9", platform="android", token="t", enabled=True))
-    store.pointers.put_alias("d-1", ANA)
+    store.pointers.put_alias(DEVICE, ANA)
+    store.pointers.put_alias(ALIAS, ANA)
     deleted = store.users.delete_user(ANA)
     assert set(deleted.tokens) == {"d-9"}
     assert set(deleted.merged_devices) == {"d-1"}
+    assert deleted.merged_anonymous == [DEVICE, ALIAS]
     assert not store.users.load_user(ANA).records()
     assert not store.users.delete_user(ANA).records()
 
@@ -127,7 +131,11 @@ def test_scan_yields_each_existing_user_once_with_all_records(store: Any) -> Non
         store.users.save(user, activity(f"aid-{n}"))
         store.users.save(user, EventRecord(name="e", total=n + 1))
     store.users.save(DEVICE, AttributesRecord(standard={"country": "FR"}))  # no activity: not a user yet
-    store.pointers.put_alias("d-2", users[0])
+    store.pointers.put_alias(UserKey.of_device("d-2"), users[0])
+    store.pointers.put_alias(ALIAS, users[0])
+    store.users.save(ALIAS, activity("aid-alias"))  # an alias-only profile is a user too
+    store.users.save(ALIAS, EventRecord(name="e", total=len(users) + 1))
+    users.append(ALIAS)
     store.pointers.claim_device("d-3", users[1])
     whole = {u.key: u for u in store.users.scan_users()}
     assert set(whole) == set(users)
@@ -137,13 +145,18 @@ def test_scan_yields_each_existing_user_once_with_all_records(store: Any) -> Non
 
 
 def test_aliases_and_token_owners(store: Any) -> None:
-    store.pointers.put_alias("d-1", ANA)
-    assert store.pointers.resolve_devices(["d-1", "d-2"]) == {"d-1": ANA}
+    store.pointers.put_alias(DEVICE, ANA)
+    store.pointers.put_alias(ALIAS, ANA)
+    other_alias = UserKey.of_alias("crm", "c-2")
+    found = store.pointers.resolve_anonymous([DEVICE, UserKey.of_device("d-2"), ALIAS, other_alias])
+    assert found == {DEVICE: ANA, ALIAS: ANA}
     assert "d-1" in store.users.load_user(ANA).merged_devices
-    assert not store.pointers.delete_alias("d-1", only_to=UserKey.of_user("bob"))
-    assert store.pointers.delete_alias("d-1", only_to=ANA)
-    assert store.pointers.resolve_devices(["d-1"]) == {}
-    assert not store.pointers.delete_alias("d-1")
+    assert store.users.load_user(ANA).merged_anonymous == [DEVICE, ALIAS]
+    for anonymous in (DEVICE, ALIAS):
+        assert not store.pointers.delete_alias(anonymous, only_to=UserKey.of_user("bob"))
+        assert store.pointers.delete_alias(anonymous, only_to=ANA)
+        assert not store.pointers.delete_alias(anonymous)
+    assert store.pointers.resolve_anonymous([DEVICE, ALIAS]) == {}
 
     assert store.pointers.claim_device("d-5", ANA) is None
     assert store.pointers.claim_device("d-5", ANA) is None
@@ -259,3 +272,20 @@ def test_a_fanned_out_full_sweep_counts_each_part_once(store: Any) -> None:
     assert store.figures.full_sweep_plan() is not None
     store.figures.end_full_sweep(100.0)
     assert store.figures.full_sweep_plan() is None
+
+
+def test_an_alias_only_user_is_stored_listed_and_due_like_any_other(store: Any) -> None:
+    assert store.users.save(ALIAS, activity("aid-alias"))
+    assert store.users.save(ALIAS, EventRecord(name="e", total=1))
+    assert store.users.save(ALIAS, DueRecord(480_000 * 3600.0))
+    loaded = store.users.load_user(ALIAS)
+    assert loaded.key == ALIAS
+    assert loaded.exists
+    assert loaded.to_profile().identity() == {"user_alias": {"alias_name": "c-1:x", "alias_label": "crm:id%"}}
+    assert store.memberships.record_change(change(ALIAS, "entered", 1_728_000_000.0))
+    assert store.memberships.members("top", 10, None) == [ALIAS]
+    logged = store.memberships.changes_on_day("top", 20_000, older_than=None, limit=10)
+    assert [c.user for c in logged] == [ALIAS]
+    assert store.memberships.due_users(480_000 * 3600.0, 480_000 * 3600.0 + 1) == [ALIAS]
+    assert [u.key for u in store.users.scan_users()] == [ALIAS]
+    assert set(store.users.delete_user(ALIAS).events) == {"e"}

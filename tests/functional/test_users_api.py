@@ -268,8 +268,10 @@ def test_deleting_a_user_forgets_the_devices_merged_into_it(api):
     api.post("/v1/sessions", {"sessions": [later]})
     assert not api.store.users.load_user(UserKey("u-1", None)).exists
     assert api.store.users.load_user(UserKey(None, "d-1")).to_profile().sessions.total == 1
-    assert "d-1" not in api.store.pointers.resolve_devices(["d-1"])
-    assert api.store.pointers.resolve_devices(["d-2"]) == {"d-2": UserKey("u-2", None)}
+    assert not api.store.pointers.resolve_anonymous([UserKey.of_device("d-1")])
+    assert api.store.pointers.resolve_anonymous([UserKey.of_device("d-2")]) == {
+        UserKey.of_device("d-2"): UserKey("u-2", None)
+    }
 
 
 def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
@@ -285,7 +287,8 @@ def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
             "time": "2026-11-21T10:00:00Z",
         },
         {"type": "opened", "user_id": "u-1", "campaign_id": "thanks", "time": "2026-11-21T10:05:00Z"},
-        {"type": "opted_out", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-21T11:00:00Z"},
+        # After the registration (09:00, which subscribed the user): the latest choice wins.
+        {"type": "opted_out", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-22T09:10:00Z"},
         {"type": "token_invalid", "device_id": "d-1", "user_id": "u-1", "time": "2026-11-22T09:30:00Z"},
         {"type": "exploded", "user_id": "u-1", "time": "2026-11-21T11:00:00Z"},
         {"type": "opened", "time": "2026-11-21T11:00:00Z", "campaign_id": "x"},
@@ -297,7 +300,7 @@ def test_push_tokens_and_events_feed_push_state_and_campaign_history(api):
     seen = profile(api, "u-1")
     assert seen.push_enabled is False
     assert seen.push_subscription == "unsubscribed"
-    assert seen.push_unsubscribed_at == parse_instant("2026-11-21T11:00:00Z")
+    assert seen.push_unsubscribed_at == parse_instant("2026-11-22T09:10:00Z")
     thanks = seen.campaigns["thanks"]
     assert (thanks.received, thanks.opened, thanks.last_received) == (
         True,

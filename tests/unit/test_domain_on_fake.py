@@ -139,7 +139,7 @@ def test_delete_takes_the_user_its_aliases_and_token_owners(store: MemoryStore) 
     assert result["deleted"] == 1
     assert [error["index"] for error in result["errors"]] == [1]
     assert not store.users.load_user(UserKey.of_user("u-7")).records()
-    assert store.pointers.resolve_devices(["d-7"]) == {}
+    assert store.pointers.resolve_anonymous([UserKey.of_device("d-7")]) == {}
     assert store.pointers.device_owner("d-8") is None
     # The day's figures stay: the activity table never named the user.
     assert figures(store, "2026-11-22")["dau"] == 1

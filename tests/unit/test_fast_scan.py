@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.replay import Recorded, error_response, page_response, replaying_client
-from kudos.core.identity import UserKey
+from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import AttributeInstant
 from kudos.core.records import (
     ActivityRecord,
@@ -26,6 +26,7 @@ from kudos.core.records import (
     DueRecord,
     EventRecord,
     MembershipRecord,
+    MergedAliasRecord,
     MergedDeviceRecord,
     PurchasesRecord,
     Record,
@@ -120,6 +121,9 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         last_received=opt_instants,
     ),
     RecordKind.MERGED_DEVICE: st.builds(MergedDeviceRecord, device_id=names, version=versions),
+    RecordKind.MERGED_ALIAS: st.builds(
+        MergedAliasRecord, alias=st.builds(UserAlias, label=names, name=names), version=versions
+    ),
     RecordKind.MEMBERSHIP: st.builds(
         MembershipRecord, segment=names, definition=names, since=instants, version=versions
     ),
@@ -149,7 +153,7 @@ def table_items(population: list[tuple[UserKey, list[Record]]]) -> list[Item]:
         for record in records:
             item = encode(key, record)
             by_pk.setdefault(item[keys.PK]["S"], {})[item[keys.SK]["S"]] = item
-        alias = {keys.PK: {"S": keys.alias_pk(f"alias-of-{key.token}")}, keys.SK: {"S": keys.ALIAS_SK}}
+        alias = {keys.PK: {"S": keys.alias_pk(UserKey.of_device(f"alias-of-{key.token}"))}, keys.SK: {"S": keys.ALIAS_SK}}
         by_pk.setdefault(alias[keys.PK]["S"], {})[keys.ALIAS_SK] = {**alias, "to": {"S": key.token}}
     return [item for pk in sorted(by_pk) for _, item in sorted(by_pk[pk].items())]
 

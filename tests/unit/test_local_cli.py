@@ -71,3 +71,22 @@ def test_debug_shows_the_traceback() -> None:
 def test_a_missing_segments_directory_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["serve", "--segments", "/no/such/dir", "--port", "0"]) == 1
     assert capsys.readouterr().err == "kudos serve: segments directory /no/such/dir does not exist\n"
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(name, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                found += _parsers(sub, f"{name} {sub_name}")
+    return found
+
+
+def test_every_argument_of_every_command_has_help_text() -> None:
+    missing = [
+        f"{name}: {action.option_strings or action.dest}"
+        for name, parser in _parsers(cli.build_parser(), "kudos")
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction) and not action.help
+    ]
+    assert missing == []

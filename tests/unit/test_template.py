@@ -542,3 +542,21 @@ def test_outputs_name_the_api_and_the_tables() -> None:
     assert "HttpApi" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
     assert outputs["UsersTableName"]["Value"] == {"Ref": "UsersTable"}
     assert outputs["ActivityTableName"]["Value"] == {"Ref": "ActivityTable"}
+
+
+def test_cors_lets_the_configured_web_origins_call_the_api_with_a_key() -> None:
+    # Browsers (platform "web") send a preflight before a POST with a key: API Gateway answers it
+    # for the origins of the stack parameter, and for none when it is empty (the default).
+    parameter = template()["Parameters"]["CorsAllowOrigins"]
+    assert parameter["Default"] == ""
+    assert template()["Conditions"]["HasCorsOrigins"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, ""]}]
+    }
+    condition, cors, otherwise = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"][
+        "CorsConfiguration"
+    ]["Fn::If"]
+    assert condition == "HasCorsOrigins"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+    assert set(cors["AllowMethods"]) >= {method.split()[0] for method in http_routes() if method[0] != "A"}
+    assert {"authorization", "content-type", "x-api-key"} <= set(cors["AllowHeaders"])
