@@ -94,6 +94,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (TRACE, CONNECT, PROPFIND...) is routed too, as API Gateway does: a
+        # path's ANY route answers 405. The standard library would answer 501 itself.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._dispatch
+        raise AttributeError(name)
+
     def _declared_length(self) -> int:
         try:
             return int(self.headers.get("content-length") or 0)

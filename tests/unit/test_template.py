@@ -662,3 +662,76 @@ def test_outputs_name_the_api_and_the_tables() -> None:
     assert "HttpApi" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
     assert outputs["UsersTableName"]["Value"] == {"Ref": "UsersTable"}
     assert outputs["ActivityTableName"]["Value"] == {"Ref": "ActivityTable"}
+
+
+# --- authentication and throttling ------------------------------------------------------------------
+
+
+def http_api() -> dict[str, Any]:
+    (api,) = resources("AWS::Serverless::HttpApi").values()
+    return api["Properties"]
+
+
+def test_every_route_is_authorized_by_the_key_authorizer_before_its_function() -> None:
+    auth = http_api()["Auth"]
+    name = auth["DefaultAuthorizer"]
+    authorizer = auth["Authorizers"][name]
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["EnableSimpleResponses"] is True
+    assert authorizer["EnableFunctionDefaultPermissions"] is True
+    identity = authorizer["Identity"]
+    # Without x-api-key API Gateway answers 401 without invoking anything. The route is part of the
+    # cache key: an app key allowed on one route must not be allowed from the cache on a server route.
+    assert [h.lower() for h in identity["Headers"]] == ["x-api-key"]
+    assert identity["Context"] == ["routeKey"]
+    ttl = identity["ReauthorizeEvery"]
+    assert ttl == {"Ref": "AuthorizerCacheSeconds"}
+    declared = template()["Parameters"]["AuthorizerCacheSeconds"]
+    assert 0 < declared["Default"] <= 3600
+    assert declared["MaxValue"] <= 3600
+    # No route opts out of the default authorizer, the ANY fallbacks included.
+    for function in functions().values():
+        for event in function["Properties"].get("Events", {}).values():
+            assert "Auth" not in event.get("Properties", {}), event
+    assert functions()["AuthorizerFunction"]["Properties"].get("Events") is None
+
+
+def test_the_authorizer_reads_both_key_lists_and_nothing_else() -> None:
+    assert granted("AuthorizerFunction") == {
+        ("parameter:AppKeysParameter", "ssm:GetParameter"),
+        ("parameter:ServerKeysParameter", "ssm:GetParameter"),
+    }
+
+
+INGEST_ROUTES = {
+    f"{method} {path}"
+    for path, served in ROUTES.items()
+    for method, name in served.items()
+    if name in ("SdkIngestFunction", "BackendIngestFunction")
+}
+
+
+def test_ingest_routes_are_throttled_each_on_its_own() -> None:
+    settings = http_api()["RouteSettings"]
+    assert set(settings) == INGEST_ROUTES
+    for route in INGEST_ROUTES:
+        assert settings[route] == {
+            "ThrottlingRateLimit": {"Ref": "IngestThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "IngestThrottlingBurstLimit"},
+        }
+    parameters = template()["Parameters"]
+    assert (
+        parameters["IngestThrottlingRateLimit"]["Default"] <= parameters["ApiThrottlingRateLimit"]["Default"]
+    )
+    assert (
+        parameters["IngestThrottlingBurstLimit"]["Default"]
+        <= parameters["ApiThrottlingBurstLimit"]["Default"]
+    )
+
+
+@pytest.mark.parametrize("name", ["SdkIngestFunction", "BackendIngestFunction"])
+def test_ingest_functions_have_reserved_concurrency(name: str) -> None:
+    properties = functions()[name]["Properties"]
+    assert properties["ReservedConcurrentExecutions"] == {"Ref": "IngestReservedConcurrency"}
+    assert template()["Parameters"]["IngestReservedConcurrency"]["MinValue"] >= 1
