@@ -23,13 +23,14 @@ def powertools_logs(level: int = logging.DEBUG) -> Iterator[io.StringIO]:
             continue
         for handler in candidate.handlers:
             if isinstance(handler, logging.StreamHandler):
-                previous = handler.setStream(buffer)
+                # Not setStream: it flushes the old stream, which may be a capture pytest has closed.
+                handler._kudos_previous_stream = handler.stream  # type: ignore[attr-defined]
+                handler.stream = buffer
                 restore.append((candidate, handler, candidate.level))
                 candidate.setLevel(level)
-                handler._kudos_previous_stream = previous  # type: ignore[attr-defined]
     try:
         yield buffer
     finally:
         for candidate, handler, previous_level in restore:
-            handler.setStream(handler._kudos_previous_stream)  # type: ignore[attr-defined]
+            handler.stream = handler._kudos_previous_stream  # type: ignore[attr-defined]
             candidate.setLevel(previous_level)

@@ -75,7 +75,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 source_ip=self.client_address[0],
                 server_port=self.server.server_address[1],
             )
-            response, route = result.response, result.route_key or f"{self.command} {raw_path}"
+            response, route = result.response, result.route_key or self._unrouted()
             if result.failure:
                 # Even when the access log is off: this is what Lambda's own log would show.
                 print(result.failure, file=sys.stderr, flush=True)
@@ -84,7 +84,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _route_of_request(self) -> str:
         raw_path = self.path.partition("?")[0]
-        return self.server.gateway.route_key(self.command, raw_path) or f"{self.command} {raw_path}"
+        return self.server.gateway.route_key(self.command, raw_path) or self._unrouted()
+
+    def _unrouted(self) -> str:
+        # Not the path: a path no route matches may be anything a client wrote, user ids included.
+        return f"{self.command} (no route)"
 
     def _log(self, status: int, route: str, started: float) -> None:
         # The route, not the target: query values (user_id=...) are personal data.
