@@ -7,15 +7,17 @@ anything unexpected is logged with its traceback and answered with a 500 that sa
 
 from __future__ import annotations
 
-import hmac
 import re
-from collections.abc import Callable
-from typing import Any, Literal
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from kudos.core.credentials import KeyKind, key_fingerprint
+from kudos.core.credentials import check_key as check_key_of
 from kudos.core.errors import (
     BadRequest,
     KudosError,
@@ -30,7 +32,6 @@ from kudos.runtime import services
 
 logger = Logger()
 
-KeyKind = Literal["app", "server"]
 # Every route of the HTTP API (api.md): path -> {method: the Logical ID of the function serving it},
 # so that any function can tell a wrong method (405) from an unknown path (404), and name the
 # function an event meant for another one should go to.
@@ -50,7 +51,13 @@ ROUTES: dict[str, dict[str, str]] = {
     "/v1/segments/{name}/members": {"GET": "SegmentsFunction"},
     "/v1/segments/{name}/explain": {"GET": "SegmentsFunction"},
     "/v1/segments/{name}/changes": {"GET": "SegmentsFunction"},
+    # The OpenAPI description of this table (functions/openapi.json), served by a small read-only
+    # function rather than a function of its own.
+    "/v1/openapi.json": {"GET": "MetricsFunction"},
 }
+# The functions the app (SDK) calls with an app key; every other function needs a server key, so a
+# new route is a server route unless its function is listed here.
+APP_KEY_FUNCTIONS = frozenset({"SdkIngestFunction"})
 _ROUTE_PATTERNS = [
     (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), served_by)
     for path, served_by in ROUTES.items()
@@ -94,7 +101,21 @@ def functions_serving(path: str) -> dict[str, str] | None:
     return None
 
 
-def _presented_key(headers: dict[str, str]) -> str | None:
+def key_kind_of_function(function: str) -> KeyKind:
+    return "app" if function in APP_KEY_FUNCTIONS else "server"
+
+
+def key_kind_of_route(route_key: str) -> KeyKind | None:
+    """The kind of key a route (`POST /v1/sessions`, `ANY /v1/sessions`) needs; None if no such route."""
+    _, _, path = route_key.partition(" ")
+    served_by = ROUTES.get(path)
+    if not served_by:
+        return None
+    return key_kind_of_function(next(iter(served_by.values())))
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request carries: `x-api-key`, else `Authorization: Bearer <key>` (names in any case)."""
     lowered = {name.lower(): value for name, value in headers.items()}
     if lowered.get("x-api-key"):
         return lowered["x-api-key"]
@@ -102,19 +123,21 @@ def _presented_key(headers: dict[str, str]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def check_key(headers: dict[str, str], kind: KeyKind) -> None:
+def check_key(headers: Mapping[str, str], kind: KeyKind) -> None:
     """Raise Unauthorized unless the request carries a key of ``kind`` (when keys are in force)."""
-    settings = services().settings
-    accepted = settings.app_keys if kind == "app" else settings.server_keys
-    if not settings.auth_required and not settings.app_keys and not settings.server_keys:
-        return
-    presented = _presented_key(headers)
-    if presented is None:
-        raise Unauthorized(
-            f"{'an' if kind == 'app' else 'a'} {kind} key is required (x-api-key or Authorization: Bearer)"
-        )
-    if not any(hmac.compare_digest(presented.encode(), key.encode()) for key in accepted):
-        raise Unauthorized(f"the key is not a valid {kind} key")
+    presented = presented_key(headers)
+    try:
+        check_key_of(services().key_ring(kind), presented)
+    except Unauthorized:
+        # The key's hash, never the key: a log reader can tell keys apart without being able to use one.
+        logger.info("key refused", extra={"key_kind": kind, "key": key_fingerprint(presented)})
+        raise
+
+
+def stack_summary(error: BaseException) -> list[str]:
+    """Where an error was raised, frame by frame, without its message (which may hold user ids)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in frames]
 
 
 def build_app(kind: KeyKind) -> APIGatewayHttpResolver:
@@ -136,14 +159,18 @@ def build_app(kind: KeyKind) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ConcurrentUpdateError)
     def _contention(error: ConcurrentUpdateError) -> Response:
-        logger.warning("gave up after concurrent updates", extra={"reason": str(error)})
+        # Not the error's text: it names the users whose records kept changing.
+        logger.warning("gave up after concurrent updates", extra={"stack": stack_summary(error)})
         return json_response(
             503, {"message": "the data changed concurrently; retry the request"}, {"Retry-After": "1"}
         )
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error")
+        # No message and no traceback text: either may quote a user id or a request value.
+        logger.error(
+            "unhandled error", extra={"error_type": type(error).__name__, "stack": stack_summary(error)}
+        )
         return json_response(500, {"message": "internal error"})
 
     @app.not_found

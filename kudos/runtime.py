@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from dsl import SegmentSet
 from kudos.core.clock import Clock, system_clock
+from kudos.core.credentials import KeyKind, KeyRing
 from kudos.core.settings import Settings, get_settings
 from kudos.segments.queries import deployed_segments
 from kudos.store.dynamo import Store
+from kudos.store.secrets import forget_keys, load_key_ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,10 @@ class Services:
     def segments(self) -> SegmentSet:
         """The deployed rules, compiled once per process (and per rules directory)."""
         return deployed_segments(self.settings.segments_dir)
+
+    def key_ring(self, kind: KeyKind) -> KeyRing:
+        """The API keys of ``kind`` in force now (kept in the process for a short while)."""
+        return load_key_ring(self.settings, kind)
 
 
 class _Current:
@@ -54,3 +60,4 @@ def reset() -> None:
     with _Current.lock:
         _Current.services = None
     get_settings.cache_clear()
+    forget_keys()

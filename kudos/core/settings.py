@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from kudos.core.credentials import parse_keys
+
 # Rule files ship inside the function code; `kudos serve --segments DIR` overrides this.
 DEFAULT_SEGMENTS_DIR = Path(__file__).resolve().parents[2] / "segments"
 
@@ -34,6 +36,9 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "app_keys": "KUDOS_APP_KEYS",
     "server_keys": "KUDOS_SERVER_KEYS",
     "auth_required": "KUDOS_AUTH_REQUIRED",
+    "app_keys_parameter": "KUDOS_APP_KEYS_PARAMETER",
+    "server_keys_parameter": "KUDOS_SERVER_KEYS_PARAMETER",
+    "keys_max_age_seconds": "KUDOS_KEYS_MAX_AGE_SECONDS",
 }
 
 
@@ -63,12 +68,25 @@ class Settings(BaseModel, frozen=True):
     app_keys: frozenset[str] = frozenset()
     server_keys: frozenset[str] = frozenset()
     auth_required: bool = False
+    # On AWS the keys are not in the environment: these name SSM SecureString parameters holding
+    # the same comma-separated lists (kudos.store.secrets). A named parameter replaces the list above.
+    app_keys_parameter: str | None = None
+    server_keys_parameter: str | None = None
+    # How long a process keeps the keys it read from SSM: a rotation reaches every warm container
+    # within this time, and SSM sees one read per container and kind per period.
+    keys_max_age_seconds: int = Field(default=60, ge=0, le=3600)
+
+    @property
+    def keys_configured(self) -> bool:
+        return bool(
+            self.app_keys or self.server_keys or self.app_keys_parameter or self.server_keys_parameter
+        )
 
     @field_validator("app_keys", "server_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(part.strip() for part in value.split(",") if part.strip())
+            return parse_keys(value)
         return value
 
     @classmethod

@@ -110,9 +110,9 @@ class LocalGateway:
             return GatewayResult(json_response(502, INTERNAL_ERROR_BODY), route_key, failure)
         except Exception as error:
             # On AWS the invocation fails and API Gateway answers 500; keep why, as Lambda's log would.
-            failure = (
-                f"{function.logical_id} raised {type(error).__name__}: {error}\n{traceback.format_exc()}"
-            )
+            # Where, not what: the error's message and the values in a traceback may quote user ids.
+            frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+            failure = f"{function.logical_id} raised {type(error).__name__}\n{frames}"
             return GatewayResult(json_response(500, INTERNAL_ERROR_BODY), route_key, failure)
 
     def route_key(self, method: str, raw_path: str) -> str | None:

@@ -75,7 +75,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 source_ip=self.client_address[0],
                 server_port=self.server.server_address[1],
             )
-            response, route = result.response, result.route_key or f"{self.command} {raw_path}"
+            response, route = result.response, result.route_key or self._unrouted()
             if result.failure:
                 # Even when the access log is off: this is what Lambda's own log would show.
                 print(result.failure, file=sys.stderr, flush=True)
@@ -84,7 +84,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _route_of_request(self) -> str:
         raw_path = self.path.partition("?")[0]
-        return self.server.gateway.route_key(self.command, raw_path) or f"{self.command} {raw_path}"
+        return self.server.gateway.route_key(self.command, raw_path) or self._unrouted()
+
+    def _unrouted(self) -> str:
+        # Not the path: a path no route matches may be anything a client wrote, user ids included.
+        return f"{self.command} (no route)"
 
     def _log(self, status: int, route: str, started: float) -> None:
         # The route, not the target: query values (user_id=...) are personal data.
@@ -93,6 +97,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             print(f"{route} -> {status} ({elapsed:.0f} ms)", file=sys.stderr)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (TRACE, CONNECT, PROPFIND...) is routed too, as API Gateway does: a
+        # path's ANY route answers 405. The standard library would answer 501 itself.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._dispatch
+        raise AttributeError(name)
 
     def _declared_length(self) -> int:
         try:

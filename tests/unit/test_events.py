@@ -81,8 +81,21 @@ def test_event_is_well_formed(path: Path) -> None:
     event = load(path)
     if is_http(event):
         check_http_event(event)
+    elif "Records" in event:
+        check_queue_event(event)
     else:
         check_scheduled_event(event)
+
+
+def check_queue_event(event: dict[str, Any]) -> None:
+    """An SQS batch as Lambda's event source mapping delivers it: each body a sweep part."""
+    for record in event["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        assert record["eventSourceARN"].startswith("arn:aws:sqs:")
+        body = json.loads(record["body"])
+        assert set(body) == {"at", "part", "parts"}
+        assert 0 <= body["part"] < body["parts"]
+        assert int(record["attributes"]["SentTimestamp"]) > 0
 
 
 def check_http_event(event: dict[str, Any]) -> None:

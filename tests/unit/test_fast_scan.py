@@ -153,7 +153,10 @@ def table_items(population: list[tuple[UserKey, list[Record]]]) -> list[Item]:
         for record in records:
             item = encode(key, record)
             by_pk.setdefault(item[keys.PK]["S"], {})[item[keys.SK]["S"]] = item
-        alias = {keys.PK: {"S": keys.alias_pk(UserKey.of_device(f"alias-of-{key.token}"))}, keys.SK: {"S": keys.ALIAS_SK}}
+        alias = {
+            keys.PK: {"S": keys.alias_pk(UserKey.of_device(f"alias-of-{key.token}"))},
+            keys.SK: {"S": keys.ALIAS_SK},
+        }
         by_pk.setdefault(alias[keys.PK]["S"], {})[keys.ALIAS_SK] = {**alias, "to": {"S": key.token}}
     return [item for pk in sorted(by_pk) for _, item in sorted(by_pk[pk].items())]
 

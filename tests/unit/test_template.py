@@ -8,14 +8,18 @@ import json
 import re
 import tomllib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
+import boto3
 import pytest
 import yaml
+from botocore.client import BaseClient
 from moto import mock_aws
 
 from functions.http import ROUTES
@@ -25,66 +29,23 @@ from kudos.runtime import Services, install, reset
 from kudos.store.dynamo import Store
 from kudos.store.keys import TTL_ATTRIBUTE
 from kudos.store.schema import create_tables, table_definitions
+from kudos.store.secrets import forget_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 RUNTIME = "python3.13"
 
-# Logical id -> (handler, {table logical id: DynamoDB actions}). The brief of each function; which
-# routes each serves is functions/http.py's ROUTES, checked against the template below.
-FUNCTIONS: dict[str, tuple[str, dict[str, set[str]]]] = {
-    "SdkIngestFunction": (
-        "functions.sdk_ingest.handler",
-        {
-            "UsersTable": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
-            "ActivityTable": {"BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"},
-            "EventBus": {"events:PutEvents"},
-        },
-    ),
-    "BackendIngestFunction": (
-        "functions.backend_ingest.handler",
-        {
-            "UsersTable": {
-                "GetItem",
-                "BatchGetItem",
-                "PutItem",
-                "UpdateItem",
-                "DeleteItem",
-                "Query",
-                "BatchWriteItem",
-            },
-            "ActivityTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
-            "EventBus": {"events:PutEvents"},
-        },
-    ),
-    "MetricsFunction": (
-        "functions.metrics.handler",
-        {"ActivityTable": {"Query", "GetItem", "BatchGetItem", "PutItem"}},
-    ),
-    "SegmentsFunction": (
-        "functions.segments.handler",
-        {
-            "UsersTable": {"Scan", "Query"},
-            "UsersTable/index/members": {"Query"},
-            "ActivityTable": {"BatchGetItem"},
-        },
-    ),
-    "SweepFunction": (
-        "functions.sweep.handler",
-        {
-            "UsersTable": {"Scan", "Query", "PutItem", "UpdateItem", "DeleteItem"},
-            "UsersTable/index/due": {"Query"},
-            "UsersTable/index/outbox": {"Query"},
-            "ActivityTable": {"BatchGetItem", "PutItem"},
-            "EventBus": {"events:PutEvents"},
-            "SweepPartsQueue": {"sqs:SendMessage"},
-        },
-    ),
-    "RollupFunction": (
-        "functions.rollup.handler",
-        {"ActivityTable": {"Query", "GetItem", "BatchGetItem", "PutItem"}},
-    ),
+# Logical id -> handler. Which routes each serves is functions/http.py's ROUTES, and what each may
+# call is what it calls: both are checked against the template below.
+FUNCTIONS: dict[str, str] = {
+    "AuthorizerFunction": "functions.authorizer.handler",
+    "SdkIngestFunction": "functions.sdk_ingest.handler",
+    "BackendIngestFunction": "functions.backend_ingest.handler",
+    "MetricsFunction": "functions.metrics.handler",
+    "SegmentsFunction": "functions.segments.handler",
+    "RollupFunction": "functions.rollup.handler",
+    "SweepFunction": "functions.sweep.handler",
 }
 TABLES = ("UsersTable", "ActivityTable")
 # Beside the tables: what a function may do on the stack's other resources, each on its own.
@@ -169,7 +130,7 @@ def test_the_rollup_runs_daily_on_a_schedule() -> None:
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_handler_is_a_module_of_the_repository_that_defines_it(name: str) -> None:
     handler = functions()[name]["Properties"]["Handler"]
-    assert handler == FUNCTIONS[name][0]
+    assert handler == FUNCTIONS[name]
     module, _, attribute = handler.rpartition(".")
     base = ROOT.joinpath(*module.split("."))
     candidates = [base.with_suffix(".py"), base / "__init__.py"]
@@ -242,6 +203,18 @@ def test_the_layer_installs_every_runtime_dependency() -> None:
 
 
 # --- IAM --------------------------------------------------------------------------------------------
+# moto does not enforce IAM. So every function runs events/ (every route and schedule, and the
+# authorizer in front of each HTTP event) on moto, every AWS call it makes is recorded, and its
+# policy must be exactly what it called: a call not granted fails (it would be AccessDenied on AWS),
+# and so does a grant never used (least privilege). A new route or function needs a sample in
+# events/ (tests/unit/test_events.py insists), and then this test tells what its policy must hold.
+
+# A resource as the test compares it: "UsersTable" (a table's own ARN), "UsersTable/index/*" (its
+# indexes), "parameter:AppKeysParameter" (the SSM parameter a stack parameter names).
+_INDEXES = re.compile(r"^\$\{(\w+)\.Arn\}/index/([\w.-]+)$")
+_SSM_PARAMETER = re.compile(
+    r"^arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:\$\{AWS::AccountId\}:parameter\$\{(\w+)\}$"
+)
 
 
 def statements(name: str) -> list[dict[str, Any]]:
@@ -258,25 +231,35 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_policies_name_each_action_on_each_table_and_nothing_more(name: str) -> None:
-    granted: dict[str, set[str]] = {}
+def resource_name(resource: Any) -> str:
+    """The test's name for a policy resource; fails on anything broader than one table or parameter."""
+    if isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}:
+        table, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn", resource
+        return str(table)
+    if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
+        text = resource["Fn::Sub"]
+        if match := _INDEXES.match(text):
+            return f"{match.group(1)}/index/{match.group(2)}"
+        if match := _SSM_PARAMETER.match(text):
+            return f"parameter:{match.group(1)}"
+    raise AssertionError(f"resource {resource!r} is neither a table, its indexes, nor a named SSM parameter")
+
+
+def granted(name: str) -> set[tuple[str, str]]:
+    """(resource, "service:Action") for every pair the function's policy allows."""
+    pairs: set[tuple[str, str]] = set()
     for statement in statements(name):
         assert statement["Effect"] == "Allow"
-        actions = as_list(statement["Action"])
-        for action in actions:
+        assert "Condition" not in statement, f"{name}: conditions are not modelled here"
+        for action in as_list(statement["Action"]):
             assert "*" not in action, f"{name}: wildcard action {action}"
-            assert action.startswith("dynamodb:") or action in NON_DYNAMODB_ACTIONS, f"{name}: {action}"
-        for resource in as_list(statement["Resource"]):
-            # Only a table's own ARN or one named index of it: a string could be "*" or "table/*".
-            assert isinstance(resource, dict), f"{name}: resource {resource!r} is not a table ARN"
-            granted.setdefault(resource_name(resource), set()).update(
-                a.removeprefix("dynamodb:") for a in actions
-            )
-    assert granted == FUNCTIONS[name][1]
+            for resource in as_list(statement["Resource"]):
+                pairs.add((resource_name(resource), action))
+    return pairs
 
 
-def test_no_policy_anywhere_grants_a_wildcard_on_dynamodb() -> None:
+def test_no_policy_anywhere_grants_a_wildcard() -> None:
     def walk(node: Any) -> list[dict[str, Any]]:
         if isinstance(node, dict):
             found = [node] if "Effect" in node and "Action" in node else []
@@ -288,14 +271,12 @@ def test_no_policy_anywhere_grants_a_wildcard_on_dynamodb() -> None:
         return []
 
     for statement in walk(template()["Resources"]):
-        actions = as_list(statement["Action"])
-        if not any(a == "*" or a.startswith("dynamodb:") for a in actions):
-            continue
-        assert all("*" not in a for a in actions), statement
-        assert all(r != "*" and "*" not in str(r) for r in as_list(statement["Resource"])), statement
+        assert all("*" not in a for a in as_list(statement["Action"])), statement
+        for resource in as_list(statement["Resource"]):
+            resource_name(resource)
 
 
-# What one DynamoDB API call is authorized against: (table, IAM action) for each item it touches.
+# What one AWS API call is authorized against: (resource, IAM action) for each item it touches.
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -305,28 +286,60 @@ _TRANSACT_ACTIONS = {
 }
 
 
-def iam_actions(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    if operation in ("BatchGetItem", "BatchWriteItem"):
-        return [(table, operation) for table in params["RequestItems"]]
-    if operation in ("TransactWriteItems", "TransactGetItems"):
-        return [
-            (body["TableName"], _TRANSACT_ACTIONS[kind])
-            for item in params["TransactItems"]
-            for kind, body in item.items()
-        ]
-    if "IndexName" in params:
-        return [(f"{params['TableName']}/index/{params['IndexName']}", operation)]
-    return [(params.get("TableName", "?"), operation)]
+def iam_actions(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(physical resource, "service:Action"); an index is written "<table>/index/<name>"."""
+    if service == "dynamodb":
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(table, f"dynamodb:{operation}") for table in params["RequestItems"]]
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            return [
+                (body["TableName"], f"dynamodb:{_TRANSACT_ACTIONS[kind]}")
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
+        table = params.get("TableName", "?")
+        if params.get("IndexName"):
+            table = f"{table}/index/{params['IndexName']}"
+        return [(table, f"dynamodb:{operation}")]
+    if service == "ssm" and "Name" in params:
+        return [(params["Name"], f"ssm:{operation}")]
+    if service == "events" and operation == "PutEvents":
+        return [(entry["EventBusName"], "events:PutEvents") for entry in params["Entries"]]
+    if service == "sqs" and operation in ("SendMessage", "SendMessageBatch"):
+        # SendMessageBatch is authorized as sqs:SendMessage.
+        return [(params["QueueUrl"].rsplit("/", 1)[-1], "sqs:SendMessage")]
+    return [("?", f"{service}:{operation}")]
+
+
+def scheduled_function(event: dict[str, Any]) -> str:
+    """The function a scheduled event is for: SAM names a Schedule's rule <stack>-<LogicalId><Event>-<id>."""
+    rule = event["resources"][0].rsplit("/", 1)[-1]
+    candidates = [
+        name
+        for name, function in functions().items()
+        if any(e["Type"] == "Schedule" for e in function["Properties"].get("Events", {}).values())
+        and f"-{name}" in rule
+    ]
+    assert len(candidates) == 1, f"{rule}: cannot tell which scheduled function it is for"
+    return candidates[0]
+
+
+def queue_function(event: dict[str, Any]) -> str:
+    """The function an SQS event is for: the one whose SQS event source reads that queue."""
+    queue = event["Records"][0]["eventSourceARN"].rsplit(":", 1)[-1]
+    candidates = [
+        name
+        for name, function in functions().items()
+        for source in function["Properties"].get("Events", {}).values()
+        if source["Type"] == "SQS" and source["Properties"]["Queue"]["Fn::GetAtt"][0] in queue
+    ]
+    assert len(candidates) == 1, f"{queue}: cannot tell which function reads it"
+    return candidates[0]
 
 
 def sample_events() -> list[tuple[str, dict[str, Any], float]]:
     """(function logical id, event, its time) for each events/*.json, in a replay order."""
     routes = http_routes()
-    scheduled = [
-        name
-        for name, function in functions().items()
-        if any(e["Type"] == "Schedule" for e in function["Properties"].get("Events", {}).values())
-    ]
     order = [
         "sessions",
         "push_tokens",
@@ -345,36 +358,113 @@ def sample_events() -> list[tuple[str, dict[str, Any], float]]:
         event = json.loads(path.read_text())
         if "routeKey" in event:
             samples.append((routes[event["routeKey"]], event, event["requestContext"]["timeEpoch"] / 1000))
+        elif "Records" in event:
+            # An SQS batch: the function that consumes the queue; its time, the first message's.
+            sent = int(event["Records"][0]["attributes"]["SentTimestamp"]) / 1000
+            samples.append((queue_function(event), event, sent))
         else:
-            # A scheduled event names its rule, and the rule is named after its function.
-            (name,) = [n for n in scheduled if any(n in arn for arn in event["resources"])]
-            samples.append((name, event, datetime.fromisoformat(event["time"]).timestamp()))
+            samples.append(
+                (scheduled_function(event), event, datetime.fromisoformat(event["time"]).timestamp())
+            )
     return samples
 
 
-def resource_name(resource: dict[str, Any]) -> str:
-    """``UsersTable`` for a table's ARN, ``UsersTable/index/members`` for one named index of it."""
-    if set(resource) == {"Fn::GetAtt"}:
-        table, attribute = resource["Fn::GetAtt"]
-        assert table in (*TABLES, *NON_DYNAMODB_RESOURCES), resource
-        assert attribute == "Arn", resource
-        return str(table)
-    assert set(resource) == {"Fn::Sub"}, f"resource {resource!r} is not a table or index ARN"
-    match = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/([A-Za-z0-9_.-]+)", resource["Fn::Sub"])
-    assert match is not None, f"{resource!r} is not one named index"
-    assert match.group(1) in TABLES, resource
-    return f"{match.group(1)}/index/{match.group(2)}"
+def variant(
+    sample: str, at: str, *, body: Any = None, query: dict[str, str] | None = None
+) -> tuple[str, dict[str, Any], float]:
+    """events/<sample>.json received at ``at``, with another body or query."""
+    event = json.loads((ROOT / "events" / f"{sample}.json").read_text())
+    now = datetime.fromisoformat(at)
+    context = event["requestContext"]
+    context["timeEpoch"] = int(now.timestamp() * 1000)
+    context["time"] = now.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    context["requestId"] = uuid.uuid4().hex
+    if body is not None:
+        event["body"] = json.dumps(body)
+        event["headers"]["content-length"] = str(len(event["body"].encode()))
+    if query is not None:
+        event["rawQueryString"] = urlencode(query)
+        event["queryStringParameters"] = query
+    return http_routes()[event["routeKey"]], event, now.timestamp()
 
 
-def granted_actions(name: str) -> dict[str, set[str]]:
-    """Table (or index) logical id -> the DynamoDB actions the function's policy allows on it."""
-    granted: dict[str, set[str]] = {}
-    for statement in statements(name):
-        for resource in as_list(statement["Resource"]):
-            granted.setdefault(resource_name(resource), set()).update(
-                a.removeprefix("dynamodb:") for a in as_list(statement["Action"])
-            )
-    return granted
+def session(session_id: str, user: str, started: str, ended: str | None = None) -> dict[str, Any]:
+    return {"session_id": session_id, "device_id": f"d-{user}", "user_id": user, "started_at": started} | (
+        {"ended_at": ended} if ended else {}
+    )
+
+
+def rare_paths() -> list[tuple[str, dict[str, Any], float]]:
+    """Requests that take the paths events/ does not, each of which a policy must allow."""
+    return [
+        # A session uploaded again with its end: the stored session is updated.
+        variant(
+            "sessions",
+            "2026-11-23T10:00:00Z",
+            body={"sessions": [session("r-1", "u-r1", "2026-11-22T08:00:00Z")]},
+        ),
+        variant(
+            "sessions",
+            "2026-11-23T10:05:00Z",
+            body={"sessions": [session("r-1", "u-r1", "2026-11-22T08:00:00Z", "2026-11-22T08:10:00Z")]},
+        ),
+        # A late upload moves the user's first activity earlier: the new-user marker moves.
+        variant(
+            "sessions",
+            "2026-11-23T11:00:00Z",
+            body={"sessions": [session("r-2", "u-r1", "2026-11-15T08:00:00Z")]},
+        ),
+        # A session a little in the future, then a backend update today: the marker moves back.
+        variant(
+            "sessions",
+            "2026-11-23T12:00:00Z",
+            body={"sessions": [session("r-3", "u-r3", "2026-11-24T06:00:00Z")]},
+        ),
+        variant(
+            "users_track",
+            "2026-11-23T12:05:00Z",
+            body={"attributes": [{"external_id": "u-r3", "plan": "gold"}]},
+        ),
+        # Figures of days past the acceptance window are final: read from, and kept in, the rollups.
+        variant(
+            "metrics_active_users", "2026-11-23T13:00:00Z", query={"from": "2026-09-01", "to": "2026-11-22"}
+        ),
+        # A purchase that makes a user a big spender: the entry is recorded and announced.
+        variant(
+            "users_track",
+            "2026-11-23T14:00:00Z",
+            body={
+                "purchases": [
+                    {
+                        "external_id": "u-r3",
+                        "product_id": "gold-pack",
+                        "currency": "EUR",
+                        "price": 600,
+                        "time": "2026-11-23T13:59:00Z",
+                    }
+                ]
+            },
+        ),
+    ]
+
+
+def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
+    """What API Gateway sends the authorizer (REQUEST, payload 2.0) for an HTTP event."""
+    context = event["requestContext"]
+    return {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:us-east-1:{context['accountId']}:{context['apiId']}/$default/"
+        f"{context['http']['method']}{event['rawPath']}",
+        "identitySource": [event["headers"].get("x-api-key", ""), event["routeKey"]],
+        "routeKey": event["routeKey"],
+        "rawPath": event["rawPath"],
+        "rawQueryString": event["rawQueryString"],
+        "headers": event["headers"],
+        "queryStringParameters": event.get("queryStringParameters"),
+        "requestContext": context,
+        "pathParameters": event.get("pathParameters", {}),
+    }
 
 
 def lambda_context(name: str) -> SimpleNamespace:
@@ -386,62 +476,139 @@ def lambda_context(name: str) -> SimpleNamespace:
     )
 
 
-def test_policies_grant_what_the_handlers_do_with_the_sample_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto does not enforce IAM: replay events/ and compare the calls made with each policy."""
+def handler_of(name: str) -> Any:
+    module, _, attribute = functions()[name]["Properties"]["Handler"].rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+# The queue events/sweep_part.json comes from (its eventSourceARN).
+SWEEP_QUEUE = "kudos-SweepPartsQueue-EXAMPLE"
+# The keys events/ send.
+APP_KEY = "kudos-app-key-EXAMPLE-0000000001"
+SERVER_KEY = "kudos-server-key-EXAMPLE-00000001"
+
+
+@dataclass
+class Replay:
+    # function logical id -> the (resource, action) pairs it called, resources by logical name
+    used: dict[str, set[tuple[str, str]]]
+    problems: list[str]
+
+
+@cache
+def replay() -> Replay:
     suffix = uuid.uuid4().hex[:12]
+    parameter_names = {
+        "AppKeysParameter": f"/kudos-{suffix}/app-keys",
+        "ServerKeysParameter": f"/kudos-{suffix}/server-keys",
+    }
     environment = {
         "USERS_TABLE": f"kudos-users-{suffix}",
         "ACTIVITY_TABLE": f"kudos-activity-{suffix}",
         "KUDOS_AUTH_REQUIRED": "true",
-        # The keys events/ send.
-        "KUDOS_APP_KEYS": "kudos-app-key-EXAMPLE-0000000001",
-        "KUDOS_SERVER_KEYS": "kudos-server-key-EXAMPLE-00000001",
+        "KUDOS_APP_KEYS_PARAMETER": parameter_names["AppKeysParameter"],
+        "KUDOS_SERVER_KEYS_PARAMETER": parameter_names["ServerKeysParameter"],
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
+        "EVENT_BUS_NAME": f"kudos-bus-{suffix}",
+        # Full sweeps fanned out over two parts, so that the sweep queue is used.
+        "SWEEP_PARTS": "2",
     }
-    for variable, value in environment.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
-    settings = Settings.from_env(environment)
-    tables = {settings.users_table: "UsersTable", settings.activity_table: "ActivityTable"}
+    logical = {
+        environment["EVENT_BUS_NAME"]: "EventBus",
+        SWEEP_QUEUE: "SweepPartsQueue",
+        environment["USERS_TABLE"]: "UsersTable",
+        environment["ACTIVITY_TABLE"]: "ActivityTable",
+        **{physical: f"parameter:{name}" for name, physical in parameter_names.items()},
+    }
+
+    def logical_name(resource: str) -> str:
+        if resource in logical:
+            return logical[resource]
+        table, slash, rest = resource.partition("/")
+        return logical.get(table, table) + slash + rest
+
+    used: dict[str, set[tuple[str, str]]] = {name: set() for name in functions()}
+    problems: list[str] = []
     calls: list[tuple[str, str]] = []
+    original = BaseClient._make_api_call
 
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.extend(iam_actions(model.name, params))
+    def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls.extend(iam_actions(client.meta.service_model.endpoint_prefix, operation, params))
+        return original(client, operation, params)
 
-    problems = []
-    with mock_aws():
+    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws():
+        for variable, value in environment.items():
+            monkeypatch.setenv(variable, value)
+        monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+        monkeypatch.delenv("KUDOS_APP_KEYS", raising=False)
+        monkeypatch.delenv("KUDOS_SERVER_KEYS", raising=False)
+        settings = Settings.from_env(environment)
         reset()
         try:
+            boto3.client("events", region_name="us-east-1").create_event_bus(
+                Name=environment["EVENT_BUS_NAME"]
+            )
+            queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName=SWEEP_QUEUE)[
+                "QueueUrl"
+            ]
+            monkeypatch.setenv("SWEEP_QUEUE_URL", queue_url)
+            settings = settings.model_copy(update={"sweep_queue_url": queue_url})
             store = Store(settings)
             create_tables(store.client, settings)
-            store.client.meta.events.register("before-parameter-build.dynamodb", record)
-            for name, event, now in sample_events():
-                install(Services(settings=settings, store=store, clock=fixed_clock(now)))
-                module, _, attribute = functions()[name]["Properties"]["Handler"].rpartition(".")
+            ssm = boto3.client("ssm", region_name="us-east-1")
+            ssm.put_parameter(
+                Name=parameter_names["AppKeysParameter"],
+                Value=f"app-key-old-000000000000,{APP_KEY}",
+                Type="SecureString",
+            )
+            ssm.put_parameter(
+                Name=parameter_names["ServerKeysParameter"], Value=SERVER_KEY, Type="SecureString"
+            )
+            monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+
+            def run(name: str, event: dict[str, Any], what: str) -> Any:
+                # Each function runs in containers of its own: none finds keys another one read.
+                forget_keys()
+                calls.clear()
                 try:
-                    handler = getattr(importlib.import_module(module), attribute)
+                    result = handler_of(name)(event, lambda_context(name))
                 except (ImportError, AttributeError) as error:
                     problems.append(f"{name}: {error}")
-                    continue
-                calls.clear()
-                result = handler(event, lambda_context(name))
+                    return None
+                used[name].update((logical_name(resource), action) for resource, action in calls)
+                return result
+
+            for name, event, now in [*sample_events(), *rare_paths()]:
+                install(Services(settings=settings, store=store, clock=fixed_clock(now)))
                 what = event.get("routeKey", event.get("detail-type"))
+                if "routeKey" in event:
+                    decision = run("AuthorizerFunction", authorizer_event(event), what)
+                    if not (isinstance(decision, dict) and decision.get("isAuthorized") is True):
+                        problems.append(f"the authorizer refused {what} with the key events/ sends")
+                result = run(name, event, what)
                 if isinstance(result, dict) and result.get("statusCode", 200) >= 500:
                     problems.append(
                         f"{name} answered {what} with {result['statusCode']}: {result.get('body')}"
                     )
-                granted = granted_actions(name)
-                for table, action in dict.fromkeys(calls):
-                    base, _, index = table.partition("/index/")
-                    logical = tables.get(base, base) + (f"/index/{index}" if index else "")
-                    if action not in granted.get(logical, set()):
-                        problems.append(
-                            f"{name}: dynamodb:{action} on {logical} for {what} is not in its policy"
-                        )
         finally:
             reset()
-    assert not problems, "\n".join(problems)
+    return Replay(used, problems)
+
+
+def test_the_sample_events_run_and_the_authorizer_allows_them() -> None:
+    assert not replay().problems, "\n".join(replay().problems)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_policy_grants_exactly_what_the_function_calls(name: str) -> None:
+    calls = replay().used[name]
+    grants = granted(name)
+    missing = sorted(calls - grants)
+    unused = sorted(grants - calls)
+    report = [f"called but not granted: {action} on {resource}" for resource, action in missing]
+    report += [f"granted but never called: {action} on {resource}" for resource, action in unused]
+    assert not report, f"{name}:\n" + "\n".join(report)
 
 
 # --- tables -----------------------------------------------------------------------------------------
@@ -493,8 +660,8 @@ def test_environment_names_are_the_ones_settings_reads() -> None:
         "SESSION_RETENTION_DAYS": "121",
         "DAY_SHARDS": "5",
         "KUDOS_AUTH_REQUIRED": "true",
-        "KUDOS_APP_KEYS": "app-1,app-2",
-        "KUDOS_SERVER_KEYS": "server-1",
+        "KUDOS_APP_KEYS_PARAMETER": "/kudos/app",
+        "KUDOS_SERVER_KEYS_PARAMETER": "/kudos/server",
         "EVENT_BUS_NAME": "kudos-bus",
     }
     assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
@@ -507,9 +674,12 @@ def test_environment_names_are_the_ones_settings_reads() -> None:
     assert settings.session_retention_days == 121
     assert settings.day_shards == 5
     assert settings.auth_required is True
-    assert settings.app_keys == {"app-1", "app-2"}
-    assert settings.server_keys == {"server-1"}
+    assert settings.app_keys_parameter == "/kudos/app"
+    assert settings.server_keys_parameter == "/kudos/server"
     assert settings.event_bus_name == "kudos-bus"
+    # On AWS no key is in the environment: the functions read them from SSM (kudos.store.secrets).
+    assert not settings.app_keys
+    assert not settings.server_keys
 
 
 @pytest.mark.parametrize(
@@ -530,11 +700,21 @@ def test_parameters_default_to_the_settings_defaults(parameter: str, variable: s
     Settings.model_validate({field: declared["MaxValue"]})
 
 
-@pytest.mark.parametrize("parameter", ["AppKeys", "ServerKeys"])
-def test_keys_are_secret_parameters(parameter: str) -> None:
+@pytest.mark.parametrize(
+    ("parameter", "variable"),
+    [
+        ("AppKeysParameter", "KUDOS_APP_KEYS_PARAMETER"),
+        ("ServerKeysParameter", "KUDOS_SERVER_KEYS_PARAMETER"),
+    ],
+)
+def test_keys_are_named_ssm_parameters_not_template_values(parameter: str, variable: str) -> None:
+    # The stack holds the parameter's name only; its value (the keys) never passes through
+    # CloudFormation, the console or the Lambda environment.
     declared = template()["Parameters"][parameter]
-    assert declared["NoEcho"] is True
-    assert "Default" not in declared
+    assert declared["Type"] == "String"
+    assert re.fullmatch(declared["AllowedPattern"], declared["Default"])
+    assert environment()[variable] == {"Ref": parameter}
+    assert not any("KEYS" in name and "PARAMETER" not in name for name in environment())
 
 
 def test_outputs_name_the_api_and_the_tables() -> None:
@@ -544,19 +724,74 @@ def test_outputs_name_the_api_and_the_tables() -> None:
     assert outputs["ActivityTableName"]["Value"] == {"Ref": "ActivityTable"}
 
 
-def test_cors_lets_the_configured_web_origins_call_the_api_with_a_key() -> None:
-    # Browsers (platform "web") send a preflight before a POST with a key: API Gateway answers it
-    # for the origins of the stack parameter, and for none when it is empty (the default).
-    parameter = template()["Parameters"]["CorsAllowOrigins"]
-    assert parameter["Default"] == ""
-    assert template()["Conditions"]["HasCorsOrigins"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, ""]}]
+# --- authentication and throttling ------------------------------------------------------------------
+
+
+def http_api() -> dict[str, Any]:
+    (api,) = resources("AWS::Serverless::HttpApi").values()
+    return api["Properties"]
+
+
+def test_every_route_is_authorized_by_the_key_authorizer_before_its_function() -> None:
+    auth = http_api()["Auth"]
+    name = auth["DefaultAuthorizer"]
+    authorizer = auth["Authorizers"][name]
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["EnableSimpleResponses"] is True
+    assert authorizer["EnableFunctionDefaultPermissions"] is True
+    identity = authorizer["Identity"]
+    # Without x-api-key API Gateway answers 401 without invoking anything. The route is part of the
+    # cache key: an app key allowed on one route must not be allowed from the cache on a server route.
+    assert [h.lower() for h in identity["Headers"]] == ["x-api-key"]
+    assert identity["Context"] == ["routeKey"]
+    ttl = identity["ReauthorizeEvery"]
+    assert ttl == {"Ref": "AuthorizerCacheSeconds"}
+    declared = template()["Parameters"]["AuthorizerCacheSeconds"]
+    assert 0 < declared["Default"] <= 3600
+    assert declared["MaxValue"] <= 3600
+    # No route opts out of the default authorizer, the ANY fallbacks included.
+    for function in functions().values():
+        for event in function["Properties"].get("Events", {}).values():
+            assert "Auth" not in event.get("Properties", {}), event
+    assert functions()["AuthorizerFunction"]["Properties"].get("Events") is None
+
+
+def test_the_authorizer_reads_both_key_lists_and_nothing_else() -> None:
+    assert granted("AuthorizerFunction") == {
+        ("parameter:AppKeysParameter", "ssm:GetParameter"),
+        ("parameter:ServerKeysParameter", "ssm:GetParameter"),
     }
-    condition, cors, otherwise = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"][
-        "CorsConfiguration"
-    ]["Fn::If"]
-    assert condition == "HasCorsOrigins"
-    assert otherwise == {"Ref": "AWS::NoValue"}
-    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
-    assert set(cors["AllowMethods"]) >= {method.split()[0] for method in http_routes() if method[0] != "A"}
-    assert {"authorization", "content-type", "x-api-key"} <= set(cors["AllowHeaders"])
+
+
+INGEST_ROUTES = {
+    f"{method} {path}"
+    for path, served in ROUTES.items()
+    for method, name in served.items()
+    if name in ("SdkIngestFunction", "BackendIngestFunction")
+}
+
+
+def test_ingest_routes_are_throttled_each_on_its_own() -> None:
+    settings = http_api()["RouteSettings"]
+    assert set(settings) == INGEST_ROUTES
+    for route in INGEST_ROUTES:
+        assert settings[route] == {
+            "ThrottlingRateLimit": {"Ref": "IngestThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "IngestThrottlingBurstLimit"},
+        }
+    parameters = template()["Parameters"]
+    assert (
+        parameters["IngestThrottlingRateLimit"]["Default"] <= parameters["ApiThrottlingRateLimit"]["Default"]
+    )
+    assert (
+        parameters["IngestThrottlingBurstLimit"]["Default"]
+        <= parameters["ApiThrottlingBurstLimit"]["Default"]
+    )
+
+
+@pytest.mark.parametrize("name", ["SdkIngestFunction", "BackendIngestFunction"])
+def test_ingest_functions_have_reserved_concurrency(name: str) -> None:
+    properties = functions()[name]["Properties"]
+    assert properties["ReservedConcurrentExecutions"] == {"Ref": "IngestReservedConcurrency"}
+    assert template()["Parameters"]["IngestReservedConcurrency"]["MinValue"] >= 1
