@@ -26,6 +26,7 @@ from kudos.local import LocalError
 from kudos.local.apigw import HttpResponse, json_response
 from kudos.local.environment import local_runtime
 from kudos.local.gateway import LocalGateway
+from kudos.local.lambda_api import INVOKE_ROUTE, LocalLambdaApi, is_invoke_path
 from kudos.local.routes import Template, find_template, load_template
 from kudos.local.schedule import Sweeper, default_sweep_every, sweep_function
 
@@ -66,6 +67,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, HttpResponse):
             response, route = body, self._route_of_request()
+        elif is_invoke_path(raw_path):
+            # Lambda's own API (as `sam local start-lambda`), not a route of the HTTP API.
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            response = self.server.lambda_api.handle(self.command, raw_path, raw_query, headers, body)
+            route = f"{self.command} {raw_path}"
         else:
             result = self.server.gateway.handle(
                 self.command,
@@ -85,6 +91,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _route_of_request(self) -> str:
         raw_path = self.path.partition("?")[0]
+        if is_invoke_path(raw_path):
+            return f"{self.command} {raw_path}"
         return self.server.gateway.route_key(self.command, raw_path) or f"{self.command} {raw_path}"
 
     def _log(self, status: int, route: str, started: float) -> None:
@@ -192,6 +200,7 @@ class LocalServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], gateway: LocalGateway, *, log: bool = True) -> None:
         self.gateway = gateway
+        self.lambda_api = LocalLambdaApi(gateway.template, gateway.lambda_runtime)
         self.log = log
         try:
             super().__init__(address, _RequestHandler)
@@ -386,6 +395,8 @@ def _print_banner(
         f"  segments  {settings.segments_dir}",
         f"  auth      {'API keys required' if settings.app_keys or settings.server_keys else 'none'}",
         f"  sweep     {_sweep_line(template, sweep_every)}",
+        f"  Lambda    {INVOKE_ROUTE} (aws lambda invoke --endpoint-url {url} ...)",
+        f"            for {', '.join(template.functions) or 'no function'}",
         "  routes:",
     ]
     for function in template.functions.values():
