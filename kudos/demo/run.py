@@ -17,6 +17,8 @@ segments, entries and exits per day) is one call on that context.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import time
@@ -57,6 +59,8 @@ SWEEP_EVERY = float(SECONDS_PER_DAY)
 # The segment whose entries and exits the demo explains first (the others when nobody left it).
 EXPLAINED_SEGMENT = "top_users"
 PAGE_LIMIT = "1000"
+# Piped output (make demo | tee, CI logs) is not cut to 80 columns: the tables keep their width.
+PIPED_WIDTH = 200
 # Routes the app calls with an app key; every other route takes a server key (api.md).
 SDK_PREFIXES = ("/v1/sessions", "/v1/push/")
 
@@ -113,7 +117,10 @@ class DemoApi:
         """Run a function of the template on ``event`` (the local Lambda runner), the clock at ``at``."""
         if at is not None:
             self.now = at
-        return self.gateway.lambda_runtime.invoke(self.gateway.template.function(function_name), event)
+        function = self.gateway.template.function(function_name)
+        # Its EMF metrics are printed for CloudWatch: not part of the demo's report.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return self.gateway.lambda_runtime.invoke(function, event)
 
     def _key_header(self, path: str) -> list[tuple[str, str]]:
         """The key a real client would send, when the environment configures keys."""
@@ -238,14 +245,16 @@ def _at_least(minimum: int) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 1 when a response was not 2xx or an item was refused that the demo did not spoil."""
-    from rich.console import Console
 
     from kudos.core.settings import Settings
     from kudos.local.environment import in_process_runtime, local_runtime
     from kudos.local.routes import find_template, load_template
 
-    console = Console()
+    console = demo_console()
     template = load_template(find_template())
+    # The handlers' INFO logs (the sweep's "sweep done" each night) go to CloudWatch on AWS; here
+    # they would bury the report. A POWERTOOLS_LOG_LEVEL of the developer's still wins.
+    environment = {**template.globals_environment, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     base = Settings.from_env()
     if args.endpoint_url is None:
         if not os.environ.get("DAY_SHARDS"):
@@ -254,10 +263,10 @@ def run(args: argparse.Namespace) -> int:
             base = base.model_copy(update={"day_shards": 1})
         # The embedded DynamoDB without its HTTP server: the demo makes ~90 calls per simulated
         # user, and in process each costs about a third of a call through moto's server.
-        runtime = in_process_runtime(base, template_environment=template.globals_environment)
+        runtime = in_process_runtime(base, template_environment=environment)
     else:
         runtime = local_runtime(
-            endpoint_url=args.endpoint_url, settings=base, template_environment=template.globals_environment
+            endpoint_url=args.endpoint_url, settings=base, template_environment=environment
         )
     with runtime as settings:
         context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
@@ -303,11 +312,52 @@ def _require_empty_tables(store: Store, settings: Settings) -> None:
         )
 
 
+def demo_console() -> Console:
+    """rich on a terminal; piped, lines as wide as they are (no wrapping at 80 columns) and no colour
+    codes, unless COLUMNS says how wide."""
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=PIPED_WIDTH, no_color=True, highlight=False)
+
+
 def replay(api: DemoApi, population: Population, console: Console) -> Summary:
-    """Send every request at its receive instant, in order; tally what the API answered."""
+    """Send every request at its receive instant, in order; tally what the API answered.
+
+    On a terminal a progress bar shows how far it got; piped (make demo | tee, CI logs), a plain
+    line per simulated day, as it happens."""
+    with _progress(console, population) as advance:
+        return _replay(api, population, advance)
+
+
+def _replay(api: DemoApi, population: Population, advance: Callable[[Request], None]) -> Summary:
+    summary = Summary(users=len(population.users))
+    sweeps = iter(sweep_instants(population))
+    next_sweep = next(sweeps, None)
+    for request in population.requests:
+        while next_sweep is not None and next_sweep <= request.received_at:
+            run_sweep(api, next_sweep, summary)
+            next_sweep = next(sweeps, None)
+        reply = api.request(request.method, request.path, request.body, at=request.received_at)
+        _tally(summary, request, reply)
+        advance(request)
+    while next_sweep is not None:
+        run_sweep(api, next_sweep, summary)
+        next_sweep = next(sweeps, None)
+    return summary
+
+
+@contextlib.contextmanager
+def _progress(console: Console, population: Population) -> Iterator[Callable[[Request], None]]:
+    total = len(population.requests)
+    if not console.is_terminal:
+        yield _PlainProgress(console, population.days, total)
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    summary = Summary(users=len(population.users))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -315,21 +365,43 @@ def replay(api: DemoApi, population: Population, console: Console) -> Summary:
         TextColumn("[dim]{task.fields[day]}"),
         TimeElapsedColumn(),
     )
-    sweeps = iter(sweep_instants(population))
-    next_sweep = next(sweeps, None)
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"Replaying {population.days} days", total=len(population.requests), day="")
-        for request in population.requests:
-            while next_sweep is not None and next_sweep <= request.received_at:
-                run_sweep(api, next_sweep, summary)
-                next_sweep = next(sweeps, None)
-            reply = api.request(request.method, request.path, request.body, at=request.received_at)
-            _tally(summary, request, reply)
+        task = progress.add_task(f"Replaying {population.days} days", total=total, day="")
+
+        def advance(request: Request) -> None:
             progress.update(task, advance=1, day=format_day(int(request.received_at // SECONDS_PER_DAY)))
-        while next_sweep is not None:
-            run_sweep(api, next_sweep, summary)
-            next_sweep = next(sweeps, None)
-    return summary
+
+        yield advance
+
+
+class _PlainProgress:
+    """One line per simulated day replayed, printed when the next day starts (and flushed)."""
+
+    def __init__(self, console: Console, days: int, total: int) -> None:
+        self.console = console
+        self.total = total
+        self.done = 0
+        self.day: int | None = None
+        self.started = time.perf_counter()
+        console.print(f"Replaying {days} days, {total:,} requests", soft_wrap=True)
+
+    def __call__(self, request: Request) -> None:
+        day = int(request.received_at // SECONDS_PER_DAY)
+        if self.day is not None and day != self.day:
+            self._line()
+        self.day = day
+        self.done += 1
+        if self.done == self.total:
+            self._line()
+
+    def _line(self) -> None:
+        assert self.day is not None
+        elapsed = time.perf_counter() - self.started
+        self.console.print(
+            f"  replayed {format_day(self.day)}: {self.done:,}/{self.total:,} requests, {elapsed:.0f} s",
+            soft_wrap=True,
+        )
+        self.console.file.flush()
 
 
 def sweep_instants(population: Population) -> list[float]:
