@@ -6,19 +6,24 @@ response. DynamoDB is the embedded one (``local_runtime()``) unless ``--endpoint
 The server clock is pinned to each request's receive instant, so 60 days replay in minutes and
 the acceptance window, late uploads and clock corrections behave as they would have on the day.
 
+The replay also runs SweepFunction (through the same local Lambda runner, on EventBridge's scheduled
+event) at each simulated UTC midnight, so what time alone changes in segments happens as it would.
+
 The steps are plain functions over a ``DemoContext``: ``run_demo`` ingests and returns the context
-(the API, the store, the pinned "now"), and each report after it (``show_active_users``, and more
-to come) is one call on that context.
+(the API, the store, the pinned "now"), and each report after it (``REPORTS``: active users,
+segments, entries and exits per day) is one call on that context.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -46,6 +51,16 @@ if TYPE_CHECKING:
 
 TABLE_DAYS = 30
 ACTIVE_USERS_PATH = "/v1/metrics/active-users"
+SWEEP_FUNCTION = "SweepFunction"
+# The replay runs SweepFunction at each simulated UTC midnight, and once more at "now": what time
+# alone changes (last_session ageing out, windows sliding) is found then, as every SweepEveryMinutes
+# on AWS. Membership changes are at most a day late here, instead of 15 minutes.
+SWEEP_EVERY = float(SECONDS_PER_DAY)
+# The segment whose entries and exits the demo explains first (the others when nobody left it).
+EXPLAINED_SEGMENT = "top_users"
+PAGE_LIMIT = "1000"
+# Piped output (make demo | tee, CI logs) is not cut to 80 columns: the tables keep their width.
+PIPED_WIDTH = 200
 # Routes the app calls with an app key; every other route takes a server key (api.md).
 SDK_PREFIXES = ("/v1/sessions", "/v1/push/")
 
@@ -98,6 +113,15 @@ class DemoApi:
         text = result.response.body.decode()
         return Reply(result.response.status, json.loads(text) if text else None)
 
+    def invoke(self, function_name: str, event: Any, *, at: float | None = None) -> Any:
+        """Run a function of the template on ``event`` (the local Lambda runner), the clock at ``at``."""
+        if at is not None:
+            self.now = at
+        function = self.gateway.template.function(function_name)
+        # Its EMF metrics are printed for CloudWatch: not part of the demo's report.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return self.gateway.lambda_runtime.invoke(function, event)
+
     def _key_header(self, path: str) -> list[tuple[str, str]]:
         """The key a real client would send, when the environment configures keys."""
         keys = self.settings.app_keys if path.startswith(SDK_PREFIXES) else self.settings.server_keys
@@ -126,6 +150,10 @@ class Summary:
     skewed_uploads: int = 0  # from a device clock an hour or more off
     item_errors: list[Problem] = field(default_factory=list)
     failures: list[Problem] = field(default_factory=list)  # non-2xx responses
+    sweeps: int = 0
+    sweep_kinds: Counter[str] = field(default_factory=Counter)
+    sweep_changes: int = 0
+    sweep_failures: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -144,16 +172,42 @@ class DemoContext:
     now: float
     console: Console
     summary: Summary
+    membership: MembershipReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedChange:
+    """One user who entered a segment and later left it, explained at both instants."""
+
+    segment: str
+    user: dict[str, str]
+    entered: dict[str, Any]  # the change as GET .../changes lists it
+    exited: dict[str, Any]
+    at_entry: dict[str, Any]  # GET .../explain at the entry instant
+    at_exit: dict[str, Any]
+
+
+@dataclass
+class MembershipReport:
+    """Entries and exits per UTC day and segment, as GET /v1/segments/{name}/changes lists them."""
+
+    days: list[str]
+    segments: list[str]
+    counts: dict[str, dict[str, tuple[int, int]]]  # day -> segment -> (entered, exited)
+    changes: dict[str, list[dict[str, Any]]]  # segment -> every change, oldest first
+    explained: ExplainedChange | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="generate an app population, replay it through the handlers, print active users",
+        help="generate an app population, replay it through the handlers, print active users and segments",
         description="Generate a seeded app population over the last DAYS days (power, regular, casual, "
         "lapsed, new and anonymous users; late, retried and clock-skewed uploads; backend events and "
         "purchases), replay every request through the Lambda handlers with the server clock pinned to "
-        "its receive instant, then print what GET /v1/metrics/active-users reports for the last 30 days. "
+        "its receive instant (and SweepFunction at each simulated UTC midnight), then print what GET "
+        "/v1/metrics/active-users reports for the last 30 days, each segment's size, and how many users "
+        "entered and left each segment per day, with one user's entry and exit explained. "
         f"'Now' is {DEFAULT_NOW:%Y-%m-%dT%H:%M:%SZ}, so the output is the same on every run. DynamoDB is "
         "embedded (in memory) unless --endpoint-url names one.",
     )
@@ -191,14 +245,16 @@ def _at_least(minimum: int) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 1 when a response was not 2xx or an item was refused that the demo did not spoil."""
-    from rich.console import Console
 
     from kudos.core.settings import Settings
     from kudos.local.environment import in_process_runtime, local_runtime
     from kudos.local.routes import find_template, load_template
 
-    console = Console()
+    console = demo_console()
     template = load_template(find_template())
+    # The handlers' INFO logs (the sweep's "sweep done" each night) go to CloudWatch on AWS; here
+    # they would bury the report. A POWERTOOLS_LOG_LEVEL of the developer's still wins.
+    environment = {**template.globals_environment, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     base = Settings.from_env()
     if args.endpoint_url is None:
         if not os.environ.get("DAY_SHARDS"):
@@ -207,19 +263,19 @@ def run(args: argparse.Namespace) -> int:
             base = base.model_copy(update={"day_shards": 1})
         # The embedded DynamoDB without its HTTP server: the demo makes ~90 calls per simulated
         # user, and in process each costs about a third of a call through moto's server.
-        runtime = in_process_runtime(base, template_environment=template.globals_environment)
+        runtime = in_process_runtime(base, template_environment=environment)
     else:
         runtime = local_runtime(
-            endpoint_url=args.endpoint_url, settings=base, template_environment=template.globals_environment
+            endpoint_url=args.endpoint_url, settings=base, template_environment=environment
         )
     with runtime as settings:
         context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
         print_summary(context)
         # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
-        show_active_users(context)
-        show_segments(context)
+        for report in REPORTS:
+            report(context)
     summary = context.summary
-    return 1 if summary.failures or summary.unexpected_item_errors else 0
+    return 1 if summary.failures or summary.unexpected_item_errors or summary.sweep_failures else 0
 
 
 def run_demo(
@@ -256,11 +312,52 @@ def _require_empty_tables(store: Store, settings: Settings) -> None:
         )
 
 
+def demo_console() -> Console:
+    """rich on a terminal; piped, lines as wide as they are (no wrapping at 80 columns) and no colour
+    codes, unless COLUMNS says how wide."""
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=PIPED_WIDTH, no_color=True, highlight=False)
+
+
 def replay(api: DemoApi, population: Population, console: Console) -> Summary:
-    """Send every request at its receive instant, in order; tally what the API answered."""
+    """Send every request at its receive instant, in order; tally what the API answered.
+
+    On a terminal a progress bar shows how far it got; piped (make demo | tee, CI logs), a plain
+    line per simulated day, as it happens."""
+    with _progress(console, population) as advance:
+        return _replay(api, population, advance)
+
+
+def _replay(api: DemoApi, population: Population, advance: Callable[[Request], None]) -> Summary:
+    summary = Summary(users=len(population.users))
+    sweeps = iter(sweep_instants(population))
+    next_sweep = next(sweeps, None)
+    for request in population.requests:
+        while next_sweep is not None and next_sweep <= request.received_at:
+            run_sweep(api, next_sweep, summary)
+            next_sweep = next(sweeps, None)
+        reply = api.request(request.method, request.path, request.body, at=request.received_at)
+        _tally(summary, request, reply)
+        advance(request)
+    while next_sweep is not None:
+        run_sweep(api, next_sweep, summary)
+        next_sweep = next(sweeps, None)
+    return summary
+
+
+@contextlib.contextmanager
+def _progress(console: Console, population: Population) -> Iterator[Callable[[Request], None]]:
+    total = len(population.requests)
+    if not console.is_terminal:
+        yield _PlainProgress(console, population.days, total)
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    summary = Summary(users=len(population.users))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -269,12 +366,67 @@ def replay(api: DemoApi, population: Population, console: Console) -> Summary:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"Replaying {population.days} days", total=len(population.requests), day="")
-        for request in population.requests:
-            reply = api.request(request.method, request.path, request.body, at=request.received_at)
-            _tally(summary, request, reply)
+        task = progress.add_task(f"Replaying {population.days} days", total=total, day="")
+
+        def advance(request: Request) -> None:
             progress.update(task, advance=1, day=format_day(int(request.received_at // SECONDS_PER_DAY)))
-    return summary
+
+        yield advance
+
+
+class _PlainProgress:
+    """One line per simulated day replayed, printed when the next day starts (and flushed)."""
+
+    def __init__(self, console: Console, days: int, total: int) -> None:
+        self.console = console
+        self.total = total
+        self.done = 0
+        self.day: int | None = None
+        self.started = time.perf_counter()
+        console.print(f"Replaying {days} days, {total:,} requests", soft_wrap=True)
+
+    def __call__(self, request: Request) -> None:
+        day = int(request.received_at // SECONDS_PER_DAY)
+        if self.day is not None and day != self.day:
+            self._line()
+        self.day = day
+        self.done += 1
+        if self.done == self.total:
+            self._line()
+
+    def _line(self) -> None:
+        assert self.day is not None
+        elapsed = time.perf_counter() - self.started
+        self.console.print(
+            f"  replayed {format_day(self.day)}: {self.done:,}/{self.total:,} requests, {elapsed:.0f} s",
+            soft_wrap=True,
+        )
+        self.console.file.flush()
+
+
+def sweep_instants(population: Population) -> list[float]:
+    """Every simulated UTC midnight after the first request, and "now" (the sweep then is current)."""
+    first = population.requests[0].received_at if population.requests else population.now
+    instants = []
+    at = (first // SWEEP_EVERY + 1) * SWEEP_EVERY
+    while at < population.now:
+        instants.append(at)
+        at += SWEEP_EVERY
+    return [*instants, population.now]
+
+
+def run_sweep(api: DemoApi, at: float, summary: Summary) -> None:
+    """SweepFunction on EventBridge's scheduled event for ``at``, the clock pinned there."""
+    from kudos.local.schedule import scheduled_event
+
+    try:
+        result = api.invoke(SWEEP_FUNCTION, scheduled_event(at, region=api.settings.region), at=at)
+    except Exception as error:
+        summary.sweep_failures.append(f"{format_instant(at)}: {type(error).__name__}: {error}")
+        return
+    summary.sweeps += 1
+    summary.sweep_kinds[str(result["kind"])] += 1
+    summary.sweep_changes += int(result["changes"])
 
 
 def _tally(summary: Summary, request: Request, reply: Reply) -> None:
@@ -335,6 +487,13 @@ def print_summary(context: DemoContext) -> None:
             f"  [red]{_when(problem.request)} {problem.request.method} {problem.request.path}: "
             f"{problem.status} {problem.message}[/]"
         )
+    sweep_kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.sweep_kinds.items()))
+    console.print(
+        f"[bold]{summary.sweeps} sweeps[/] ({SWEEP_FUNCTION} at each UTC midnight and now: {sweep_kinds or 'none'}) "
+        f"recorded {summary.sweep_changes:,} membership changes; {len(summary.sweep_failures)} failed"
+    )
+    for failure in summary.sweep_failures:
+        console.print(f"  [red]{failure}[/]")
     console.print(f"elapsed: {summary.elapsed:.1f} s to generate and replay")
 
 
@@ -419,3 +578,147 @@ def _leaf_clauses(node: dict[str, Any], negated: bool = False) -> Iterator[tuple
         return
     for operand in node["operands"]:
         yield from _leaf_clauses(operand, negated != (node["operator"] == "not"))
+
+
+def show_membership_changes(context: DemoContext) -> MembershipReport:
+    """Per simulated UTC day, how many users entered and left each segment, as the changes route
+    lists them; then one user who entered and later left, explained at both instants."""
+    from rich.table import Table
+
+    listed = context.api.request("GET", "/v1/segments", at=context.now)
+    names = [segment["name"] for segment in listed.body["segments"]]
+    first_day = int(context.population.start // SECONDS_PER_DAY)
+    days = [format_day(day) for day in range(first_day, int(context.now // SECONDS_PER_DAY) + 1)]
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
+    changes: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for day in days:
+        counts[day] = {}
+        for name in names:
+            found = _changes_between(context, name, f"{day}T00:00:00Z", f"{day}T23:59:59.999Z")
+            counts[day][name] = (
+                sum(change["change"] == "entered" for change in found),
+                sum(change["change"] == "exited" for change in found),
+            )
+            changes[name] += reversed(found)  # oldest first
+    table = Table(
+        title="Segment entries and exits per UTC day, GET /v1/segments/{name}/changes?from=DAY&to=DAY",
+        caption=f"+ entered, - left; by ingest as requests arrived, by {SWEEP_FUNCTION} at each UTC midnight",
+    )
+    table.add_column("date")
+    for name in names:
+        table.add_column(name, justify="right")
+    for day in days:
+        table.add_row(day, *(_cell(*counts[day][name]) for name in names))
+    totals = [
+        (sum(counts[day][name][0] for day in days), sum(counts[day][name][1] for day in days))
+        for name in names
+    ]
+    table.add_section()
+    table.add_row("total", *(_cell(*total) for total in totals))
+    context.console.print()
+    context.console.print(table)
+    report = MembershipReport(days, names, counts, changes)
+    report.explained = _explain_a_change(context, report)
+    context.membership = report
+    return report
+
+
+def _changes_between(context: DemoContext, name: str, first: str, last: str) -> list[dict[str, Any]]:
+    """Every change of segment ``name`` in [first, last], newest first, following `next`."""
+    found: list[dict[str, Any]] = []
+    query = {"from": first, "to": last, "limit": PAGE_LIMIT}
+    while True:
+        reply = context.api.request("GET", f"/v1/segments/{name}/changes", query=query, at=context.now)
+        if reply.status != 200:
+            raise RuntimeError(f"GET /v1/segments/{name}/changes: {reply.status} {reply.body}")
+        found += reply.body["changes"]
+        if not reply.body["next"]:
+            return found
+        query = {**query, "next": reply.body["next"]}
+
+
+def _cell(entered: int, exited: int) -> str:
+    if not entered and not exited:
+        return "."
+    return f"+{entered:,} -{exited:,}"
+
+
+def _explain_a_change(context: DemoContext, report: MembershipReport) -> ExplainedChange | None:
+    """A user whose last change in a segment is an exit after an entry, explained at both instants.
+
+    Explain evaluates the profile as stored now at the instant given (dsl.md: `at` moves the clock,
+    not the data): a user who left and never came back reads then as the rules read them then. The
+    first candidate whose explanations agree with the log (in at entry, out at exit) is shown."""
+    order = [EXPLAINED_SEGMENT] if EXPLAINED_SEGMENT in report.segments else []
+    order += [name for name in report.segments if name != EXPLAINED_SEGMENT]
+    console = context.console
+    for name in order:
+        for entered, exited in _entered_then_left(report.changes[name])[:5]:
+            user = entered["user"]
+            at_entry = _explain(context, name, user, entered["at"])
+            at_exit = _explain(context, name, user, exited["at"])
+            if at_entry is None or at_exit is None or not at_entry["in"] or at_exit["in"]:
+                continue
+            explained = ExplainedChange(name, user, entered, exited, at_entry, at_exit)
+            _print_explained(console, explained)
+            return explained
+    console.print("\nnobody entered a segment and left it again: no change to explain")
+    return None
+
+
+def _entered_then_left(changes: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(entry, exit) of each user whose last change is an exit, sweep exits (time alone) first."""
+    last: dict[str, dict[str, Any]] = {}
+    entry: dict[str, dict[str, Any]] = {}
+    for change in changes:  # oldest first
+        key = json.dumps(change["user"], sort_keys=True)
+        last[key] = change
+        if change["change"] == "entered":
+            entry[key] = change
+    pairs = [
+        (entry[key], change) for key, change in last.items() if change["change"] == "exited" and key in entry
+    ]
+    return sorted(pairs, key=lambda pair: (pair[1]["by"] != "sweep", pair[0]["at"]))
+
+
+def _explain(context: DemoContext, name: str, user: dict[str, str], at: str) -> dict[str, Any] | None:
+    reply = context.api.request(
+        "GET", f"/v1/segments/{name}/explain", query={**user, "at": at}, at=context.now
+    )
+    return reply.body if reply.status == 200 else None
+
+
+def _print_explained(console: Console, explained: ExplainedChange) -> None:
+    who = ", ".join(f"{kind} {value}" for kind, value in explained.user.items())
+    entered, exited = explained.entered, explained.exited
+    console.print(
+        f"\n[bold]{who}[/] entered {explained.segment} at {entered['at']} (by {entered['by']}) "
+        f"and left at {exited['at']} (by {exited['by']})."
+    )
+    console.print(f"Why, GET /v1/segments/{explained.segment}/explain at each instant:")
+    at_exit = dict(_leaf_rows(explained.at_exit))
+    console.print(f"  {'entry':<5}  {'exit':<5}  {'clause':<55} seen at entry -> at exit")
+    for text, (holds, value) in _leaf_rows(explained.at_entry):
+        holds_then, value_then = at_exit.get(text, (holds, value))
+        flipped = holds != holds_then
+        marks = f"{_mark(holds)}  {_mark(holds_then)}"
+        seen = f"{json.dumps(value)} -> {json.dumps(value_then)}"
+        line = f"  {marks}  {text:<55} {seen}"
+        console.print(f"[bold]{line}  <- flipped[/]" if flipped else line)
+
+
+def _leaf_rows(explanation: dict[str, Any]) -> list[tuple[str, tuple[bool, Any]]]:
+    """(the clause as the rule reads it, (whether it counts for the user, the value seen))."""
+    rows = []
+    for clause, negated in _leaf_clauses(explanation["condition"]):
+        text = f"not {clause['clause']}" if negated else clause["clause"]
+        rows.append((text, (clause["result"] != negated, clause["value"])))
+    return rows
+
+
+def _mark(holds: bool) -> str:
+    return "[green]yes[/]  " if holds else "[red]no[/]   "
+
+
+# The reports after the replay, in order; each one call on the context (tests may add their own).
+REPORTS: list[Callable[[DemoContext], object]] = [show_active_users, show_segments, show_membership_changes]

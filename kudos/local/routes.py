@@ -187,6 +187,8 @@ class Template:
     path: Path
     functions: dict[str, Function]
     globals_environment: Mapping[str, str]
+    # Each parameter's Default, where it has one (what `sam deploy` uses when not overridden).
+    parameter_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
     def router(self) -> Router:
@@ -242,7 +244,23 @@ def load_template(path: Path) -> Template:
             schedules=schedules,
             environment={**globals_environment, **_plain_variables(resource.get("Properties") or {})},
         )
-    return Template(path=path, functions=functions, globals_environment=globals_environment)
+    return Template(
+        path=path,
+        functions=functions,
+        globals_environment=globals_environment,
+        parameter_defaults=_parameter_defaults(document),
+    )
+
+
+def _parameter_defaults(document: Mapping[str, Any]) -> dict[str, Any]:
+    parameters = document.get("Parameters") or {}
+    if not isinstance(parameters, dict):
+        return {}
+    return {
+        name: spec["Default"]
+        for name, spec in parameters.items()
+        if isinstance(spec, dict) and "Default" in spec
+    }
 
 
 def _events(

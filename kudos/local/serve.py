@@ -26,7 +26,9 @@ from kudos.local import LocalError
 from kudos.local.apigw import HttpResponse, json_response
 from kudos.local.environment import local_runtime
 from kudos.local.gateway import LocalGateway
+from kudos.local.lambda_api import INVOKE_ROUTE, LocalLambdaApi, is_invoke_path
 from kudos.local.routes import Template, find_template, load_template
+from kudos.local.schedule import Sweeper, default_sweep_every, sweep_function
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -65,6 +67,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, HttpResponse):
             response, route = body, self._route_of_request()
+        elif is_invoke_path(raw_path):
+            # Lambda's own API (as `sam local start-lambda`), not a route of the HTTP API.
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            response = self.server.lambda_api.handle(self.command, raw_path, raw_query, headers, body)
+            route = f"{self.command} {raw_path}"
         else:
             result = self.server.gateway.handle(
                 self.command,
@@ -84,6 +91,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _route_of_request(self) -> str:
         raw_path = self.path.partition("?")[0]
+        if is_invoke_path(raw_path):
+            return f"{self.command} {raw_path}"
         return self.server.gateway.route_key(self.command, raw_path) or self._unrouted()
 
     def _unrouted(self) -> str:
@@ -202,6 +211,7 @@ class LocalServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], gateway: LocalGateway, *, log: bool = True) -> None:
         self.gateway = gateway
+        self.lambda_api = LocalLambdaApi(gateway.template, gateway.lambda_runtime)
         self.log = log
         try:
             super().__init__(address, _RequestHandler)
@@ -223,6 +233,24 @@ def _template(template: Path | Template | None) -> Template:
 
 
 @contextmanager
+def scheduled_sweep(
+    gateway: LocalGateway, template: Template, every: float, *, log: bool = True
+) -> Iterator[Sweeper | None]:
+    """The template's sweep function invoked every ``every`` seconds while the block runs (none for
+    0, or when the template has no sweep function); on exit a running sweep finishes first."""
+    function = sweep_function(template)
+    if every <= 0 or function is None:
+        yield None
+        return
+    sweeper = Sweeper(gateway.lambda_runtime, function, every, log=log)
+    sweeper.start()
+    try:
+        yield sweeper
+    finally:
+        sweeper.stop()
+
+
+@contextmanager
 def serve_in_thread(
     *,
     template: Path | Template | None = None,
@@ -233,12 +261,13 @@ def serve_in_thread(
     host: str = DEFAULT_HOST,
     port: int = 0,
     log: bool = False,
+    sweep_every: float = 0,
 ) -> Iterator[str]:
     """Serve in a background thread (for tests and scripts); yields the base URL.
 
     ``settings`` (e.g. a test's, with unique table names) are used as they are, including their
     endpoint; otherwise DynamoDB is chosen as ``kudos serve`` does. The environment is restored
-    on exit.
+    on exit. ``sweep_every``: seconds between scheduled sweeps (0, the default here: none).
     """
     loaded = _template(template)
     if settings is not None and endpoint_url is None and data_dir is None:
@@ -250,11 +279,13 @@ def serve_in_thread(
         settings=settings,
         template_environment=loaded.globals_environment,
     ) as effective:
-        server = LocalServer((host, port), LocalGateway(loaded, region=effective.region), log=log)
+        gateway = LocalGateway(loaded, region=effective.region)
+        server = LocalServer((host, port), gateway, log=log)
         thread = threading.Thread(target=server.serve_forever, name="kudos-serve", daemon=True)
         thread.start()
         try:
-            yield server.url
+            with scheduled_sweep(gateway, loaded, sweep_every, log=log):
+                yield server.url
         finally:
             server.shutdown()
             server.server_close()
@@ -270,6 +301,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    parser.add_argument(
+        "--sweep-every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="run SweepFunction on a scheduled event every SECONDS, the first one SECONDS after start "
+        "(default: the template's SweepEveryMinutes default, 15 minutes; 0: never)",
+    )
     add_runtime_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -298,8 +336,19 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("expected 0 (never) or a positive number of seconds")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     template = _template(args.template)
+    sweep_every = default_sweep_every(template) if args.sweep_every is None else args.sweep_every
     with local_runtime(
         endpoint_url=args.endpoint_url,
         data_dir=args.data,
@@ -307,25 +356,42 @@ def run(args: argparse.Namespace) -> int:
         create_tables=args.create_tables,
         template_environment=template.globals_environment,
     ) as settings:
-        server = LocalServer((args.host, args.port), LocalGateway(template, region=settings.region))
-        _print_banner(server.url, template, settings, args)
+        gateway = LocalGateway(template, region=settings.region)
+        server = LocalServer((args.host, args.port), gateway)
+        _print_banner(server.url, template, settings, args, sweep_every)
         # SIGTERM (make, a supervisor) stops as cleanly as Ctrl-C: DynamoDB Local must not outlive us.
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            print("\nstopping", file=sys.stderr)
+            with scheduled_sweep(gateway, template, sweep_every):
+                try:
+                    server.serve_forever()
+                except KeyboardInterrupt:
+                    # Leaving the block lets a running sweep finish before DynamoDB stops.
+                    print("\nstopping", file=sys.stderr, flush=True)
         finally:
             server.server_close()
             signal.signal(signal.SIGTERM, previous)
     return 0
 
 
+def _sweep_line(template: Template, sweep_every: float) -> str:
+    function = sweep_function(template)
+    if function is None:
+        return "none (the template has no SweepFunction)"
+    if sweep_every <= 0:
+        return f"never (--sweep-every 0); run it with: kudos invoke {function.logical_id} --event FILE"
+    return (
+        f"{function.logical_id} every {sweep_every:g} s, the first {sweep_every:g} s from now (--sweep-every)"
+    )
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _print_banner(url: str, template: Template, settings: Settings, args: argparse.Namespace) -> None:
+def _print_banner(
+    url: str, template: Template, settings: Settings, args: argparse.Namespace, sweep_every: float
+) -> None:
     if args.endpoint_url:
         database = f"{settings.dynamodb_endpoint_url}"
     elif args.data:
@@ -339,6 +405,9 @@ def _print_banner(url: str, template: Template, settings: Settings, args: argpar
         f"  tables    {settings.users_table}, {settings.activity_table}",
         f"  segments  {settings.segments_dir}",
         f"  auth      {'API keys required' if settings.app_keys or settings.server_keys else 'none'}",
+        f"  sweep     {_sweep_line(template, sweep_every)}",
+        f"  Lambda    {INVOKE_ROUTE} (aws lambda invoke --endpoint-url {url} ...)",
+        f"            for {', '.join(template.functions) or 'no function'}",
         "  routes:",
     ]
     for function in template.functions.values():

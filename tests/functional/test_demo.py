@@ -1,5 +1,7 @@
 """`kudos demo` end to end: embedded DynamoDB, every request through the handlers, and a table whose
-figures are what an independent reading of api.md makes of the very requests the demo sent.
+figures are what an independent reading of api.md makes of the very requests the demo sent; then the
+entries and exits per day it prints are what the changes route lists, and the user it explains
+really entered then left.
 
 A small population over 30 days keeps this under half a minute: each request costs several
 DynamoDB round trips to the embedded server.
@@ -12,10 +14,13 @@ import io
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from kudos import cli
+from kudos.core.timeutil import format_day
+from kudos.demo import run as demo_run
 from kudos.demo.population import DEFAULT_NOW, Population, generate
 from tests.reference import TrueSession, reference_figures
 
@@ -24,13 +29,42 @@ DAYS = 30
 ROW = re.compile(r"^\W*(\d{4}-\d{2}-\d{2})\W+(.*?)\W*$")
 
 
-def run_demo() -> tuple[int, str]:
+MEMBERSHIP_TITLE = "Segment entries and exits per UTC day"
+
+
+def run_demo() -> tuple[int, str, dict[str, Any]]:
+    """The demo's exit code and output, and what the changes route says while its DynamoDB runs."""
     out = io.StringIO()
+    seen: dict[str, Any] = {}
+
+    def check_against_the_api(context: demo_run.DemoContext) -> None:
+        seen["report"] = context.membership
+        seen["listed"] = every_change(context)
+
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         # rich draws for a terminal of COLUMNS characters: wide enough that no line wraps.
         patch.setenv("COLUMNS", "160")
+        patch.setattr(demo_run, "REPORTS", [*demo_run.REPORTS, check_against_the_api])
         code = cli.main(["demo", "--users", str(USERS), "--days", str(DAYS)])
-    return code, out.getvalue()
+    return code, out.getvalue(), seen
+
+
+def every_change(context: demo_run.DemoContext) -> dict[str, list[dict[str, Any]]]:
+    """Each segment's whole change log in one range, small pages: another way through the route."""
+    first = f"{format_day(int(context.population.start // 86_400))}T00:00:00Z"
+    listed: dict[str, list[dict[str, Any]]] = {}
+    assert context.membership is not None
+    for name in context.membership.segments:
+        query = {"from": first, "limit": "7"}
+        listed[name] = []
+        while True:
+            reply = context.api.request("GET", f"/v1/segments/{name}/changes", query=query, at=context.now)
+            assert reply.status == 200, reply.body
+            listed[name] += reply.body["changes"]
+            if not reply.body["next"]:
+                break
+            query = {**query, "next": reply.body["next"]}
+    return listed
 
 
 def table_rows(output: str) -> dict[str, list[float]]:
@@ -85,7 +119,7 @@ def expected_figures(population: Population) -> list[dict[str, object]]:
 # One test, one demo run: xdist (make test) would run the demo again on each worker that got a
 # test of its own, and pytest 9 ignores xdist_group here.
 def test_the_demo_prints_api_md_applied_to_the_requests_it_sent() -> None:
-    code, output = run_demo()
+    code, output, seen = run_demo()
 
     assert code == 0, output
     assert f"{USERS} users over {DAYS} days" in output
@@ -95,7 +129,7 @@ def test_the_demo_prints_api_md_applied_to_the_requests_it_sent() -> None:
     assert "started_at: no time zone" in output
     assert re.search(r"[1-9][\d,]* duplicates detected", output)
 
-    rows = table_rows(output)
+    rows = table_rows(output.split(MEMBERSHIP_TITLE)[0])
     last = DEFAULT_NOW.date()
     assert list(rows) == [(last - timedelta(days=n)).isoformat() for n in range(DAYS - 1, -1, -1)]
 
@@ -110,3 +144,48 @@ def test_the_demo_prints_api_md_applied_to_the_requests_it_sent() -> None:
             day["sessions"],
             pytest.approx(day["stickiness"], abs=1e-4),
         ], day["date"]
+
+    check_membership_section(output, seen)
+
+
+def check_membership_section(output: str, seen: dict[str, Any]) -> None:
+    report: demo_run.MembershipReport = seen["report"]
+    listed: dict[str, list[dict[str, Any]]] = seen["listed"]
+    assert re.search(r"\d+ sweeps \(SweepFunction at each UTC midnight and now: 1 full, \d+ steady\)", output)
+    assert "0 failed" in output
+
+    # Counted per day from the route, paged differently: the same entries and exits.
+    expected: dict[str, dict[str, tuple[int, int]]] = {day: {} for day in report.days}
+    for name, changes in listed.items():
+        for day in report.days:
+            on_day = [change for change in changes if change["at"].startswith(day)]
+            entered = sum(change["change"] == "entered" for change in on_day)
+            expected[day][name] = (entered, len(on_day) - entered)
+    assert report.counts == expected
+    assert sum(entered for day in expected.values() for entered, _ in day.values()) > 0
+    assert sum(exited for day in expected.values() for _, exited in day.values()) > 0
+
+    # The printed table is those counts.
+    section = output.split(MEMBERSHIP_TITLE)[1]
+    for day in report.days:
+        line = next(line for line in section.splitlines() if day in line)
+        cells = [cell.strip() for cell in line.strip("│ ").split("│")][1:]
+        assert cells == [
+            "." if counts == (0, 0) else f"+{counts[0]} -{counts[1]}"
+            for counts in (expected[day][name] for name in report.segments)
+        ], day
+
+    # The explained user entered, then left, and has not come back since.
+    explained = report.explained
+    assert explained is not None
+    mine = [c for c in listed[explained.segment] if c["user"] == explained.user]  # newest first
+    assert mine[0] == explained.exited
+    assert explained.entered in mine
+    assert explained.entered["change"] == "entered"
+    assert explained.exited["change"] == "exited"
+    assert datetime.fromisoformat(explained.entered["at"]) < datetime.fromisoformat(explained.exited["at"])
+    assert explained.at_entry["in"] is True
+    assert explained.at_exit["in"] is False
+    who = ", ".join(f"{kind} {value}" for kind, value in explained.user.items())
+    assert f"{who} entered {explained.segment} at {explained.entered['at']}" in section
+    assert "<- flipped" in section
