@@ -64,7 +64,7 @@ def announce(store: Storage, changes: list[MembershipChange]) -> None:
     """Publish the changes' events; the delivered ones leave the outbox. A change recorded but not
     delivered (a bus outage, a crash right after recording) stays there: the sweep retries it, so
     no change goes unannounced (at least once: consumers de-duplicate by the event's id)."""
-    if not changes:
+    if not changes or not store.events.enabled:
         return
     undelivered = store.events.publish(changes)
     store.memberships.mark_published(change for change in changes if change not in undelivered)

@@ -67,7 +67,8 @@ def run_sweep(
     started = clock()
     # Changes recorded before this sweep whose events were not delivered: announce them now. Those
     # of the last minute may still be on their way from the call that recorded them.
-    announce(store, store.memberships.unpublished(until=at - OUTBOX_GRACE_SECONDS))
+    if store.events.enabled:
+        announce(store, store.memberships.unpublished(until=at - OUTBOX_GRACE_SECONDS))
     deployed = definition_versions(segments)
     last = store.figures.last_sweep()
     needs_full = full or last is None or last.definitions != deployed

@@ -61,6 +61,10 @@ class EventBridgeEvents:
                     )
         return self._client
 
+    @property
+    def enabled(self) -> bool:
+        return self._settings.event_bus_name is not None
+
     def _entry(self, change: MembershipChange) -> dict[str, Any]:
         return {
             "Source": EVENT_SOURCE,
@@ -70,8 +74,6 @@ class EventBridgeEvents:
         }
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
-        if self._settings.event_bus_name is None:
-            return list(changes)  # no bus: the changes stay in the outbox
         undelivered: list[MembershipChange] = []
         for start in range(0, len(changes), PUT_EVENTS_LIMIT):
             pending = list(changes[start : start + PUT_EVENTS_LIMIT])

@@ -334,6 +334,7 @@ class MemoryEvents:
     def __init__(self) -> None:
         self.published: list[MembershipChange] = []
         self.failing = False
+        self.enabled = True
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if self.failing:

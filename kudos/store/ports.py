@@ -263,6 +263,12 @@ class MembershipsPort(Protocol):
 class EventsPort(Protocol):
     """Where membership changes are announced (an EventBridge bus: "Segment Entered"/"Exited")."""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether there is a bus: without one, changes are only logged, and nothing waits in the
+        outbox."""
+        ...
+
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         """Send one event per change, in batches; the changes that could not be delivered."""
         ...

@@ -253,11 +253,17 @@ class DynamoMemberships:
 
     def _log_item(self, change: MembershipChange) -> Item:
         sk = keys.change_sk(change.at, change.user, change.change)
+        outbox: Item = {}
+        if self._tables.settings.event_bus_name is not None:
+            # In the outbox until its event is delivered (mark_published); without a bus, nothing
+            # will ever take it out.
+            outbox = {
+                keys.OUTBOX_PK: {"S": keys.outbox_pk(keys.shard_of(sk, keys.OUTBOX_SHARDS))},
+                keys.OUTBOX_SK: {"S": sk},
+            }
         return {
             **self._log_key(change),
-            # In the outbox until its event is delivered (mark_published).
-            keys.OUTBOX_PK: {"S": keys.outbox_pk(keys.shard_of(sk, keys.OUTBOX_SHARDS))},
-            keys.OUTBOX_SK: {"S": sk},
+            **outbox,
             "seg": {"S": change.segment},
             "user": {"S": change.user.token},
             "c": {"S": change.change},

@@ -42,7 +42,10 @@ def store(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield MemoryStore()
         return
     for dynamodb in fresh_tables(request, request.param):
-        yield Store(dynamodb.settings, dynamodb.client)
+        # A bus is configured, so that changes wait in the outbox until marked delivered.
+        yield Store(
+            dynamodb.settings.model_copy(update={"event_bus_name": "kudos-test-bus"}), dynamodb.client
+        )
 
 
 def activity(aid: str = "aid-1") -> ActivityRecord:
