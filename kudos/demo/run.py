@@ -43,6 +43,7 @@ from kudos.demo.population import (
     Request,
     generate,
 )
+from kudos.local.environment import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,8 +64,7 @@ EXPLAINED_SEGMENT = "top_users"
 PAGE_LIMIT = "1000"
 # Piped output (make demo | tee, CI logs) is not cut to 80 columns: the tables keep their width.
 PIPED_WIDTH = 200
-# Where the demo's DynamoDB Local keeps its data, and where `make serve` looks (.gitignore'd).
-DEFAULT_DATA_DIR = Path(".kudos-data")
+
 # Routes the app calls with an app key; every other route takes a server key (api.md).
 SDK_PREFIXES = ("/v1/sessions", "/v1/push/")
 

@@ -23,6 +23,9 @@ from kudos.local.dynamodb import (
     is_local_endpoint,
 )
 
+# Where `make demo` leaves its DynamoDB Local data, and where `make serve` and the CLI read it.
+DEFAULT_DATA_DIR = Path(".kudos-data")
+
 
 def settings_environment(settings: Settings) -> dict[str, str | None]:
     """The variables that make ``Settings.from_env()`` return ``settings``; None means unset."""

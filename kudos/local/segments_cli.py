@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 from kudos.core.identity import UserKey
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR
+from kudos.local import LocalError
+from kudos.local.environment import DEFAULT_DATA_DIR
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     members = commands.add_parser("members", help="the members of a segment at an instant")
     members.add_argument("name", metavar="NAME", help="the segment's name, as in its .seg file")
-    members.add_argument("--limit", type=int, default=None, help="print at most this many members")
+    members.add_argument(
+        "--limit", type=int, default=100, help="print at most this many members, 1 to 1000 (default 100)"
+    )
     _add_data_arguments(members)
     members.set_defaults(run=run_members)
 
@@ -53,10 +58,15 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--endpoint-url", help="DynamoDB to read (DynamoDB Local or AWS); default: the environment's"
+        "--endpoint-url",
+        help="DynamoDB to read (DynamoDB Local or AWS); default: DYNAMODB_ENDPOINT_URL if set, else --data",
     )
     where.add_argument(
-        "--data", type=Path, metavar="DIR", help="the DynamoDB Local data of `kudos serve --data DIR`"
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help=f"the DynamoDB Local data of `kudos serve --data DIR` (default {DEFAULT_DATA_DIR}, "
+        "where `make demo` leaves its data)",
     )
 
 
@@ -82,28 +92,37 @@ def _store_and_rules(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float
     from kudos.segments.queries import deployed_segments, instant_parameter
 
     at = instant_parameter("--at", args.at, time.time())
-    if args.endpoint_url or args.data:
-        with local_runtime(
-            endpoint_url=args.endpoint_url, data_dir=args.data, segments_dir=args.segments
-        ) as settings:
-            yield services().store, deployed_segments(settings.segments_dir), at
+    if args.endpoint_url is None and os.environ.get("DYNAMODB_ENDPOINT_URL") and args.data is None:
+        reset()
+        svc = services()
+        yield svc.store, deployed_segments(args.segments or svc.settings.segments_dir), at
         return
-    reset()
-    svc = services()
-    yield svc.store, deployed_segments(args.segments or svc.settings.segments_dir), at
+    data = args.data
+    if args.endpoint_url is None:
+        data = data or DEFAULT_DATA_DIR
+        if not data.is_dir():
+            # Reading an empty new database would answer "0 members": say what is missing instead.
+            raise LocalError(
+                f"no local data in {data}/: run `make demo` (or `kudos serve --data {data}`) first, "
+                "or name a DynamoDB with --endpoint-url"
+            )
+    with local_runtime(endpoint_url=args.endpoint_url, data_dir=data, segments_dir=args.segments) as settings:
+        yield services().store, deployed_segments(settings.segments_dir), at
 
 
 def run_members(args: argparse.Namespace) -> int:
-    from kudos.segments.queries import matching_users
+    """As GET /v1/segments/{name}/members: stored membership, or the rules evaluated at --at."""
+    from kudos.segments.queries import segment_members
 
     with _store_and_rules(args) as (store, segments, at):
         if args.name not in segments:
             print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
             return 1
-        members = sorted(matching_users(store, segments, args.name, at), key=lambda user: user.token)
-    for user in members[: args.limit]:
-        print(json.dumps(user.identity()))
-    print(f"{args.name}: {len(members)} member(s)", file=sys.stderr)
+        page = segment_members(store, segments, time.time(), args.name, args.at, str(args.limit), None)
+    for user in page["members"]:
+        print(json.dumps(user))
+    how = f"at {page['at']}" if args.at else "stored membership"
+    print(f"{args.name}: {page['count']} member(s), {how}", file=sys.stderr)
     return 0
 
 

@@ -49,3 +49,18 @@ def test_members_and_explain_read_the_store(dynamodb, capsys, monkeypatch):
     assert main(["segments", "explain", "top_users", "--user-id", "u-1", *where]) == 0
     assert 'user_id "u-1" is IN top_users' in capsys.readouterr().out
     assert main(["segments", "members", "no_such", *where]) == 1
+    # Without --at: the stored membership, as the members route answers it.
+    assert main(["segments", "members", "top_users", "--endpoint-url", dynamodb.endpoint_url]) == 0
+    assert "top_users: 1 member(s), stored membership" in capsys.readouterr().err
+
+
+def test_a_data_directory_that_does_not_exist_is_an_error_not_an_empty_answer(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+    missing = tmp_path / "nothing-here"
+    assert main(["segments", "members", "top_users", "--data", str(missing)]) == 1
+    assert f"no local data in {missing}/" in capsys.readouterr().err
+    assert not missing.exists()
+    # Without --data: the directory `make demo` fills, here absent too.
+    monkeypatch.chdir(tmp_path)
+    assert main(["segments", "members", "top_users"]) == 1
+    assert "no local data in .kudos-data/: run `make demo`" in capsys.readouterr().err
