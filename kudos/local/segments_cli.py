@@ -114,7 +114,7 @@ def run_members(args: argparse.Namespace) -> int:
     """As GET /v1/segments/{name}/members: stored membership, or the rules evaluated at --at."""
     from kudos.segments.queries import segment_members
 
-    with _store_and_rules(args) as (store, segments, at):
+    with _store_and_rules(args) as (store, segments, _):
         if args.name not in segments:
             print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
             return 1
