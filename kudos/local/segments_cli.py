@@ -123,6 +123,13 @@ def run_members(args: argparse.Namespace) -> int:
         print(json.dumps(user))
     how = f"at {page['at']}" if args.at else "stored membership"
     print(f"{args.name}: {page['count']} member(s), {how}", file=sys.stderr)
+    if not args.at and page["count"] == 0:
+        # A rule just written has no stored members until a sweep evaluates it: say so, not just "0".
+        print(
+            "  (stored membership is what ingest and the sweep recorded: a new or changed rule has none "
+            "until the next sweep; --at INSTANT evaluates the rules now)",
+            file=sys.stderr,
+        )
     return 0
 
 

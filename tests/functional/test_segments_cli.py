@@ -63,6 +63,10 @@ def test_members_and_explain_read_the_store(dynamodb, capsys, monkeypatch):
         True,
     )
     assert main(["segments", "members", "no_such", *where]) == 1
+    capsys.readouterr()
+    # No stored member (no sweep has run on these tables): the hint says why, and what to do.
+    assert main(["segments", "members", "lapsing_top_users", "--endpoint-url", dynamodb.endpoint_url]) == 0
+    assert "a new or changed rule has none until the next sweep" in capsys.readouterr().err
     # Without --at: the stored membership, as the members route answers it.
     assert main(["segments", "members", "top_users", "--endpoint-url", dynamodb.endpoint_url]) == 0
     assert "top_users: 1 member(s), stored membership" in capsys.readouterr().err
