@@ -204,12 +204,16 @@ def segment_changes(
 ) -> dict[str, Any]:
     """GET /v1/segments/{name}/changes: entries and exits, newest first, paged (campaigns.md).
 
-    The log keeps CHANGE_RETENTION_DAYS; without ``from``, that is how far back it is read.
+    The log keeps CHANGE_RETENTION_DAYS; without ``from``, that is how far back it is read, and
+    without ``to``, up to the later of now and the last sweep's instant.
     """
     _require_segment(segments, name)
     limit = _limit(limit_text)
     earliest = instant_parameter("from", from_text, now - CHANGE_RETENTION_DAYS * SECONDS_PER_DAY)
-    latest = instant_parameter("to", to_text, now)
+    # No `to`: no bound (campaigns.md). Changes are recorded at the clock of the call or sweep that
+    # found them, which a sweep's event may set past the wall clock (campaigns.md "Clock").
+    last_sweep = store.figures.last_sweep() if to_text is None else None
+    latest = instant_parameter("to", to_text, max(now, last_sweep.at if last_sweep else now))
     if earliest > latest:
         raise BadRequest("from: after to")
     cursor = _change_token(next_token, name) if next_token else None
