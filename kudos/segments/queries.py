@@ -75,19 +75,23 @@ def list_segments(store: Storage, segments: SegmentSet, directory: Path) -> dict
     sweep = store.figures.last_sweep()
     listed = []
     for name, segment in segments.items():
+        size = store.memberships.count_members(name)
         listed.append(
             {
                 "name": name,
                 "title": segment.title,
                 "source": source_name(segment.file, directory),
                 "version": segment.version,
-                "size": store.memberships.count_members(name),
+                "size": size,
                 "last_evaluation": None
                 if sweep is None
                 else {
                     "at": format_instant(sweep.at),
                     "evaluated_at": format_instant(sweep.finished),
                     "version": sweep.definitions.get(name),
+                    # api.md: "last evaluation and its size" (stored membership, as of that sweep
+                    # and every ingest call since).
+                    "size": size,
                 },
             }
         )
