@@ -28,15 +28,24 @@ from typing import Any
 from bench import stats
 from bench.backends import dynamodb_endpoint
 from kudos import runtime
+from kudos.core.identity import UserKey
+from kudos.core.profile import CustomValue
+from kudos.core.records import AttributesRecord
 from kudos.core.settings import Settings
 from kudos.core.timeutil import parse_instant
 from kudos.local.apigw import LambdaContext, build_event, http_response
 from kudos.local.dynamodb import create_local_tables
+from kudos.store.capacity import CapacityMeter
 from kudos.store.dynamo import Store
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 GOAL_UNITS_PER_NEW_SESSION = 2.5
 GOAL_UNITS_PER_DUPLICATE = 1.0
+# The user whose cost must not grow with what they store (issue 10): 90 custom attributes of 1,000
+# characters (a ~91 KB attributes item), every session reporting a new app_version.
+BIG_USER = "u-big"
+BIG_ATTRIBUTES = 90
+BIG_ATTRIBUTE_LENGTH = 1_000
 
 
 def workload(sessions: int, users: int, seed: int, offline_share: float) -> list[dict[str, Any]]:
@@ -67,6 +76,37 @@ def workload(sessions: int, users: int, seed: int, offline_share: float) -> list
             start += size
     rng.shuffle(bodies)
     return bodies
+
+
+def big_user_workload(sessions: int, seed: int) -> list[dict[str, Any]]:
+    """One session per upload, all of BIG_USER, in time order, each reporting a new app_version."""
+    rng = random.Random(seed)
+    starts = sorted(NOW - timedelta(seconds=rng.randrange(1, 29 * 86_400)) for _ in range(sessions))
+    return [
+        {
+            "sent_at": NOW.isoformat(),
+            "sessions": [
+                {
+                    "session_id": f"big-{seed}-{index}",
+                    "device_id": "d-big",
+                    "user_id": BIG_USER,
+                    "started_at": started.isoformat(),
+                    "ended_at": (started + timedelta(minutes=5)).isoformat(),
+                    "platform": "ios",
+                    "app_version": f"5.{index}.0",
+                }
+            ],
+        }
+        for index, started in enumerate(starts)
+    ]
+
+
+def store_big_attributes(store: Store) -> None:
+    """BIG_USER's custom attributes, stored before the sessions (their write is not counted)."""
+    custom: dict[str, CustomValue] = {
+        f"attribute_{index:03d}": "x" * BIG_ATTRIBUTE_LENGTH for index in range(BIG_ATTRIBUTES)
+    }
+    assert store.users.save(UserKey(BIG_USER, None), AttributesRecord(custom=custom))
 
 
 def _post(handler: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -155,13 +195,23 @@ def _put_each(url: str, bodies: list[dict[str, Any]], *, conditional: bool) -> s
         return stats.Timed(time.perf_counter() - started)
 
 
-def _kudos_run(url: str, bodies: list[dict[str, Any]], sessions: int) -> dict[str, float]:
+Prepare = Callable[[Store], None]
+
+
+def _kudos_run(
+    url: str, bodies: list[dict[str, Any]], sessions: int, prepare: Prepare | None = None
+) -> dict[str, float]:
     """Every upload through the handler on fresh tables, then every upload again (duplicates)."""
     from functions import sdk_ingest
 
     with _fresh_tables(url) as (settings, client):
         audit = ReadAudit(client)
         store = Store(settings, audit)
+        if prepare is not None:
+            prepare(store)
+            # What preparing cost is not the sessions' cost.
+            store.tables.meter = CapacityMeter()
+            audit.missing_key_units = audit.empty_query_units = 0.0
         runtime.install(
             runtime.Services(settings=settings, store=store, clock=lambda: parse_instant(NOW.isoformat()))
         )
@@ -197,12 +247,14 @@ def _kudos_run(url: str, bodies: list[dict[str, Any]], sessions: int) -> dict[st
     }
 
 
-def run(url: str, bodies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+def run(
+    url: str, bodies: list[dict[str, Any]], rounds: int, prepare: Prepare | None = None
+) -> dict[str, Any]:
     sessions = sum(len(body["sessions"]) for body in bodies)
     kudos_runs: list[dict[str, float]] = []
 
     def kudos() -> stats.Timed:
-        figures = _kudos_run(url, bodies, sessions)
+        figures = _kudos_run(url, bodies, sessions, prepare)
         kudos_runs.append(figures)
         return stats.Timed(figures["new_seconds"])
 
@@ -258,6 +310,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{len(bodies)} uploads, then every upload again"
             )
             report(figures)
+        big_sessions = max(10, sessions // 10)
+        figures = run(url, big_user_workload(big_sessions, args.seed), rounds, store_big_attributes)
+        print(
+            f"-- one big user: {BIG_ATTRIBUTES} custom attributes of {BIG_ATTRIBUTE_LENGTH:,} characters, "
+            f"{big_sessions} sessions one per upload, each with a new app_version, then every upload again"
+        )
+        report(figures)
 
 
 def report(figures: dict[str, Any]) -> None:
