@@ -25,6 +25,10 @@ from kudos.core.profile import (
 # the margin covers sessions dated up to a day ahead of the server clock).
 RETAINED_DAYS = 92
 
+# Standard attributes a device reports with each session (dsl.md), "last value reported": they are
+# kept in their own small record, so that a session never rewrites the user's (large) attributes.
+SESSION_REPORTED = ("platform", "app_version", "country", "language", "time_zone")
+
 T = TypeVar("T")
 
 
@@ -41,6 +45,7 @@ class RecordKind(Enum):
     MERGED_ALIAS = "merged_alias"  # one per user alias merged into this user by identify
     MEMBERSHIP = "membership"  # one per segment the user is in
     DUE = "due"  # when the user's memberships may next change with time alone
+    DEVICE_ATTRIBUTES = "device_attributes"  # the standard attributes sessions report
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ ACTIVITY = RecordKey(RecordKind.ACTIVITY)
 ATTRIBUTES = RecordKey(RecordKind.ATTRIBUTES)
 PURCHASES = RecordKey(RecordKind.PURCHASES)
 DUE = RecordKey(RecordKind.DUE)
+DEVICE_ATTRIBUTES = RecordKey(RecordKind.DEVICE_ATTRIBUTES)
 
 
 def event_key(name: str) -> RecordKey:
@@ -154,6 +160,9 @@ class AttributesRecord:
     push_subscribed_at: float | None = None
     # When /v1/users/track last set a standard attribute: sessions that started before report older values.
     standard_set_at: float | None = None
+    # When /v1/users/track last set or unset each session-reported attribute (SESSION_REPORTED): it
+    # wins over a session report that started before (UserRecords.to_profile).
+    standard_times: dict[str, float] = field(default_factory=dict)
 
     @property
     def key(self) -> RecordKey:
@@ -165,6 +174,7 @@ class AttributesRecord:
             self,
             standard_set_at=_max(self.standard_set_at, other.standard_set_at),
             standard={**other.standard, **self.standard},
+            standard_times={**other.standard_times, **self.standard_times},
             custom={**other.custom, **self.custom},
             push_subscription=self.push_subscription or other.push_subscription,
             email_subscription=self.email_subscription or other.email_subscription,
@@ -178,6 +188,59 @@ class AttributesRecord:
         """The instant of the latest push choice recorded (opt-in, opt-out, token registration)."""
         changes = (self.push_opted_in_at, self.push_unsubscribed_at, self.push_subscribed_at)
         return max((t for t in changes if t is not None), default=float("-inf"))
+
+
+@dataclass(slots=True)
+class DeviceAttributesRecord:
+    """The standard attributes sessions report (SESSION_REPORTED), each with the start of the
+    session that reported it: a few dozen bytes, kept apart from the attributes record, which may
+    hold up to 100 KB of custom attributes and would cost that much to rewrite."""
+
+    version: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    reported_at: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> RecordKey:
+        return DEVICE_ATTRIBUTES
+
+    def report(self, name: str, value: str, started: float) -> bool:
+        """Keep ``value`` unless a session that started later reported ``name``; whether it changed."""
+        previous = self.reported_at.get(name)
+        if previous is not None and started < previous:
+            return False
+        if self.values.get(name) == value and previous == started:
+            return False
+        self.values[name] = value
+        self.reported_at[name] = started
+        return True
+
+    def merged_with(self, other: DeviceAttributesRecord) -> DeviceAttributesRecord:
+        """The newest report of each attribute, whichever profile received it."""
+        merged = replace(self, values=dict(self.values), reported_at=dict(self.reported_at))
+        for name, value in other.values.items():
+            merged.report(name, value, other.reported_at.get(name, float("-inf")))
+        return merged
+
+
+def standard_attributes(
+    attributes: AttributesRecord | None, device: DeviceAttributesRecord | None
+) -> dict[str, str]:
+    """The profile's standard attributes: what track set, and what sessions reported since.
+
+    A session report wins unless track set or unset that attribute after the session started (its
+    time in ``standard_times``). A value without such a time was stored in the attributes record
+    before session reports had a record of their own: any report kept since is newer.
+    """
+    standard = dict(attributes.standard) if attributes is not None else {}
+    if device is None:
+        return standard
+    times = attributes.standard_times if attributes is not None else {}
+    for name, value in device.values.items():
+        set_at = times.get(name)
+        if set_at is None or device.reported_at.get(name, float("-inf")) >= set_at:
+            standard[name] = value
+    return standard
 
 
 @dataclass(slots=True)
@@ -343,6 +406,7 @@ Record = (
     | MergedAliasRecord
     | MembershipRecord
     | DueRecord
+    | DeviceAttributesRecord
 )
 
 
@@ -361,6 +425,7 @@ class UserRecords:
     merged_aliases: dict[UserAlias, MergedAliasRecord] = field(default_factory=dict)
     memberships: dict[str, MembershipRecord] = field(default_factory=dict)
     due: DueRecord | None = None
+    device_attributes: DeviceAttributesRecord | None = None
 
     @property
     def exists(self) -> bool:
@@ -388,6 +453,8 @@ class UserRecords:
                 self.memberships[record.segment] = record
             case DueRecord():
                 self.due = record
+            case DeviceAttributesRecord():
+                self.device_attributes = record
             case _:
                 assert_never(record)
 
@@ -413,11 +480,14 @@ class UserRecords:
                 return self.memberships.get(key.name)
             case RecordKind.DUE:
                 return self.due
+            case RecordKind.DEVICE_ATTRIBUTES:
+                return self.device_attributes
             case _:
                 assert_never(key.kind)
 
     def records(self) -> list[Record]:
-        found: list[Record] = [r for r in (self.activity, self.attributes, self.purchases) if r is not None]
+        singles = (self.activity, self.attributes, self.device_attributes, self.purchases)
+        found: list[Record] = [r for r in singles if r is not None]
         return [
             *found,
             *self.events.values(),
@@ -443,8 +513,8 @@ class UserRecords:
             profile.sessions = DailyCounts(activity.sessions_total, activity.session_days)
             profile.first_session = activity.first_session
             profile.last_session = activity.last_session
+        profile.standard = standard_attributes(attributes, self.device_attributes)
         if attributes is not None:
-            profile.standard = attributes.standard
             profile.custom = attributes.custom
             profile.push_subscription = attributes.push_subscription
             profile.email_subscription = attributes.email_subscription
@@ -476,11 +546,14 @@ class UserRecords:
 __all__ = [
     "ACTIVITY",
     "ATTRIBUTES",
+    "DEVICE_ATTRIBUTES",
     "PURCHASES",
+    "SESSION_REPORTED",
     "ActivityRecord",
     "AttributeInstant",
     "AttributesRecord",
     "CampaignRecord",
+    "DeviceAttributesRecord",
     "EventRecord",
     "MergedAliasRecord",
     "MergedDeviceRecord",
@@ -496,5 +569,6 @@ __all__ = [
     "merged_device_key",
     "merged_marker",
     "prune_days",
+    "standard_attributes",
     "token_key",
 ]

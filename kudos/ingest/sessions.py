@@ -16,7 +16,16 @@ from pydantic import BaseModel, ConfigDict
 from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
-from kudos.core.records import ACTIVITY, ATTRIBUTES, ActivityRecord, AttributesRecord, Record, prune_days
+from kudos.core.records import (
+    ACTIVITY,
+    DEVICE_ATTRIBUTES,
+    SESSION_REPORTED,
+    ActivityRecord,
+    AttributesRecord,
+    DeviceAttributesRecord,
+    Record,
+    prune_days,
+)
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.core.wording import count
@@ -38,8 +47,9 @@ from kudos.store.ports import Slot, Storage, StoredSession
 MAX_SESSIONS = 500
 
 # Session fields that are also standard profile attributes (dsl.md), "last value reported": what a
-# device knows about itself.
-SESSION_ATTRIBUTES = ("platform", "app_version", "country", "language", "time_zone")
+# device knows about itself. Stored in the user's small device attributes record, never in the
+# attributes record, whose size grows with the user's custom attributes.
+SESSION_ATTRIBUTES = SESSION_REPORTED
 
 
 class SessionIn(BaseModel):
@@ -238,7 +248,9 @@ def _update_profiles(
         previous_last = outcome.before.last_session if isinstance(outcome.before, ActivityRecord) else None
         reported = _latest_reports(new_by_user[user], previous_last)
         if reported:
-            attribute_changes[(user, ATTRIBUTES)] = _report_attributes(reported)
+            attribute_changes[(user, DEVICE_ATTRIBUTES)] = _report_attributes(
+                reported, in_hand.records[user].attributes
+            )
     in_hand.update(attribute_changes, store.users)
 
 
@@ -277,21 +289,28 @@ def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Ch
     return change
 
 
-def _report_attributes(reported: dict[str, tuple[str, float]]) -> Change:
+def _report_attributes(reported: dict[str, tuple[str, float]], attributes: AttributesRecord | None) -> Change:
     """Standard attributes follow the user's latest session, unless the backend set them later
-    (/v1/users/track): a session that started before that reports what was true before it."""
+    (/v1/users/track): a session that started before that reports what was true before it.
+
+    The reports go to the small device attributes record, written only when the profile would
+    show something else: what track set is read from ``attributes`` as read with the user (a
+    track that lands in between is newer than these sessions' starts, and wins in to_profile).
+    """
+    set_at = attributes.standard_set_at if attributes is not None else None
+    track_times = attributes.standard_times if attributes is not None else {}
 
     def change(stored: Record | None) -> Record | None:
-        attributes = stored if isinstance(stored, AttributesRecord) else AttributesRecord()
-        set_at = attributes.standard_set_at
-        newer = {
-            name: value
-            for name, (value, started) in reported.items()
-            if (set_at is None or started >= set_at) and attributes.standard.get(name) != value
-        }
-        if not newer:
-            return None
-        attributes.standard.update(newer)
-        return attributes
+        device = stored if isinstance(stored, DeviceAttributesRecord) else DeviceAttributesRecord()
+        changed = False
+        for name, (value, started) in reported.items():
+            if set_at is not None and started < set_at:
+                continue
+            shown_since = device.reported_at.get(name)
+            overridden = shown_since is not None and shown_since < track_times.get(name, float("-inf"))
+            if device.values.get(name) == value and not overridden:
+                continue  # already what the profile shows: no write
+            changed |= device.report(name, value, started)
+        return device if changed else None
 
     return change

@@ -22,6 +22,7 @@ from kudos.core.records import (
     ACTIVITY,
     ATTRIBUTES,
     PURCHASES,
+    SESSION_REPORTED,
     ActivityRecord,
     AttributesRecord,
     EventRecord,
@@ -119,6 +120,8 @@ class AttributeUpdate:
     def apply(self, attributes: AttributesRecord, now: float) -> None:
         if self.standard:
             attributes.standard_set_at = now
+        for name in self.standard.keys() & SESSION_REPORTED:
+            attributes.standard_times[name] = now  # wins over sessions that started before
         for name, text in self.standard.items():
             if text is None:
                 attributes.standard.pop(name, None)

@@ -126,7 +126,11 @@ def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
             merged.append(replace(source.activity, version=0))
         else:
             merged.append(target.activity.merged_with(source.activity))
-    for mine, theirs in ((target.attributes, source.attributes), (target.purchases, source.purchases)):
+    for mine, theirs in (
+        (target.attributes, source.attributes),
+        (target.device_attributes, source.device_attributes),
+        (target.purchases, source.purchases),
+    ):
         if theirs is not None:
             merged.append(replace(theirs, version=0) if mine is None else mine.merged_with(theirs))  # type: ignore[arg-type]
     for name, event in source.events.items():

@@ -18,6 +18,7 @@ from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
+    DeviceAttributesRecord,
     DueRecord,
     EventRecord,
     MembershipRecord,
@@ -182,6 +183,8 @@ def _write_attributes(record: AttributesRecord, item: Item) -> None:
     _put_opt(item, "pua", record.push_unsubscribed_at)
     _put_opt(item, "psa", record.push_subscribed_at)
     _put_opt(item, "ssa", record.standard_set_at)
+    if record.standard_times:
+        item["sst"] = _encode_times(record.standard_times)
 
 
 def _read_attributes(item: Item, _: str, version: int) -> AttributesRecord:
@@ -204,7 +207,35 @@ def _read_attributes(item: Item, _: str, version: int) -> AttributesRecord:
         push_unsubscribed_at=_opt_float(item, "pua"),
         push_subscribed_at=_opt_float(item, "psa"),
         standard_set_at=_opt_float(item, "ssa"),
+        standard_times=_decode_times(item.get("sst")),
     )
+
+
+def _encode_times(times: dict[str, float]) -> dict[str, str]:
+    """Instants by attribute name (names of SESSION_REPORTED: no ':' or ','): "country:1763803800"."""
+    return {"S": ",".join(f"{name}:{format(Decimal(repr(at)), 'f')}" for name, at in sorted(times.items()))}
+
+
+def _decode_times(attr: dict[str, str] | None) -> dict[str, float]:
+    if not attr or not attr["S"]:
+        return {}
+    pairs = (entry.partition(":") for entry in attr["S"].split(","))
+    return {name: float(at) for name, _, at in pairs}
+
+
+def _write_device_attributes(record: DeviceAttributesRecord, item: Item) -> None:
+    for name, text in record.values.items():
+        item[keys.STANDARD_PREFIX + name] = {"S": text}
+    item["ra"] = _encode_times(record.reported_at)
+
+
+def _read_device_attributes(item: Item, _: str, version: int) -> DeviceAttributesRecord:
+    values = {
+        name[len(keys.STANDARD_PREFIX) :]: attr["S"]
+        for name, attr in item.items()
+        if name.startswith(keys.STANDARD_PREFIX)
+    }
+    return DeviceAttributesRecord(version=version, values=values, reported_at=_decode_times(item.get("ra")))
 
 
 def _write_event(record: EventRecord, item: Item) -> None:
@@ -338,6 +369,12 @@ _REGISTERED: tuple[RecordCodec[Any], ...] = (
     RecordCodec(RecordKind.MERGED_ALIAS, MergedAliasRecord, _write_merged_alias, _read_merged_alias),
     RecordCodec(RecordKind.MEMBERSHIP, MembershipRecord, _write_membership, _read_membership),
     RecordCodec(RecordKind.DUE, DueRecord, _write_due, _read_due),
+    RecordCodec(
+        RecordKind.DEVICE_ATTRIBUTES,
+        DeviceAttributesRecord,
+        _write_device_attributes,
+        _read_device_attributes,
+    ),
 )
 CODECS: dict[RecordKind, RecordCodec[Any]] = {codec.kind: codec for codec in _REGISTERED}
 assert set(CODECS) == set(RecordKind), "every record kind has a codec"

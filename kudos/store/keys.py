@@ -26,6 +26,7 @@ USER_PREFIX = "U#"
 ALIAS_PREFIX = "ALIAS#"
 ACTIVITY_SK = "A"  # hot: session day counts, first/last session, aid, first active day
 PROFILE_SK = "P"  # attributes, subscriptions
+DEVICE_ATTRIBUTES_SK = "S"  # the standard attributes sessions report (small: written by sessions)
 PURCHASES_SK = "$"
 EVENT_SK_PREFIX = "E#"
 TOKEN_SK_PREFIX = "T#"
@@ -91,6 +92,7 @@ _SINGLE_SK: dict[RecordKind, str] = {
     RecordKind.ATTRIBUTES: PROFILE_SK,
     RecordKind.PURCHASES: PURCHASES_SK,
     RecordKind.DUE: DUE_SK,
+    RecordKind.DEVICE_ATTRIBUTES: DEVICE_ATTRIBUTES_SK,
 }
 _NAMED_SK_PREFIX: dict[RecordKind, str] = {
     RecordKind.EVENT: EVENT_SK_PREFIX,

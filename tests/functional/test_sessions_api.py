@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kudos.core.identity import UserKey
+from kudos.core.records import AttributesRecord
 from kudos.core.timeutil import parse_date, parse_instant
+from kudos.store.codec import stored_size
 from tests.apiclient import ApiClient
 
 
@@ -172,6 +174,81 @@ def test_a_session_older_than_the_backends_update_does_not_override_it(api):
     newer = session("b", "2026-11-22T09:50:00Z", user="u-1", country="US")
     api.post("/v1/sessions", {"sessions": [newer]})
     assert api.store.users.load_user(UserKey("u-1", None)).to_profile().standard["country"] == "US"
+
+
+def test_sessions_never_rewrite_the_attributes_item(api):
+    # A user with large custom attributes: what sessions report goes to its own small item.
+    big = {f"attribute_{i}": "x" * 1000 for i in range(90)}
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", **big}]})
+    user = UserKey("u-1", None)
+    before = api.store.users.load_user(user)
+    assert before.attributes is not None
+    for index, started in enumerate(("2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z")):
+        body = {
+            "sessions": [session(f"s{index}", started, user="u-1", app_version=f"5.{index}", country="FR")]
+        }
+        api.post("/v1/sessions", body)
+    after = api.store.users.load_user(user)
+    assert after.attributes == before.attributes  # same version: never written
+    assert after.device_attributes is not None
+    assert after.device_attributes.values == {"app_version": "5.1", "country": "FR"}
+    assert stored_size(user, after.device_attributes) < 200
+    profile = after.to_profile()
+    assert profile.standard == {"app_version": "5.1", "country": "FR"}
+    assert profile.custom == big
+
+
+def test_a_session_that_reports_nothing_new_writes_nothing_but_its_session(api):
+    user = UserKey("u-1", None)
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-1", platform="ios")]})
+    written = api.store.users.load_user(user).device_attributes
+    api.post("/v1/sessions", {"sessions": [session("b", "2026-11-21T10:00:00Z", user="u-1", platform="ios")]})
+    assert api.store.users.load_user(user).device_attributes == written
+
+
+def test_track_and_sessions_take_turns_newest_wins(api):
+    user = UserKey("u-1", None)
+
+    def country():
+        return api.store.users.load_user(user).to_profile().standard.get("country")
+
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-1", country="FR")]})
+    assert country() == "FR"
+    api.at("2026-11-22T10:00:00Z")
+    api.post(
+        "/v1/users/track", {"attributes": [{"external_id": "u-1", "country": "DE", "first_name": "Ana"}]}
+    )
+    assert country() == "DE"  # track after the session: it wins
+    api.at("2026-11-22T11:00:00Z")
+    # The same country as the device record holds, reported by a session newer than the track.
+    api.post("/v1/sessions", {"sessions": [session("b", "2026-11-22T10:30:00Z", user="u-1", country="FR")]})
+    assert country() == "FR"
+    api.at("2026-11-22T12:00:00Z")
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "country": None}]})
+    assert country() is None  # unset by track after every session
+    assert api.store.users.load_user(user).to_profile().standard["first_name"] == "Ana"
+    api.at("2026-11-22T13:00:00Z")
+    api.post("/v1/sessions", {"sessions": [session("c", "2026-11-22T12:30:00Z", user="u-1", country="IT")]})
+    assert country() == "IT"
+
+
+def test_values_sessions_stored_in_the_attributes_item_before_give_way_to_newer_reports(api):
+    # Stored before session reports had an item of their own: in `standard`, with no per-name time.
+    user = UserKey("u-1", None)
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-20T10:00:00Z", user="u-1")]})
+    assert api.store.users.save(user, AttributesRecord(standard={"country": "FR", "platform": "ios"}))
+    assert api.store.users.load_user(user).to_profile().standard == {"country": "FR", "platform": "ios"}
+    api.post("/v1/sessions", {"sessions": [session("b", "2026-11-21T10:00:00Z", user="u-1", country="DE")]})
+    assert api.store.users.load_user(user).to_profile().standard == {"country": "DE", "platform": "ios"}
+
+
+def test_identify_keeps_the_newest_session_report_of_either_profile(api):
+    older = session("a", "2026-11-20T10:00:00Z", user="u-7", app_version="1.0", country="FR")
+    newer = session("b", "2026-11-21T10:00:00Z", device="d-42", app_version="2.0")
+    api.post("/v1/sessions", {"sessions": [older, newer]})
+    api.post("/v1/users/identify", {"aliases_to_identify": [{"device_id": "d-42", "external_id": "u-7"}]})
+    standard = api.store.users.load_user(UserKey("u-7", None)).to_profile().standard
+    assert standard == {"app_version": "2.0", "country": "FR"}
 
 
 def test_created_at_is_the_earliest_thing_the_user_did(api):

@@ -18,6 +18,7 @@ from kudos.core.records import (
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
+    DeviceAttributesRecord,
     DueRecord,
     EventRecord,
     PurchasesRecord,
@@ -79,6 +80,12 @@ def test_every_record_kind_round_trips_through_load_user(store: Any) -> None:
             standard={"country": "FR"},
             custom={"plan": "gold", "visits": 3, "vip": True, "seen": AttributeInstant(5.5), "tags": ["a"]},
             push_subscription="opted_in",
+            standard_set_at=7.0,
+            standard_times={"country": 7.0},
+        ),
+        DeviceAttributesRecord(
+            values={"platform": "ios", "app_version": "5.2.0"},
+            reported_at={"platform": 8.0, "app_version": 8.5},
         ),
         EventRecord(name="claimed", total=2, first=1.0, last=2.0, by_day={20_000: 2}),
         PurchasesRecord(

@@ -20,9 +20,11 @@ from bench.replay import Recorded, error_response, page_response, replaying_clie
 from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import AttributeInstant
 from kudos.core.records import (
+    SESSION_REPORTED,
     ActivityRecord,
     AttributesRecord,
     CampaignRecord,
+    DeviceAttributesRecord,
     DueRecord,
     EventRecord,
     MembershipRecord,
@@ -80,6 +82,13 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         push_opted_in_at=opt_instants,
         push_unsubscribed_at=opt_instants,
         standard_set_at=opt_instants,
+        standard_times=st.dictionaries(st.sampled_from(SESSION_REPORTED), instants),
+    ),
+    RecordKind.DEVICE_ATTRIBUTES: st.builds(
+        DeviceAttributesRecord,
+        version=versions,
+        values=st.fixed_dictionaries({}, optional={name: texts for name in SESSION_REPORTED}),
+        reported_at=st.fixed_dictionaries({}, optional={name: instants for name in SESSION_REPORTED}),
     ),
     RecordKind.EVENT: st.builds(
         EventRecord,
