@@ -42,10 +42,12 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 GOAL_UNITS_PER_NEW_SESSION = 2.5
 GOAL_UNITS_PER_DUPLICATE = 1.0
 # The user whose cost must not grow with what they store (issue 10): 90 custom attributes of 1,000
-# characters (a ~91 KB attributes item), every session reporting a new app_version.
+# characters (a ~91 KB attributes item), a new app_version every BIG_RELEASE_EVERY sessions (every
+# session reports platform and app_version; an unchanged report writes nothing).
 BIG_USER = "u-big"
 BIG_ATTRIBUTES = 90
 BIG_ATTRIBUTE_LENGTH = 1_000
+BIG_RELEASE_EVERY = 5
 
 
 def workload(sessions: int, users: int, seed: int, offline_share: float) -> list[dict[str, Any]]:
@@ -78,8 +80,9 @@ def workload(sessions: int, users: int, seed: int, offline_share: float) -> list
     return bodies
 
 
-def big_user_workload(sessions: int, seed: int) -> list[dict[str, Any]]:
-    """One session per upload, all of BIG_USER, in time order, each reporting a new app_version."""
+def big_user_workload(sessions: int, seed: int, release_every: int) -> list[dict[str, Any]]:
+    """One session per upload, all of BIG_USER, in time order; every ``release_every``-th session
+    reports a new app_version (1: every session, the worst case)."""
     rng = random.Random(seed)
     starts = sorted(NOW - timedelta(seconds=rng.randrange(1, 29 * 86_400)) for _ in range(sessions))
     return [
@@ -93,7 +96,7 @@ def big_user_workload(sessions: int, seed: int) -> list[dict[str, Any]]:
                     "started_at": started.isoformat(),
                     "ended_at": (started + timedelta(minutes=5)).isoformat(),
                     "platform": "ios",
-                    "app_version": f"5.{index}.0",
+                    "app_version": f"5.{index // release_every}.0",
                 }
             ],
         }
@@ -287,6 +290,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--release-every",
+        type=int,
+        default=BIG_RELEASE_EVERY,
+        help="the big user reports a new app_version every this many sessions (1: every session)",
+    )
     parser.add_argument("--endpoint-url", default=None, help="a running DynamoDB Local (else one is started)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
@@ -311,10 +320,12 @@ def main(argv: list[str] | None = None) -> None:
             )
             report(figures)
         big_sessions = max(10, sessions // 10)
-        figures = run(url, big_user_workload(big_sessions, args.seed), rounds, store_big_attributes)
+        big_bodies = big_user_workload(big_sessions, args.seed, args.release_every)
+        figures = run(url, big_bodies, rounds, store_big_attributes)
         print(
             f"-- one big user: {BIG_ATTRIBUTES} custom attributes of {BIG_ATTRIBUTE_LENGTH:,} characters, "
-            f"{big_sessions} sessions one per upload, each with a new app_version, then every upload again"
+            f"{big_sessions} sessions one per upload, a new app_version every {args.release_every}, "
+            "then every upload again"
         )
         report(figures)
 
