@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -55,6 +56,10 @@ from kudos.store.codec import stored_size
 from kudos.store.ports import Slot, Storage
 
 MAX_OBJECTS = 75
+# Custom event names one user may accumulate: each is an item every read of the user returns (ingest,
+# the segment sweep), so a client that puts ids or timestamps in event names must not make a user
+# cost more and more to read. Checked against the user as read with the request.
+MAX_EVENT_NAMES = 200
 MAX_ATTRIBUTES_PER_OBJECT = 256
 MAX_STRING_VALUE = 1024
 MAX_LIST_LENGTH = 100
@@ -232,6 +237,10 @@ def track_users(
             changes.attributes.append(change)
             result.attributes_processed += 1
         elif kind == "events":
+            refusal = _event_name_problem(change.name, in_hand.records[user].events, changes.events)
+            if refusal:
+                result.errors.append(ItemError(kind, index, f"{kind}[{index}].name", refusal))
+                continue
             changes.events[change.name].append(change)
             result.events_processed += 1
         else:
@@ -246,6 +255,21 @@ def track_users(
         result.errors.append(ItemError("attributes", index, f"attributes[{index}]", problem))
     result.errors.sort(key=lambda error: (error.input_array, error.index))
     return result
+
+
+def _event_name_problem(
+    name: str, stored: Mapping[str, object], accepted: Mapping[str, object]
+) -> str | None:
+    """Why an event cannot be counted: a new name for a user who has MAX_EVENT_NAMES already."""
+    if name in stored or name in accepted:
+        return None
+    names = len(stored) + sum(1 for other in accepted if other not in stored)
+    if names < MAX_EVENT_NAMES:
+        return None
+    return (
+        f"this user already has {MAX_EVENT_NAMES} event names; an event with a new name is not stored "
+        "(each name is stored and read with the user: put what varies in properties, not in the name)"
+    )
 
 
 def _store_changes(

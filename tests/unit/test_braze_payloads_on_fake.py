@@ -417,3 +417,33 @@ def test_an_invalid_token_is_not_push_enabled(store: MemoryStore) -> None:
     body = {"events": [{"type": "token_invalid", "device_id": "d-1", "time": format_instant(NOW)}]}
     record_push_events(store, SEGMENTS, SETTINGS, NOW, body)
     assert push_state(store) == ("subscribed", False)
+
+
+def test_a_user_accumulates_at_most_max_event_names(store: MemoryStore) -> None:
+    from kudos.ingest.track import MAX_EVENT_NAMES
+
+    def events(names: list[str]) -> dict[str, Any]:
+        time = "2026-11-22T10:00:00Z"
+        return {"events": [{"external_id": "u-1", "name": name, "time": time} for name in names]}
+
+    first = [f"event-{n}" for n in range(MAX_EVENT_NAMES - 2)]
+    for start in range(0, len(first), 75):
+        assert track(store, events(first[start : start + 75]))["errors"] == []
+    # Two new names still fit; the third new one in the same request does not; known names always do.
+    result = track(store, events(["new-a", "event-0", "new-b", "new-c", "new-a", "new-d"]))
+    assert result["events_processed"] == 4
+    assert [(e["index"], e["message"].split(";")[0]) for e in result["errors"]] == [
+        (3, f"events[3].name: this user already has {MAX_EVENT_NAMES} event names"),
+        (5, f"events[5].name: this user already has {MAX_EVENT_NAMES} event names"),
+    ]
+    profile = store.users.load_user(UserKey.of_user("u-1")).to_profile()
+    assert len(profile.events) == MAX_EVENT_NAMES
+    assert profile.events["new-a"].counts.total == 2
+    assert profile.events["event-0"].counts.total == 2
+    # Another user has a budget of their own.
+    assert (
+        track(store, {"events": [{"external_id": "u-2", "name": "new-c", "time": "2026-11-22T10:00:00Z"}]})[
+            "errors"
+        ]
+        == []
+    )
