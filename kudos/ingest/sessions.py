@@ -25,6 +25,7 @@ from kudos.core.records import (
     DeviceAttributesRecord,
     Record,
     prune_days,
+    standard_attributes,
 )
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
@@ -298,7 +299,6 @@ def _report_attributes(reported: dict[str, tuple[str, float]], attributes: Attri
     track that lands in between is newer than these sessions' starts, and wins in to_profile).
     """
     set_at = attributes.standard_set_at if attributes is not None else None
-    track_times = attributes.standard_times if attributes is not None else {}
 
     def change(stored: Record | None) -> Record | None:
         device = stored if isinstance(stored, DeviceAttributesRecord) else DeviceAttributesRecord()
@@ -306,10 +306,9 @@ def _report_attributes(reported: dict[str, tuple[str, float]], attributes: Attri
         for name, (value, started) in reported.items():
             if set_at is not None and started < set_at:
                 continue
-            shown_since = device.reported_at.get(name)
-            overridden = shown_since is not None and shown_since < track_times.get(name, float("-inf"))
-            if device.values.get(name) == value and not overridden:
-                continue  # already what the profile shows: no write
+            # Already what the profile shows: no write (any later track write is newer than both).
+            if standard_attributes(attributes, device).get(name) == value:
+                continue
             changed |= device.report(name, value, started)
         return device if changed else None
 

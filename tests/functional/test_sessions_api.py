@@ -206,6 +206,14 @@ def test_a_session_that_reports_nothing_new_writes_nothing_but_its_session(api):
     assert api.store.users.load_user(user).device_attributes == written
 
 
+def test_a_session_reporting_what_track_set_writes_nothing_more(api):
+    user = UserKey("u-1", None)
+    api.post("/v1/users/track", {"attributes": [{"external_id": "u-1", "country": "FR"}]})
+    api.at("2026-11-22T10:00:00Z")
+    api.post("/v1/sessions", {"sessions": [session("a", "2026-11-22T09:30:00Z", user="u-1", country="FR")]})
+    assert api.store.users.load_user(user).device_attributes is None
+
+
 def test_track_and_sessions_take_turns_newest_wins(api):
     user = UserKey("u-1", None)
 
