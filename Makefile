@@ -36,8 +36,10 @@ demo: $(STAMP) $(DDB_LOCAL)
 	$(VENV)/bin/kudos demo
 
 # The API on the demo's data (.kudos-data, DynamoDB Local): make demo, then make serve, then curl.
+# No scheduled sweep: the demo's world ends at its own "now", and a sweep at today's date would age
+# its users out (kudos serve --data .kudos-data sweeps every 15 minutes).
 serve: $(STAMP) $(DDB_LOCAL)
-	$(VENV)/bin/kudos serve --data .kudos-data
+	$(VENV)/bin/kudos serve --data .kudos-data --sweep-every 0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

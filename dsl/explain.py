@@ -1,5 +1,10 @@
 """Why a user is (or is not) in a segment: every leaf clause with the value it saw.
 
+A clause under `not` (or under an odd number of them) counts for the user when it is false: each
+clause also carries how the rule reads it (`effective_clause`, e.g. `not attr.is_employee = true`)
+and whether it counts for the user (`effective_result`), so that a list of clauses read top to
+bottom says the same as the tree. `clause` and `result` stay the comparison's own.
+
 Unlike the compiled predicate, this walks the whole condition without short-circuiting, so that
 the reader sees every clause, and it is built for one profile at a time (support, debugging, the
 HTTP "explain" route), not for scans.
@@ -39,7 +44,10 @@ JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, 
 @dataclass(frozen=True, slots=True)
 class ClauseExplanation:
     """One leaf clause: what it read (`value`, JSON-friendly: instants as RFC 3339 strings, unset as
-    None), what it compared with (`threshold`, with relative times resolved at `at`), the result."""
+    None), what it compared with (`threshold`, with relative times resolved at `at`), the result.
+
+    `negated`: an odd number of `not`s apply to it, so that it counts for the user when `result`
+    is false; `effective_clause` and `effective_result` are the clause and its result that way."""
 
     clause: str
     file: str
@@ -49,6 +57,15 @@ class ClauseExplanation:
     operator: str
     threshold: JsonValue
     result: bool
+    negated: bool = False
+
+    @property
+    def effective_clause(self) -> str:
+        return f"not {self.clause}" if self.negated else self.clause
+
+    @property
+    def effective_result(self) -> bool:
+        return self.result != self.negated
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -60,6 +77,9 @@ class ClauseExplanation:
             "operator": self.operator,
             "threshold": self.threshold,
             "result": self.result,
+            "negated": self.negated,
+            "effective_clause": self.effective_clause,
+            "effective_result": self.effective_result,
         }
 
 
@@ -121,20 +141,25 @@ def explain_definition(definition: SegmentDef, profile: ProfileView, context: Ev
     return Explanation(definition.name, definition.title, context.at, matched, condition)
 
 
-def _explain(condition: Condition, profile: ProfileView, context: EvalContext) -> NodeExplanation:
+def _explain(
+    condition: Condition, profile: ProfileView, context: EvalContext, negated: bool = False
+) -> NodeExplanation:
+    """`negated`: an odd number of `not`s lie between the rule's root and `condition`."""
     if isinstance(condition, Comparison):
-        return _explain_clause(condition, profile, context)
+        return _explain_clause(condition, profile, context, negated)
     if isinstance(condition, Not):
-        inner = _explain(condition.operand, profile, context)
+        inner = _explain(condition.operand, profile, context, not negated)
         return GroupExplanation("not", not inner.result, (inner,))
-    operands = tuple(_explain(operand, profile, context) for operand in condition.operands)
+    operands = tuple(_explain(operand, profile, context, negated) for operand in condition.operands)
     if isinstance(condition, And):
         return GroupExplanation("and", all(operand.result for operand in operands), operands)
     assert isinstance(condition, Or)
     return GroupExplanation("or", any(operand.result for operand in operands), operands)
 
 
-def _explain_clause(comparison: Comparison, profile: ProfileView, context: EvalContext) -> ClauseExplanation:
+def _explain_clause(
+    comparison: Comparison, profile: ProfileView, context: EvalContext, negated: bool
+) -> ClauseExplanation:
     access: Access = access_for(comparison.subject)
     value = access.read(profile, context)
     result = compile_comparison(comparison)(profile, context)
@@ -147,6 +172,7 @@ def _explain_clause(comparison: Comparison, profile: ProfileView, context: EvalC
         operator=comparison.operator.value,
         threshold=_threshold_json(comparison.operand, context),
         result=result,
+        negated=negated,
     )
 
 

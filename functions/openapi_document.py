@@ -320,11 +320,12 @@ PATHS: dict[str, Any] = {
                                     {"type": "null"},
                                     {
                                         "type": "object",
-                                        "required": ["at", "evaluated_at", "version"],
+                                        "required": ["at", "evaluated_at", "version", "size"],
                                         "properties": {
                                             "at": INSTANT,
                                             "evaluated_at": INSTANT,
                                             "version": {"type": ["string", "null"]},
+                                            "size": COUNT,
                                         },
                                     },
                                 ]

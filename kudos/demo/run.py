@@ -589,21 +589,12 @@ def show_segments(context: DemoContext) -> dict[str, int]:
     ).body
     who = ", ".join(f"{kind} {value}" for kind, value in first_top_user.items())
     context.console.print(f"\nWhy {who} is in top_users (GET /v1/segments/top_users/explain):")
-    for clause, negated in _leaf_clauses(explained["condition"]):
-        # A clause under `not` counts for the user when it is false: show it the way the rule reads.
-        mark = "[green]yes[/]" if clause["result"] != negated else "[red]no [/]"
-        text = f"not {clause['clause']}" if negated else clause["clause"]
+    for clause in explained["clauses"]:
+        # The clause the way the rule reads it: one under `not` counts for the user when it is false.
+        mark = "[green]yes[/]" if clause["effective_result"] else "[red]no [/]"
+        text = clause["effective_clause"]
         context.console.print(f"  {mark}  {text:<55} seen {json.dumps(clause['value'])}")
     return sizes
-
-
-def _leaf_clauses(node: dict[str, Any], negated: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
-    """The clauses of an explanation's condition tree, each with whether a `not` applies to it."""
-    if "clause" in node:
-        yield node, negated
-        return
-    for operand in node["operands"]:
-        yield from _leaf_clauses(operand, negated != (node["operator"] == "not"))
 
 
 def show_membership_changes(context: DemoContext) -> MembershipReport:
@@ -735,11 +726,10 @@ def _print_explained(console: Console, explained: ExplainedChange) -> None:
 
 def _leaf_rows(explanation: dict[str, Any]) -> list[tuple[str, tuple[bool, Any]]]:
     """(the clause as the rule reads it, (whether it counts for the user, the value seen))."""
-    rows = []
-    for clause, negated in _leaf_clauses(explanation["condition"]):
-        text = f"not {clause['clause']}" if negated else clause["clause"]
-        rows.append((text, (clause["result"] != negated, clause["value"])))
-    return rows
+    return [
+        (clause["effective_clause"], (clause["effective_result"], clause["value"]))
+        for clause in explanation["clauses"]
+    ]
 
 
 def _mark(holds: bool) -> str:

@@ -114,7 +114,7 @@ def run_members(args: argparse.Namespace) -> int:
     """As GET /v1/segments/{name}/members: stored membership, or the rules evaluated at --at."""
     from kudos.segments.queries import segment_members
 
-    with _store_and_rules(args) as (store, segments, at):
+    with _store_and_rules(args) as (store, segments, _):
         if args.name not in segments:
             print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
             return 1
@@ -123,6 +123,13 @@ def run_members(args: argparse.Namespace) -> int:
         print(json.dumps(user))
     how = f"at {page['at']}" if args.at else "stored membership"
     print(f"{args.name}: {page['count']} member(s), {how}", file=sys.stderr)
+    if not args.at and page["count"] == 0:
+        # A rule just written has no stored members until a sweep evaluates it: say so, not just "0".
+        print(
+            "  (stored membership is what ingest and the sweep recorded: a new or changed rule has none "
+            "until the next sweep; --at INSTANT evaluates the rules now)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -138,6 +145,7 @@ def run_explain(args: argparse.Namespace) -> int:
     user = UserKey(args.user_id, args.device_id).describe()  # user_id "u-7", not a dict's repr
     print(f"{user} is {verdict} {args.name} at {explanation['at']}")
     for clause in explanation["clauses"]:
-        mark = "yes" if clause["result"] else "no "
-        print(f"  {mark}  {clause['clause']:<50}  seen {json.dumps(clause['value'])}")
+        # As the rule reads it: a clause under `not` is "not ..." and counts for the user when false.
+        mark = "yes" if clause["effective_result"] else "no "
+        print(f"  {mark}  {clause['effective_clause']:<50}  seen {json.dumps(clause['value'])}")
     return 0

@@ -75,19 +75,23 @@ def list_segments(store: Storage, segments: SegmentSet, directory: Path) -> dict
     sweep = store.figures.last_sweep()
     listed = []
     for name, segment in segments.items():
+        size = store.memberships.count_members(name)
         listed.append(
             {
                 "name": name,
                 "title": segment.title,
                 "source": source_name(segment.file, directory),
                 "version": segment.version,
-                "size": store.memberships.count_members(name),
+                "size": size,
                 "last_evaluation": None
                 if sweep is None
                 else {
                     "at": format_instant(sweep.at),
                     "evaluated_at": format_instant(sweep.finished),
                     "version": sweep.definitions.get(name),
+                    # api.md: "last evaluation and its size" (stored membership, as of that sweep
+                    # and every ingest call since).
+                    "size": size,
                 },
             }
         )
@@ -204,12 +208,16 @@ def segment_changes(
 ) -> dict[str, Any]:
     """GET /v1/segments/{name}/changes: entries and exits, newest first, paged (campaigns.md).
 
-    The log keeps CHANGE_RETENTION_DAYS; without ``from``, that is how far back it is read.
+    The log keeps CHANGE_RETENTION_DAYS; without ``from``, that is how far back it is read, and
+    without ``to``, up to the later of now and the last sweep's instant.
     """
     _require_segment(segments, name)
     limit = _limit(limit_text)
     earliest = instant_parameter("from", from_text, now - CHANGE_RETENTION_DAYS * SECONDS_PER_DAY)
-    latest = instant_parameter("to", to_text, now)
+    # No `to`: no bound (campaigns.md). Changes are recorded at the clock of the call or sweep that
+    # found them, which a sweep's event may set past the wall clock (campaigns.md "Clock").
+    last_sweep = store.figures.last_sweep() if to_text is None else None
+    latest = instant_parameter("to", to_text, max(now, last_sweep.at if last_sweep else now))
     if earliest > latest:
         raise BadRequest("from: after to")
     cursor = _change_token(next_token, name) if next_token else None

@@ -9,14 +9,12 @@ by the event's `detail.id` (a change's id is stable: at-least-once delivery).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
-
 from kudos.core.settings import Settings
 from kudos.core.timeutil import format_instant
+from kudos.store.clients import LazyClient, lazy_client
 from kudos.store.ports import MembershipChange
 
 PUT_EVENTS_LIMIT = 10
@@ -46,20 +44,13 @@ class EventBridgeEvents:
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self._settings = settings
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = LazyClient(
+            lazy_client("events", settings.region, settings.events_endpoint_url), client
+        )
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = boto3.client(
-                        "events",
-                        region_name=self._settings.region,
-                        endpoint_url=self._settings.events_endpoint_url,
-                    )
-        return self._client
+        return self._client.get()
 
     @property
     def enabled(self) -> bool:

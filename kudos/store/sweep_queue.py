@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-import boto3
-
 from kudos.core.settings import Settings
+from kudos.store.clients import LazyClient, lazy_client
 
 SEND_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 3
@@ -21,16 +19,11 @@ def part_message(at: float, part: int, parts: int) -> dict[str, Any]:
 class SqsSweepQueue:
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self._settings = settings
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = LazyClient(lazy_client("sqs", settings.region), client)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = boto3.client("sqs", region_name=self._settings.region)
-        return self._client
+        return self._client.get()
 
     def send_parts(self, at: float, parts: int) -> None:
         if self._settings.sweep_queue_url is None:

@@ -6,16 +6,15 @@ Every call asks for ConsumedCapacity so that the benchmark can report what Dynam
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from kudos.core.settings import Settings
 from kudos.store.capacity import CapacityMeter
+from kudos.store.clients import LazyClient, lazy_client
 from kudos.store.codec import Item
 from kudos.store.keys import PK
 
@@ -35,22 +34,15 @@ class DynamoTables:
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
-        self._client = client
-        self._client_lock = threading.Lock()
+        retries = Config(retries={"max_attempts": CLIENT_MAX_ATTEMPTS, "mode": "adaptive"})
+        self._client = LazyClient(
+            lazy_client("dynamodb", settings.region, settings.dynamodb_endpoint_url, config=retries), client
+        )
         self.meter = CapacityMeter()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = boto3.client(
-                        "dynamodb",
-                        region_name=self.settings.region,
-                        endpoint_url=self.settings.dynamodb_endpoint_url,
-                        config=Config(retries={"max_attempts": CLIENT_MAX_ATTEMPTS, "mode": "adaptive"}),
-                    )
-        return self._client
+        return self._client.get()
 
     @property
     def users_table(self) -> str:

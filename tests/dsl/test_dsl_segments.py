@@ -129,6 +129,29 @@ def test_explain_shows_every_clause_with_what_it_saw() -> None:
     negation = condition["operands"][3]
     assert negation["result"] is True
     assert negation["operands"][0]["result"] is False
+    # The clause list reads like the rule: the clause under `not` is "not ...", and it counts.
+    employee = document["clauses"][3]
+    assert (employee["clause"], employee["result"]) == ("attr.is_employee = true", False)
+    assert employee["negated"] is True
+    assert employee["effective_clause"] == "not attr.is_employee = true"
+    assert employee["effective_result"] is True
+    assert negation["operands"][0] == employee
+    assert all(c["effective_result"] for c in document["clauses"][:4])
+    assert [c["negated"] for c in document["clauses"]] == [False, False, False, True, False, False]
+
+
+def test_explain_reads_each_clause_the_way_the_rule_does_under_nested_nots() -> None:
+    segments = compile_sources(
+        [("a.seg", "segment a { not (sessions > 1 and not attr.vip = true) and not not country is set }")]
+    )
+    explanation = segments.explain("a", make_profile(standard={"country": "FR"}, custom={"vip": True}), AT)
+    assert explanation.matched is True
+    rows = [(c.effective_clause, c.effective_result, c.result) for c in explanation.clauses]
+    assert rows == [
+        ("not sessions > 1", True, False),
+        ("attr.vip = true", True, True),  # two `not`s: read as written
+        ("country is set", True, True),
+    ]
 
 
 def test_explain_reports_a_miss_with_the_failing_clause() -> None:

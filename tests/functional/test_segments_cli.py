@@ -47,8 +47,26 @@ def test_members_and_explain_read_the_store(dynamodb, capsys, monkeypatch):
     assert json.loads(captured.out.splitlines()[0]) == {"user_id": "u-1"}
     assert "top_users: 1 member(s)" in captured.err
     assert main(["segments", "explain", "top_users", "--user-id", "u-1", *where]) == 0
-    assert 'user_id "u-1" is IN top_users' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'user_id "u-1" is IN top_users' in out
+    # The clause under `not` reads as the rule does, and counts for the user (the attribute is unset).
+    assert "  yes  not attr.is_employee = true" in out
+    assert main(["segments", "explain", "top_users", "--user-id", "u-1", "--json", *where]) == 0
+    employee = json.loads(capsys.readouterr().out)["clauses"][3]
+    assert (employee["clause"], employee["result"], employee["negated"]) == (
+        "attr.is_employee = true",
+        False,
+        True,
+    )
+    assert (employee["effective_clause"], employee["effective_result"]) == (
+        "not attr.is_employee = true",
+        True,
+    )
     assert main(["segments", "members", "no_such", *where]) == 1
+    capsys.readouterr()
+    # No stored member (no sweep has run on these tables): the hint says why, and what to do.
+    assert main(["segments", "members", "lapsing_top_users", "--endpoint-url", dynamodb.endpoint_url]) == 0
+    assert "a new or changed rule has none until the next sweep" in capsys.readouterr().err
     # Without --at: the stored membership, as the members route answers it.
     assert main(["segments", "members", "top_users", "--endpoint-url", dynamodb.endpoint_url]) == 0
     assert "top_users: 1 member(s), stored membership" in capsys.readouterr().err
