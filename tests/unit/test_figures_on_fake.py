@@ -107,6 +107,8 @@ def test_the_report_defaults_to_the_30_days_to_today(store: MemoryStore) -> None
     days = report(store, None, None)
     assert [d["date"] for d in days] == [format_day(day) for day in range(TODAY - 29, TODAY + 1)]
     assert set(days[0]) == {"date", "dau", "wau", "mau", "new_users", "sessions", "stickiness"}
+    # No active user: no stickiness, rather than a division by zero.
+    assert {(d["mau"], d["stickiness"]) for d in days} == {(0, 0)}
 
 
 def test_the_report_stops_at_today(store: MemoryStore) -> None:
@@ -255,3 +257,85 @@ def test_attributes_the_backend_set_later_win_over_an_older_session(store: Memor
     # ...one that started at or after it reports what is true now.
     ingest_sessions(store, SEGMENTS, SETTINGS, NOW, {"sessions": [session("c", NOW - 3600, country="PT")]})
     assert store.users.load_user(UserKey.of_user("u-1")).to_profile().standard["country"] == "PT"
+
+
+# --- ends and duplicates, including across midnight ---------------------------------------------
+
+
+def test_an_end_is_corrected_by_the_clock_error_like_the_start(store: MemoryStore) -> None:
+    body = {
+        "sent_at": format_instant(NOW - 3600),  # the device is an hour slow
+        "sessions": [session("a", NOW - 3 * 3600, ended_at=format_instant(NOW - 2 * 3600))],
+    }
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
+    stored = store.activity.sessions[(TODAY, "a")]
+    assert (stored.started, stored.ended) == (NOW - 2 * 3600, NOW - 3600)
+
+
+def test_an_end_before_the_start_is_refused_and_an_end_at_the_start_is_not(store: MemoryStore) -> None:
+    body = {
+        "sessions": [
+            session("a", NOW - 60, ended_at=format_instant(NOW - 61)),
+            session("b", NOW - 60, ended_at=format_instant(NOW - 60)),
+        ]
+    }
+    result = ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
+    assert [error.to_json() for error in result.errors] == [
+        {
+            "type": "sessions[0].ended_at: before started_at",
+            "input_array": "sessions",
+            "index": 0,
+            "field": "sessions[0].ended_at",
+            "message": "sessions[0].ended_at: before started_at",
+        }
+    ]
+    assert result.new_sessions == 1
+
+
+def test_a_copy_in_the_same_batch_brings_the_end_the_first_lacks(store: MemoryStore) -> None:
+    end = format_instant(NOW - 30)
+    body = {
+        "sessions": [
+            session("a", NOW - 60),
+            session("a", NOW - 60, ended_at=end),
+            session("a", NOW - 60),
+            session("b", NOW - 60, ended_at=end),
+            session("b", NOW - 60, ended_at=format_instant(NOW - 10)),
+        ]
+    }
+    result = ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
+    assert (result.new_sessions, result.duplicates, result.errors) == (2, 0, [])
+    assert store.activity.sessions[(TODAY, "a")].ended == NOW - 30
+    assert store.activity.sessions[(TODAY, "b")].ended == NOW - 30
+
+
+def test_copies_across_midnight_are_duplicates_and_bring_their_end(store: MemoryStore) -> None:
+    late = parse_instant("2026-11-21T23:50:00Z")
+    early = parse_instant("2026-11-22T00:10:00Z")
+    first = {"sessions": [session("a", late), session("b", early)]}
+    ingest_sessions(store, SEGMENTS, SETTINGS, NOW, first)
+    # Uploaded again with a clock error that moves each across midnight, now with their ends.
+    body = {
+        "sent_at": format_instant(NOW - 20 * 60),
+        "sessions": [
+            session("a", late, ended_at=format_instant(late + 60)),  # corrected: 00:10 on the 22nd
+        ],
+    }
+    result = ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
+    body = {
+        "sent_at": format_instant(NOW + 20 * 60),
+        "sessions": [
+            # Corrected: 23:50 on the 21st, ending at 00:10, the start kept.
+            session("b", early, ended_at=format_instant(early + 20 * 60)),
+            session("a", late + 20 * 60),  # corrected: 23:50 on the 21st, its own day
+        ],
+    }
+    again = ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
+    assert (result.new_sessions, result.duplicates) == (0, 1)
+    assert (again.new_sessions, again.duplicates) == (0, 2)
+    sessions = store.activity.sessions
+    assert sorted(sessions) == [(TODAY - 1, "a"), (TODAY, "b")]
+    # Each end as its copy's clock correction puts it; an end at the kept start is one.
+    assert sessions[(TODAY - 1, "a")].ended == late + 20 * 60 + 60
+    assert sessions[(TODAY, "b")].ended == early
+    assert store.users.load_user(UserKey.of_user("u-1")).activity.sessions_total == 2
