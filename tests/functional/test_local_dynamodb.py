@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +115,73 @@ def test_dynamodb_local_persists_in_its_data_directory_and_leaves_no_process(tmp
         restart_and_fail()
     assert {"persisted-users", "persisted-activity"} <= set(tables)
     assert java_processes_on(ports[0]) == []
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids of the live processes whose parent is ``pid`` (Linux /proc)."""
+    children = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ")".
+            state, ppid = stat_file.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            children.append(int(stat_file.parent.name))
+    return children
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may be slow to reap an orphan, or never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.ddblocal
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.usefixtures("dynamodb_local_installed")
+def test_dynamodb_local_dies_with_kudos_serve_even_on_sigkill(tmp_path: Path) -> None:
+    # SIGKILL runs no cleanup at all: only the kernel can take the JVM down with its parent.
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "kudos.cli", "serve", "--data", str(tmp_path / "data")]
+    command += ["--port", "0", "--sweep-every", "0"]
+    server = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    java: list[int] = []
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()  # printed once DynamoDB Local answers
+        assert banner.startswith("kudos serve:"), banner + server.stdout.read()
+        java = [pid for pid in children_of(server.pid) if b"DynamoDBLocal" in cmdline(pid)]
+        assert len(java) == 1
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while is_running(java[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not is_running(java[0]), "DynamoDB Local outlived kudos serve"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in java:
+            if is_running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def start(**options: Any) -> None:
