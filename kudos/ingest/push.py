@@ -31,6 +31,7 @@ from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.core.wording import count, with_article
 from kudos.ingest.activity import activity_expiry
 from kudos.ingest.updates import Change, UsersInHand
+from kudos.ingest.users import settle_merged
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -100,6 +101,7 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
         changes[(user, ATTRIBUTES)] = _subscribe_if_unset(now)
     in_hand.update(changes, store.users)
     reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    settle_merged(store, segments, now, [user])
     # Whether the user can receive a push now (dsl.md push_enabled), not merely what was sent.
     return {"message": "success", "push_enabled": in_hand.records[user].to_profile().push_enabled}
 
@@ -168,6 +170,7 @@ def record_push_events(
     in_hand.update({slot: _apply_push_events(slot, events) for slot, events in changes.items()}, store.users)
     for user in in_hand.records:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    settle_merged(store, segments, now, in_hand.records)
     return result
 
 

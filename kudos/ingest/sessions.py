@@ -22,6 +22,7 @@ from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_ins
 from kudos.core.wording import count
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.ingest.updates import Change, UsersInHand
+from kudos.ingest.users import settle_merged
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -138,6 +139,12 @@ def ingest_sessions(
     _update_profiles(store, settings, now, new_by_user, tentative, in_hand)
     for user in new_by_user:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    for anonymous, merged in settle_merged(store, segments, now, new_by_user).items():
+        # An identify merged the device while we wrote: the sessions count under the user's aid.
+        written = in_hand.records[anonymous].activity
+        if merged.activity is not None and written is not None and merged.activity.aid != written.aid:
+            for session in new_by_user[anonymous]:
+                store.activity.update_session(session.day, session.session_id, aid=merged.activity.aid)
     result.errors.sort(key=lambda error: error.index)
     return result
 

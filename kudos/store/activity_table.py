@@ -93,6 +93,9 @@ class DynamoActivity:
         item[keys.TTL_ATTRIBUTE] = num(expires)
         self._tables.put(self._table, item)
 
+    def remove_api_active(self, day: int, aid: str) -> None:
+        self._tables.delete(self._table, self._marker_key(day, keys.api_active_sk(aid), aid))
+
     def add_new_user(self, day: int, aid: str, expires: int) -> None:
         item = self._marker_key(day, keys.new_user_sk(aid), aid)
         item[keys.TTL_ATTRIBUTE] = num(expires)
