@@ -127,8 +127,9 @@ def absorb_anonymous(store: Storage, now: float, anonymous: UserKey, user: UserK
             return target
         merged = _merged_records(source, target)
         removals = [(anonymous, record) for record in source.records()]
-        if store.users.replace_user(user, merged, [], removals=removals):
-            _merge_new_user_markers(store, source, target, merged)
+        # The markers first: a retry after a crash past the transaction finds nothing to merge.
+        _merge_new_user_markers(store, source, target, merged)
+        store.users.replace_user(user, merged, [], removals=removals)
     raise ConcurrentUpdateError(f"the profiles of {anonymous.describe()} and {user.describe()} kept changing")
 
 

@@ -27,6 +27,8 @@ class StoredSession:
     aid: str
     started: float
     ended: float | None
+    # When the server stored it (None for items written before this was kept).
+    received: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
