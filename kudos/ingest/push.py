@@ -76,11 +76,19 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
     registration = validate_request(TokenIn, body)
     # The device's previous token owner is the one this registration may replace, not its owner.
     user = _owner(store.pointers, registration.user_id, registration.device_id, by_token=False)
-    previous = store.pointers.claim_device(registration.device_id, user)
+    # The previous owner's token goes before the claim: a retry after a crash in between still
+    # finds who that was.
+    owner = store.pointers.device_owner(registration.device_id)
+    if owner is not None and owner != user:
+        store.users.delete_record(owner, token_key(registration.device_id))
+    previous = store.pointers.claim_device(registration.device_id, user) or (
+        owner if owner is not None and owner != user else None
+    )
     in_hand = UsersInHand(store.users, [user] if previous is None else [user, previous])
     if previous is not None:
         # A device holds one token for one user: whoever registered it last (a shared or resold phone).
-        store.users.delete_record(previous, token_key(registration.device_id))
+        if previous != owner:  # claimed by another in between: its token goes too
+            store.users.delete_record(previous, token_key(registration.device_id))
         in_hand.records[previous].tokens.pop(registration.device_id, None)
         reevaluate(store, segments, in_hand.records[previous], now, "ingest")
 

@@ -246,11 +246,20 @@ def _deletion(name: str, raw: Any, index: int) -> UserKey | ItemError:
 def delete_user(store: Storage, now: float, user: UserKey) -> bool:
     """Delete every record of ``user``, the pointers of devices and aliases merged into it, the push-token
     owners that still point at it; whether there was anything to delete. The user leaves every
-    segment first, so that the exits are recorded."""
-    exit_everything(store, store.users.load_user(user), now, "ingest")
-    deleted = store.users.delete_user(user)
-    for anonymous in deleted.merged_anonymous:
+    segment first, so that the exits are recorded.
+
+    The pointers go before the records: a retry after a crash in between still finds the records
+    that name them (a crash after the records went leaves no pointer to the user behind)."""
+    records = store.users.load_user(user)
+    exit_everything(store, records, now, "ingest")
+    for anonymous in records.merged_anonymous:
         store.pointers.delete_alias(anonymous, only_to=user)
-    for device_id in deleted.tokens:
+    for device_id in records.tokens:
+        store.pointers.release_device(device_id, only_to=user)
+    deleted = store.users.delete_user(user)
+    # Named since the first read (an identify or a token registration racing the delete).
+    for anonymous in set(deleted.merged_anonymous) - set(records.merged_anonymous):
+        store.pointers.delete_alias(anonymous, only_to=user)
+    for device_id in set(deleted.tokens) - set(records.tokens):
         store.pointers.release_device(device_id, only_to=user)
     return bool(deleted.records())
