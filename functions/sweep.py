@@ -42,9 +42,14 @@ def _scheduled(event: EventBridgeEvent) -> dict[str, Any]:
     svc = services()
     at = max(svc.clock(), parse_instant(event.time))
     full = bool((event.detail or {}).get("full"))
-    return _completed(
-        run_sweep(svc.store, svc.segments(), at, svc.clock, full=full, parts=svc.settings.sweep_parts)
-    )
+    parts = svc.settings.sweep_parts
+    run = run_sweep(svc.store, svc.segments(), at, svc.clock, full=full, parts=parts)
+    if run is None:
+        # Queued, not completed: SweepCompleted (and so the staleness alarm) waits for the last part.
+        metrics.add_metric(name="SweepPartsQueued", unit=MetricUnit.Count, value=parts)
+        logger.info("full sweep fanned out", extra={"parts": parts})
+        return {"kind": "full", "fanned_out": parts}
+    return _completed(run)
 
 
 def _sweep_part(record: SQSRecord) -> None:

@@ -56,13 +56,14 @@ def run_sweep(
     *,
     full: bool = False,
     parts: int = 1,
-) -> SweepRun:
+) -> SweepRun | None:
     """One scheduled sweep at ``at``: full when asked, on the first run, or when a rule's version
     changed since the last full sweep; otherwise only the users that fell due since the last one.
 
     With ``parts`` > 1 a full sweep is fanned out: one message per Scan part goes to the sweep queue
     (run_sweep_part takes each), and meanwhile the users that fell due are still swept. A run is
-    recorded only when it completes, so a crashed sweep is redone from the same point.
+    recorded only when it completes, so a crashed sweep is redone from the same point. None: a
+    full sweep was fanned out and nothing has completed yet (the parts record it when done).
     """
     started = clock()
     # Changes recorded before this sweep whose events were not delivered: announce them now. Those
@@ -78,7 +79,7 @@ def run_sweep(
             store.figures.begin_full_sweep(FullSweepPlan(at, started, parts, deployed))
             store.sweep_queue.send_parts(at, parts)
         if last is None:
-            return SweepRun("full", at, started, clock(), 0, 0, deployed)
+            return None
         # Until the parts are done, the last full sweep's versions stand: time-driven changes go on.
         needs_full, deployed = False, last.definitions
     if needs_full:

@@ -167,10 +167,6 @@ def push_event_pk(day: int, shard: int) -> str:
     return f"{PUSH_EVENT_PREFIX}{day}#{shard}"
 
 
-def segment_pk(name: str) -> str:
-    return SEGMENT_PREFIX + name
-
-
 def members_pk(segment: str) -> str:
     return SEGMENT_PREFIX + segment
 
