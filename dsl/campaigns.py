@@ -6,8 +6,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dsl.model import CampaignDef, Cap, Conversion, Guardrail, QuietHours, Trigger
-from dsl.templates import CompiledTemplate, compile_template
+from dsl.compiler import Reader, access_for
+from dsl.fields import FIELDS, ValueType
+from dsl.model import CampaignDef, Cap, Conversion, FieldRef, Guardrail, Position, QuietHours, Trigger
+from dsl.profile import AttributeInstant, ProfileView
+from dsl.runtime import EvalContext
+from dsl.templates import ATTRIBUTES, TEMPLATE_FIELDS, CompiledTemplate, compile_template
+from dsl.timeutil import format_instant
+
+# How each field a template may name is read from a profile, built once (the compiler's readers).
+_NOWHERE = Position("<template>", 1, 1)
+_TEMPLATE_READERS: dict[str, tuple[Reader, bool]] = {
+    name: (access_for(FieldRef(name, _NOWHERE)).read, FIELDS[name].type is ValueType.INSTANT)
+    for name in sorted(TEMPLATE_FIELDS - {ATTRIBUTES})
+}
+
+
+def template_values(profile: ProfileView, at: float) -> dict[str, object]:
+    """What a push template reads about one user: every plain field by its dsl.md name (instants
+    as RFC 3339 text, unset as None) and the custom attributes under `attr`."""
+    context = EvalContext(at)
+    values: dict[str, object] = {}
+    for name, (read, is_instant) in _TEMPLATE_READERS.items():
+        value = read(profile, context)
+        values[name] = format_instant(value) if is_instant and value is not None else value
+    values[ATTRIBUTES] = {
+        name: format_instant(value.epoch) if isinstance(value, AttributeInstant) else value
+        for name, value in profile.custom.items()
+    }
+    return values
 
 
 @dataclass(frozen=True, slots=True)

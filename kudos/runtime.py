@@ -16,7 +16,9 @@ from kudos.core.credentials import KeyKind, KeyRing
 from kudos.core.settings import Settings, get_settings
 from kudos.segments.queries import deployed_segments
 from kudos.store.dynamo import Store
+from kudos.store.ports import PushPort
 from kudos.store.secrets import forget_keys, load_key_ring
+from kudos.store.sns_push import SnsPush
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,12 @@ class Services:
     settings: Settings
     store: Store
     clock: Clock
+    # Amazon SNS unless injected (tests and the demo record pushes instead); its client is lazy.
+    push: PushPort = None  # type: ignore[assignment]  # filled in by __post_init__
+
+    def __post_init__(self) -> None:
+        if self.push is None:
+            object.__setattr__(self, "push", SnsPush(self.settings))
 
     def segments(self) -> SegmentSet:
         """The deployed rules, compiled once per process (and per rules directory)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import TypeVar, assert_never
+from typing import Literal, TypeVar, assert_never
 
 from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import (
@@ -46,6 +46,7 @@ class RecordKind(Enum):
     MEMBERSHIP = "membership"  # one per segment the user is in
     DUE = "due"  # when the user's memberships may next change with time alone
     DEVICE_ATTRIBUTES = "device_attributes"  # the standard attributes sessions report
+    SEND = "send"  # one per campaign trigger: its outcome, and the push if one was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,10 @@ def merged_alias_key(alias: UserAlias) -> RecordKey:
 
 def membership_key(segment: str) -> RecordKey:
     return RecordKey(RecordKind.MEMBERSHIP, segment)
+
+
+def send_key(send_id: str) -> RecordKey:
+    return RecordKey(RecordKind.SEND, send_id)
 
 
 Number = TypeVar("Number", int, float)
@@ -301,6 +306,8 @@ class TokenRecord:
     valid: bool = True
     updated_at: float = 0.0
     version: int = 0
+    # The push service's address for this token (an SNS platform endpoint ARN), made at its first send.
+    endpoint: str | None = None
 
     @property
     def key(self) -> RecordKey:
@@ -395,6 +402,60 @@ class DueRecord:
         return DUE
 
 
+# campaigns.md: a trigger's outcome, then the sender's. queued and held are the only ones that change.
+SendStatus = Literal[
+    "queued",
+    "held",
+    "paused",
+    "not_eligible",
+    "unreachable",
+    "held_out",
+    "expired",
+    "dismissed",
+    "capped",
+    "failed",
+    "sent",
+]
+PENDING_STATUSES: frozenset[SendStatus] = frozenset({"queued", "held"})
+# What fires a trigger: an entry into the audience, the campaign's first sweep (every current member),
+# or a scheduled instant (send daily at / send once at).
+TriggerKind = Literal["entry", "initial", "scheduled"]
+# The reason of a send whose publish may or may not have happened: the sender crashed between the
+# publish and recording it, and it is never published again (campaigns.md "At most once").
+UNCONFIRMED = "unconfirmed"
+
+
+@dataclass(slots=True)
+class SendRecord:
+    """One trigger of a campaign for this user, and what became of it (one record per trigger)."""
+
+    send_id: str
+    campaign: str
+    trigger: TriggerKind
+    triggered_at: float
+    status: SendStatus
+    reason: str | None = None
+    sent_at: float | None = None
+    # While queued or held: when the sweep may queue it again (a lost message, a quiet-hours window's end).
+    pending_at: float | None = None
+    title: str | None = None
+    body: str | None = None
+    version: int = 0
+
+    @property
+    def key(self) -> RecordKey:
+        return send_key(self.send_id)
+
+    @property
+    def pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+    @property
+    def counts_for_eligibility(self) -> bool:
+        """campaigns.md: a `sent` or `held_out` trigger starts the re-eligibility period."""
+        return self.status in ("sent", "held_out")
+
+
 Record = (
     ActivityRecord
     | AttributesRecord
@@ -407,6 +468,7 @@ Record = (
     | MembershipRecord
     | DueRecord
     | DeviceAttributesRecord
+    | SendRecord
 )
 
 
@@ -426,6 +488,7 @@ class UserRecords:
     memberships: dict[str, MembershipRecord] = field(default_factory=dict)
     due: DueRecord | None = None
     device_attributes: DeviceAttributesRecord | None = None
+    sends: dict[str, SendRecord] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -455,6 +518,8 @@ class UserRecords:
                 self.due = record
             case DeviceAttributesRecord():
                 self.device_attributes = record
+            case SendRecord():
+                self.sends[record.send_id] = record
             case _:
                 assert_never(record)
 
@@ -482,6 +547,8 @@ class UserRecords:
                 return self.due
             case RecordKind.DEVICE_ATTRIBUTES:
                 return self.device_attributes
+            case RecordKind.SEND:
+                return self.sends.get(key.name)
             case _:
                 assert_never(key.kind)
 
@@ -497,7 +564,13 @@ class UserRecords:
             *self.merged_aliases.values(),
             *self.memberships.values(),
             *([self.due] if self.due is not None else []),
+            *self.sends.values(),
         ]
+
+    def sends_of(self, campaign: str) -> list[SendRecord]:
+        """This user's triggers of one campaign, oldest first."""
+        found = [send for send in self.sends.values() if send.campaign == campaign]
+        return sorted(found, key=lambda send: (send.triggered_at, send.send_id))
 
     @property
     def merged_anonymous(self) -> list[UserKey]:
@@ -534,21 +607,38 @@ class UserRecords:
         profile.push_enabled = profile.push_subscription != "unsubscribed" and any(
             token.usable for token in self.tokens.values()
         )
-        profile.campaigns = {
+        profile.campaigns = self._campaign_history()
+        received = [c.last_received for c in profile.campaigns.values() if c.last_received is not None]
+        profile.last_received_any = max(received) if received else None
+        return profile
+
+    def _campaign_history(self) -> dict[str, CampaignHistory]:
+        """What rules read of messaging history: the push events recorded (CampaignRecord), and the
+        sender's own record of what it sent and whom it held out (SendRecord)."""
+        history = {
             cid: CampaignHistory(c.received, c.opened, c.converted, c.in_control, c.last_received)
             for cid, c in self.campaigns.items()
         }
-        received = [c.last_received for c in self.campaigns.values() if c.last_received is not None]
-        profile.last_received_any = max(received) if received else None
-        return profile
+        for send in self.sends.values():
+            if send.status not in ("sent", "held_out"):
+                continue
+            entry = history.setdefault(send.campaign, CampaignHistory())
+            if send.status == "held_out":
+                entry.in_control = True
+            else:
+                entry.received = True
+                entry.last_received = _max(entry.last_received, send.sent_at)
+        return history
 
 
 __all__ = [
     "ACTIVITY",
     "ATTRIBUTES",
     "DEVICE_ATTRIBUTES",
+    "PENDING_STATUSES",
     "PURCHASES",
     "SESSION_REPORTED",
+    "UNCONFIRMED",
     "ActivityRecord",
     "AttributeInstant",
     "AttributesRecord",
@@ -561,7 +651,10 @@ __all__ = [
     "Record",
     "RecordKey",
     "RecordKind",
+    "SendRecord",
+    "SendStatus",
     "TokenRecord",
+    "TriggerKind",
     "UserRecords",
     "campaign_key",
     "event_key",
@@ -569,6 +662,7 @@ __all__ = [
     "merged_device_key",
     "merged_marker",
     "prune_days",
+    "send_key",
     "standard_attributes",
     "token_key",
 ]

@@ -28,6 +28,12 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "events_endpoint_url": "EVENTS_ENDPOINT_URL",
     "sweep_parts": "SWEEP_PARTS",
     "sweep_queue_url": "SWEEP_QUEUE_URL",
+    "send_queue_url": "SEND_QUEUE_URL",
+    "sqs_endpoint_url": "SQS_ENDPOINT_URL",
+    "sns_endpoint_url": "SNS_ENDPOINT_URL",
+    "apns_application_arn": "APNS_APPLICATION_ARN",
+    "apns_sandbox_application_arn": "APNS_SANDBOX_APPLICATION_ARN",
+    "fcm_application_arn": "FCM_APPLICATION_ARN",
     "session_max_age_days": "SESSION_MAX_AGE_DAYS",
     "session_max_future_days": "SESSION_MAX_FUTURE_DAYS",
     "session_retention_days": "SESSION_RETENTION_DAYS",
@@ -54,6 +60,15 @@ class Settings(BaseModel, frozen=True):
     # sweep queue (1: the scheduled invocation sweeps everyone itself).
     sweep_parts: int = Field(default=1, ge=1, le=1000)
     sweep_queue_url: str | None = None
+    # Campaign sends: the queue SendFunction drains, and the SNS platform applications pushes go
+    # through (ios: APNs, or APNs sandbox when only that one is set; android and web: FCM).
+    send_queue_url: str | None = None
+    apns_application_arn: str | None = None
+    apns_sandbox_application_arn: str | None = None
+    fcm_application_arn: str | None = None
+    # Emulators (kudos serve, tests); unset on AWS.
+    sqs_endpoint_url: str | None = None
+    sns_endpoint_url: str | None = None
     # api.md: a session may start at most 30 days before and 1 day after the server receive time.
     session_max_age_days: int = Field(default=30, ge=1, le=365)
     session_max_future_days: int = Field(default=1, ge=0, le=30)

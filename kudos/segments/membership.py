@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dsl import SegmentSet
-from kudos.core.records import DueRecord, UserRecords
+from kudos.campaigns.triggers import CampaignStates, entry_triggers, queue_sends
+from kudos.core.records import DueRecord, MembershipRecord, SendRecord, UserRecords
 from kudos.store.ports import ChangeSource, MembershipChange, Storage
 
 
@@ -24,15 +25,48 @@ def definition_versions(segments: SegmentSet) -> dict[str, str]:
     return {name: segment.version for name, segment in segments.items()}
 
 
+# Recording a trigger can change what rules on messaging history see (a held-out user is now
+# in_control): the user is evaluated again, at most this many times in one call.
+MAX_PASSES = 3
+
+
 def reevaluate(
     store: Storage, segments: SegmentSet, user: UserRecords, at: float, by: ChangeSource
 ) -> list[MembershipChange]:
-    """Evaluate every segment for ``user`` at ``at``; record and return the entries and exits."""
+    """Evaluate every segment for ``user`` at ``at``; record and return the entries and exits.
+
+    An entry fires the triggers of the `send on entry` campaigns of that audience, recorded in the
+    entry's own transaction; the queued ones go to the send queue.
+    """
     if not user.exists:
         return exit_everything(store, user, at, by)
-    profile = user.to_profile()
     changes: list[MembershipChange] = []
-    decided, due = segments.forecast_all(profile, at)
+    triggers: list[SendRecord] = []
+    states = CampaignStates(store)
+    for _ in range(MAX_PASSES):
+        due, fired = _evaluate_once(store, segments, states, user, at, by, changes)
+        triggers += fired
+        if not any(send.status == "held_out" for send in fired):
+            break
+    _keep_due(store, user, due, at, by)
+    queue_sends(store, ((user.key, send) for send in triggers), at)
+    announce(store, changes)
+    return changes
+
+
+def _evaluate_once(
+    store: Storage,
+    segments: SegmentSet,
+    states: CampaignStates,
+    user: UserRecords,
+    at: float,
+    by: ChangeSource,
+    changes: list[MembershipChange],
+) -> tuple[float | None, list[SendRecord]]:
+    """One evaluation pass: records the differences (appended to ``changes``) and keeps ``user`` in
+    step with what it wrote. The due instant, and the triggers recorded."""
+    decided, due = segments.forecast_all(user.to_profile(), at)
+    fired: list[SendRecord] = []
     for name, is_member in decided.items():
         definition = segments[name].version
         stored = user.memberships.get(name)
@@ -42,11 +76,18 @@ def reevaluate(
                 store.users.save(user.key, replace(stored, definition=definition))
             continue
         change = MembershipChange(user.key, name, "entered" if is_member else "exited", at, by, definition)
-        if store.memberships.record_change(change):
-            changes.append(change)
-    _keep_due(store, user, due, at, by)
-    announce(store, changes)
-    return changes
+        sends = entry_triggers(segments, states, user, name, at) if is_member else []
+        if not store.memberships.record_change(change, new_records=sends):
+            continue
+        changes.append(change)
+        if is_member:
+            user.memberships[name] = MembershipRecord(name, definition, at, version=1)
+        else:
+            user.memberships.pop(name, None)
+        for send in sends:
+            user.add(send)
+        fired += sends
+    return due, fired
 
 
 def exit_everything(store: Storage, user: UserRecords, at: float, by: ChangeSource) -> list[MembershipChange]:

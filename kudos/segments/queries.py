@@ -107,6 +107,8 @@ def sweep_json(sweep: SweepRun) -> dict[str, Any]:
         "seconds": round(sweep.finished - sweep.started, 3),
         "users_read": sweep.users_read,
         "changes": sweep.changes,
+        "triggers": sweep.triggers,
+        "requeued": sweep.requeued,
     }
 
 

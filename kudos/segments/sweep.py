@@ -1,5 +1,8 @@
 """The scheduled sweep: what time alone changes (campaigns.md "Membership changes", 3).
 
+It is also when campaigns fire what time alone brings: a new `send on entry` campaign's first
+triggers, the scheduled instants of the others, and the sends whose quiet hours ended.
+
 A steady sweep reads only the users whose due instant has come since the last sweep (the due
 index); a full sweep reads everyone (the first sweep, and whenever a rule's version changed).
 Both re-evaluate at the sweep's instant and write only differences, so re-running, overlapping
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dsl import SegmentSet
+from kudos.campaigns.triggers import fire_campaigns, sweep_pending
 from kudos.core.clock import Clock
 from kudos.segments.membership import announce, definition_versions, reevaluate
 from kudos.store.ports import FullSweepPlan, MembershipChange, Storage, SweepRun
@@ -87,6 +91,8 @@ def run_sweep(
     else:
         assert last is not None
         result = sweep_due(store, segments, min(last.at, at), at)
+    firing = fire_campaigns(store, segments, at, lambda user: reevaluate(store, segments, user, at, "sweep"))
+    requeued = sweep_pending(store, at)
     run = SweepRun(
         kind="full" if needs_full else "steady",
         at=at,
@@ -95,6 +101,8 @@ def run_sweep(
         users_read=result.users_read,
         changes=len(result.changes),
         definitions=deployed,
+        triggers=firing.triggers,
+        requeued=requeued,
     )
     store.figures.record_sweep(run)
     return run

@@ -27,6 +27,7 @@ from kudos.core.records import (
     PurchasesRecord,
     Record,
     RecordKind,
+    SendRecord,
     TokenRecord,
 )
 from kudos.store import keys
@@ -283,6 +284,8 @@ def _write_token(record: TokenRecord, item: Item) -> None:
     item["en"] = {"BOOL": record.enabled}
     item["ok"] = {"BOOL": record.valid}
     item["up"] = num(record.updated_at)
+    if record.endpoint is not None:
+        item["ep"] = {"S": record.endpoint}
 
 
 def _read_token(item: Item, device_id: str, version: int) -> TokenRecord:
@@ -294,6 +297,7 @@ def _read_token(item: Item, device_id: str, version: int) -> TokenRecord:
         valid=item["ok"]["BOOL"],
         updated_at=_float(item["up"]),
         version=version,
+        endpoint=item["ep"]["S"] if "ep" in item else None,
     )
 
 
@@ -358,6 +362,44 @@ def _read_due(item: Item, _: str, version: int) -> DueRecord:
     return DueRecord(_float(item["due"]), version)
 
 
+def _opt_str(item: Item, name: str) -> str | None:
+    attr = item.get(name)
+    return attr["S"] if attr is not None else None
+
+
+def _write_send(record: SendRecord, item: Item) -> None:
+    item["cp"] = {"S": record.campaign}
+    item["tg"] = {"S": record.trigger}
+    item["ta"] = num(record.triggered_at)
+    item["st"] = {"S": record.status}
+    for name, text in (("rs", record.reason), ("ti", record.title), ("bd", record.body)):
+        if text is not None:
+            item[name] = {"S": text}
+    _put_opt(item, "sa", record.sent_at)
+    _put_opt(item, "pa", record.pending_at)
+    item[keys.SENDS_PK] = {"S": keys.sends_pk(record.campaign)}
+    item[keys.SENDS_SK] = {"S": keys.sends_sk(record.triggered_at, record.send_id)}
+    if record.pending and record.pending_at is not None:
+        item[keys.PENDING_PK] = {"S": keys.pending_pk(record.send_id)}
+        item[keys.PENDING_SK] = {"S": keys.sends_sk(record.pending_at, record.send_id)}
+
+
+def _read_send(item: Item, send_id: str, version: int) -> SendRecord:
+    return SendRecord(
+        send_id=send_id,
+        campaign=item["cp"]["S"],
+        trigger=item["tg"]["S"],  # written from TriggerKind
+        triggered_at=_float(item["ta"]),
+        status=item["st"]["S"],  # written from SendStatus
+        reason=_opt_str(item, "rs"),
+        sent_at=_opt_float(item, "sa"),
+        pending_at=_opt_float(item, "pa"),
+        title=_opt_str(item, "ti"),
+        body=_opt_str(item, "bd"),
+        version=version,
+    )
+
+
 _REGISTERED: tuple[RecordCodec[Any], ...] = (
     RecordCodec(RecordKind.ACTIVITY, ActivityRecord, _write_activity, _read_activity),
     RecordCodec(RecordKind.ATTRIBUTES, AttributesRecord, _write_attributes, _read_attributes),
@@ -375,6 +417,7 @@ _REGISTERED: tuple[RecordCodec[Any], ...] = (
         _write_device_attributes,
         _read_device_attributes,
     ),
+    RecordCodec(RecordKind.SEND, SendRecord, _write_send, _read_send),
 )
 CODECS: dict[RecordKind, RecordCodec[Any]] = {codec.kind: codec for codec in _REGISTERED}
 assert set(CODECS) == set(RecordKind), "every record kind has a codec"

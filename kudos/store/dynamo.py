@@ -6,8 +6,10 @@ from typing import Any
 
 from kudos.core.settings import Settings
 from kudos.store.activity_table import DynamoActivity, DynamoFigures
+from kudos.store.campaigns_table import DynamoCampaigns
 from kudos.store.capacity import CapacityMeter
 from kudos.store.events import EventBridgeEvents
+from kudos.store.send_queue import SqsSendQueue
 from kudos.store.sweep_queue import SqsSweepQueue
 from kudos.store.tables import DynamoTables
 from kudos.store.users_table import DynamoMemberships, DynamoPointers, DynamoUserRecords
@@ -26,6 +28,8 @@ class Store:
         self.memberships = DynamoMemberships(self.tables)
         self.events = EventBridgeEvents(settings)
         self.sweep_queue = SqsSweepQueue(settings)
+        self.campaigns = DynamoCampaigns(self.tables)
+        self.send_queue = SqsSendQueue(settings)
 
     @property
     def client(self) -> Any:

@@ -37,6 +37,7 @@ OWNER_SK = "OWNER"
 MERGED_DEVICE_SK_PREFIX = "MERGED#"
 MERGED_ALIAS_SK_PREFIX = "MERGEDA#"  # + the alias's text (kudos.core.identity.UserAlias.text)
 MEMBERSHIP_SK_PREFIX = "M#"
+SEND_SK_PREFIX = "X#"  # + the send id: one item per campaign trigger
 DUE_SK = "DUE"
 # Sparse global secondary indexes of the users table: only membership items carry the members
 # index's keys, only due items the due index's (template.yaml declares both).
@@ -54,6 +55,15 @@ OUTBOX_PK = "opk"  # OUTBOX#<shard>
 OUTBOX_SK = "osk"  # the change's sort key: time order
 OUTBOX_SHARDS = 16
 SECONDS_PER_DUE_BUCKET = 3600
+# Send items carry the sends index's keys (a campaign's triggers, newest first) and, while queued or
+# held, the pending index's (sparse, sharded: what the sweep queues again when its time comes).
+SENDS_INDEX = "sends"
+SENDS_PK = "cpk"  # CAMP#<campaign>
+SENDS_SK = "csk"  # <triggered_at, fixed width>#<send id>
+PENDING_INDEX = "pending"
+PENDING_PK = "ppk"  # PEND#<shard>
+PENDING_SK = "psk"  # <pending_at, fixed width>#<send id>
+PENDING_SHARDS = 8
 
 # Prefixes of attribute names inside the attributes item (kudos/store/codec.py names the rest).
 STANDARD_PREFIX = "s_"
@@ -101,6 +111,7 @@ _NAMED_SK_PREFIX: dict[RecordKind, str] = {
     RecordKind.MERGED_DEVICE: MERGED_DEVICE_SK_PREFIX,
     RecordKind.MERGED_ALIAS: MERGED_ALIAS_SK_PREFIX,
     RecordKind.MEMBERSHIP: MEMBERSHIP_SK_PREFIX,
+    RecordKind.SEND: SEND_SK_PREFIX,
 }
 _KIND_OF_SINGLE_SK = {sk: kind for kind, sk in _SINGLE_SK.items()}
 assert set(_SINGLE_SK) | set(_NAMED_SK_PREFIX) == set(RecordKind), "every record kind has a sort key"
@@ -185,10 +196,38 @@ def changes_pk(segment: str, day: int) -> str:
 
 
 def change_sk(at: float, user: UserKey, change: str) -> str:
-    """Newest first is a backwards Query: the instant leads, fixed width so that text order is time
-    order; the user and the change make it unique."""
-    return f"{at:020.3f}#{user.token}#{change}"
+    """Newest first is a backwards Query: the instant leads; the user and the change make it unique."""
+    return f"{instant_sk(at)}#{user.token}#{change}"
 
 
 def outbox_pk(shard: int) -> str:
     return f"OUTBOX#{shard}"
+
+
+def instant_sk(at: float) -> str:
+    """An instant as sort-key text: fixed width, so that text order is time order."""
+    return f"{at:020.3f}"
+
+
+def sends_pk(campaign: str) -> str:
+    return f"CAMP#{campaign}"
+
+
+def sends_sk(triggered_at: float, send_id: str) -> str:
+    return f"{instant_sk(triggered_at)}#{send_id}"
+
+
+def pending_shard_pk(shard: int) -> str:
+    return f"PEND#{shard}"
+
+
+def pending_pk(send_id: str) -> str:
+    return pending_shard_pk(shard_of(send_id, PENDING_SHARDS))
+
+
+CAMPAIGNS_PK = "CAMPAIGNS"  # activity table: one item per campaign ever deployed, its state
+
+
+def rate_pk(campaign: str, minute: int) -> str:
+    """The count of sends of a campaign in one minute (its `rate`)."""
+    return f"RATE#{campaign}#{minute}"

@@ -21,6 +21,7 @@ from kudos.core.records import (
     MembershipRecord,
     Record,
     RecordKey,
+    SendRecord,
     UserRecords,
     membership_key,
     merged_marker,
@@ -28,11 +29,15 @@ from kudos.core.records import (
 from kudos.core.timeutil import day_of
 from kudos.store.keys import due_bucket
 from kudos.store.ports import (
+    CampaignState,
     DayActivity,
     DayFigures,
     FullSweepPlan,
     MembershipChange,
+    PublishResult,
     PushEvent,
+    PushMessage,
+    QueuedSend,
     Slot,
     StoredSession,
     SweepRun,
@@ -273,12 +278,19 @@ class MemoryMemberships:
             key=lambda user: user.token,
         )
 
-    def record_change(self, change: MembershipChange, since: float | None = None) -> bool:
+    def record_change(
+        self, change: MembershipChange, since: float | None = None, new_records: Sequence[Record] = ()
+    ) -> bool:
         with self._lock:
             records = self._users.partitions.setdefault(change.user, {})
             key = membership_key(change.segment)
             if (key in records) != (change.change == "exited"):
                 return False
+            if any(record.key in records for record in new_records):
+                return False
+            for record in new_records:
+                record.version += 1
+                records[record.key] = copy.deepcopy(record)
             if change.change == "entered":
                 records[key] = MembershipRecord(
                     change.segment, change.definition, change.at if since is None else since, version=1
@@ -353,6 +365,90 @@ class MemorySweepQueue:
         self.messages.extend((at, part, parts) for part in range(parts))
 
 
+class MemoryCampaigns:
+    def __init__(self, lock: threading.RLock, users: MemoryUserRecords) -> None:
+        self._lock = lock
+        self._users = users
+        self.state_of: dict[str, CampaignState] = {}
+        self.rate_counts: dict[tuple[str, int], int] = {}
+
+    def states(self) -> dict[str, CampaignState]:
+        with self._lock:
+            return dict(self.state_of)
+
+    def state(self, name: str) -> CampaignState | None:
+        with self._lock:
+            return self.state_of.get(name)
+
+    def save_state(self, state: CampaignState) -> bool:
+        with self._lock:
+            stored = self.state_of.get(state.name)
+            if (stored.version if stored is not None else 0) != state.version:
+                return False
+            self.state_of[state.name] = replace(state, version=state.version + 1)
+            return True
+
+    def _all(self, campaign: str) -> list[tuple[UserKey, SendRecord]]:
+        found = [
+            (user, copy.deepcopy(record))
+            for user, records in self._users.partitions.items()
+            for record in records.values()
+            if isinstance(record, SendRecord) and record.campaign == campaign
+        ]
+        return sorted(found, key=lambda pair: (pair[1].triggered_at, pair[1].send_id))
+
+    def sends(
+        self, campaign: str, *, limit: int, older_than: SendRecord | None = None
+    ) -> list[tuple[UserKey, SendRecord]]:
+        with self._lock:
+            newest_first = list(reversed(self._all(campaign)))
+        if older_than is not None:
+            bound = (older_than.triggered_at, older_than.send_id)
+            newest_first = [pair for pair in newest_first if (pair[1].triggered_at, pair[1].send_id) < bound]
+        return newest_first[:limit]
+
+    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+        with self._lock:
+            found = self._all(campaign)
+        return iter([pair for pair in found if since <= pair[1].triggered_at < until])
+
+    def pending(self, until: float) -> list[tuple[UserKey, str]]:
+        with self._lock:
+            found = [
+                (record.pending_at, user, record.send_id)
+                for user, records in self._users.partitions.items()
+                for record in records.values()
+                if isinstance(record, SendRecord)
+                and record.pending
+                and record.pending_at is not None
+                and record.pending_at <= until
+            ]
+        return [(user, send_id) for _, user, send_id in sorted(found, key=lambda t: (t[0], t[2]))]
+
+    def take_rate_slot(self, campaign: str, minute: int, limit: int) -> bool:
+        with self._lock:
+            taken = self.rate_counts.get((campaign, minute), 0)
+            if taken >= limit:
+                return False
+            self.rate_counts[(campaign, minute)] = taken + 1
+            return True
+
+
+class MemorySendQueue:
+    """The messages queued, with their delays, for the test (or local runner) to deliver."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[QueuedSend, int]] = []
+
+    def enqueue(self, sends: Sequence[QueuedSend], delay_seconds: int = 0) -> None:
+        self.messages.extend((send, delay_seconds) for send in sends)
+
+    def take(self) -> list[QueuedSend]:
+        """Everything queued so far, in order, leaving the queue empty."""
+        taken, self.messages = self.messages, []
+        return [send for send, _ in taken]
+
+
 class MemoryStore:
     """Every port in memory; thread-safe, so concurrency tests can share one."""
 
@@ -365,3 +461,29 @@ class MemoryStore:
         self.memberships = MemoryMemberships(lock, self.users)
         self.events = MemoryEvents()
         self.sweep_queue = MemorySweepQueue()
+        self.campaigns = MemoryCampaigns(lock, self.users)
+        self.send_queue = MemorySendQueue()
+
+
+class RecordingPush:
+    """A push service that records what it was asked to publish. Tokens in ``gone`` are rejected
+    as an unregistered token is; ``failing`` makes every publish raise, as an outage would."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, PushMessage]] = []  # (endpoint, message)
+        self.endpoints_made: list[str] = []
+        self.gone: set[str] = set()
+        self.failing = False
+
+    def endpoint(self, platform: str, token: str) -> str | None:
+        endpoint = f"endpoint/{platform}/{token}"
+        self.endpoints_made.append(endpoint)
+        return endpoint
+
+    def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult:
+        if self.failing:
+            raise ConnectionError("push service unavailable")
+        if endpoint.rpartition("/")[2] in self.gone:
+            return "gone"
+        self.published.append((endpoint, message))
+        return "accepted"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from kudos.core.identity import UserKey
-from kudos.core.records import Record, RecordKey, UserRecords
+from kudos.core.records import Record, RecordKey, SendRecord, UserRecords
 
 Slot = tuple[UserKey, RecordKey]
 
@@ -94,6 +94,9 @@ class SweepRun:
     changes: int
     # The segment definitions a full sweep evaluated everyone at (steady sweeps copy the last).
     definitions: dict[str, str]
+    # Campaign triggers the sweep fired, and pending sends it queued again (not stored with the run).
+    triggers: int = 0
+    requeued: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,37 @@ class FullSweepPlan:
     parts_done: frozenset[int] = frozenset()
     users_read: int = 0
     changes: int = 0
+
+
+CampaignStatus = Literal["active", "paused", "paused_by_guardrail"]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignState:
+    """What the deployed files do not say about a campaign: whether it is paused, and how far its
+    triggers have fired. Written under optimistic concurrency (``version``)."""
+
+    name: str
+    first_seen: float  # the first sweep that found it deployed
+    status: CampaignStatus = "active"
+    since: float | None = None  # when the status last changed
+    reason: str | None = None
+    # A `send on entry` campaign's first sweep gives every current member a trigger at this instant;
+    # done once they all have one (a crashed sweep's successor finishes at the same instant).
+    initial_at: float | None = None
+    initial_done: bool = False
+    last_fired: float | None = None  # the latest scheduled instant whose triggers were all recorded
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSend:
+    """A message of the send queue: take this send and check it with ``at`` as its clock (the
+    trigger's instant, or the sweep's that queued it again)."""
+
+    user: UserKey
+    send_id: str
+    at: float
 
 
 class UserRecordsPort(Protocol):
@@ -229,9 +263,12 @@ class SweepQueuePort(Protocol):
 class MembershipsPort(Protocol):
     """Stored segment membership: who is in, the log of entries and exits, and who is due."""
 
-    def record_change(self, change: MembershipChange, since: float | None = None) -> bool:
-        """Enter or leave the segment and log the change, atomically. False when the stored
-        membership is not what the change starts from (another evaluation got there first)."""
+    def record_change(
+        self, change: MembershipChange, since: float | None = None, new_records: Sequence[Record] = ()
+    ) -> bool:
+        """Enter or leave the segment and log the change, atomically, with ``new_records`` (records
+        that must not exist yet: the triggers the entry fires). False when the stored membership is
+        not what the change starts from (another evaluation got there first)."""
         ...
 
     def members(self, segment: str, limit: int, after: UserKey | None) -> list[UserKey]:
@@ -258,6 +295,74 @@ class MembershipsPort(Protocol):
     def unpublished(self, until: float) -> list[MembershipChange]:
         """Changes recorded at or before ``until`` whose events were not (known to be) delivered."""
         ...
+
+
+class CampaignsPort(Protocol):
+    """Campaign state, and the campaign-wide views of the send records kept in users' partitions."""
+
+    def states(self) -> dict[str, CampaignState]:
+        """Every campaign ever deployed, by name."""
+        ...
+
+    def state(self, name: str) -> CampaignState | None:
+        """One campaign's state, read strongly consistent."""
+        ...
+
+    def save_state(self, state: CampaignState) -> bool:
+        """Write ``state`` if nobody changed it since it was read at ``state.version``."""
+        ...
+
+    def sends(
+        self, campaign: str, *, limit: int, older_than: SendRecord | None = None
+    ) -> list[tuple[UserKey, SendRecord]]:
+        """A campaign's triggers, newest first, before ``older_than`` when given."""
+        ...
+
+    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+        """Every trigger of a campaign at an instant in [since, until), oldest first."""
+        ...
+
+    def pending(self, until: float) -> list[tuple[UserKey, str]]:
+        """(user, send id) of the queued and held sends whose pending instant is at or before ``until``."""
+        ...
+
+    def take_rate_slot(self, campaign: str, minute: int, limit: int) -> bool:
+        """Count one send against the campaign's minute; False when ``limit`` were already counted."""
+        ...
+
+
+class SendQueuePort(Protocol):
+    """Where queued sends wait for the sender (an SQS queue, drained by SendFunction)."""
+
+    def enqueue(self, sends: Sequence[QueuedSend], delay_seconds: int = 0) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PushMessage:
+    """One push as the app receives it: `campaign_id` and `send_id` let its push events name the send."""
+
+    campaign_id: str
+    send_id: str
+    title: str
+    body: str
+    deep_link: str | None = None
+    image: str | None = None
+
+
+# accepted: the push service took it for the device; gone: it rejected the token for good (a
+# disabled endpoint, an unregistered token): the token is marked invalid.
+PublishResult = Literal["accepted", "gone"]
+
+
+class PushPort(Protocol):
+    """A push service (Amazon SNS mobile push by default)."""
+
+    def endpoint(self, platform: str, token: str) -> str | None:
+        """The service's address for a device token (an SNS platform endpoint ARN), made on demand;
+        None when the service refuses the token."""
+        ...
+
+    def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult: ...
 
 
 class EventsPort(Protocol):
@@ -298,10 +403,19 @@ class Storage(Protocol):
     @property
     def sweep_queue(self) -> SweepQueuePort: ...
 
+    @property
+    def campaigns(self) -> CampaignsPort: ...
+
+    @property
+    def send_queue(self) -> SendQueuePort: ...
+
 
 __all__ = [
     "CHANGE_RETENTION_DAYS",
     "ActivityPort",
+    "CampaignState",
+    "CampaignStatus",
+    "CampaignsPort",
     "ChangeKind",
     "ChangeSource",
     "DayActivity",
@@ -312,7 +426,12 @@ __all__ = [
     "MembershipChange",
     "MembershipsPort",
     "PointersPort",
+    "PublishResult",
     "PushEvent",
+    "PushMessage",
+    "PushPort",
+    "QueuedSend",
+    "SendQueuePort",
     "Slot",
     "Storage",
     "StoredSession",

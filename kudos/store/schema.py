@@ -15,7 +15,13 @@ from kudos.store.keys import (
     OUTBOX_INDEX,
     OUTBOX_PK,
     OUTBOX_SK,
+    PENDING_INDEX,
+    PENDING_PK,
+    PENDING_SK,
     PK,
+    SENDS_INDEX,
+    SENDS_PK,
+    SENDS_SK,
     SK,
     TTL_ATTRIBUTE,
 )
@@ -46,7 +52,18 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
             *key_schema["AttributeDefinitions"],
             *(
                 {"AttributeName": name, "AttributeType": "S"}
-                for name in (MEMBERS_PK, MEMBERS_SK, DUE_PK, DUE_SK_ATTRIBUTE, OUTBOX_PK, OUTBOX_SK)
+                for name in (
+                    MEMBERS_PK,
+                    MEMBERS_SK,
+                    DUE_PK,
+                    DUE_SK_ATTRIBUTE,
+                    OUTBOX_PK,
+                    OUTBOX_SK,
+                    SENDS_PK,
+                    SENDS_SK,
+                    PENDING_PK,
+                    PENDING_SK,
+                )
             ),
         ],
         "GlobalSecondaryIndexes": [
@@ -54,6 +71,9 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
             _index(DUE_INDEX, DUE_PK, DUE_SK_ATTRIBUTE),
             # The undelivered changes themselves, so that the sweep re-sends them without a read each.
             _index(OUTBOX_INDEX, OUTBOX_PK, OUTBOX_SK, "ALL"),
+            # A campaign's triggers with their outcomes: its sends listing and report read only this.
+            _index(SENDS_INDEX, SENDS_PK, SENDS_SK, "ALL"),
+            _index(PENDING_INDEX, PENDING_PK, PENDING_SK),
         ],
     }
     return [

@@ -19,7 +19,7 @@ def part_message(at: float, part: int, parts: int) -> dict[str, Any]:
 class SqsSweepQueue:
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self._settings = settings
-        self._client = LazyClient(lazy_client("sqs", settings.region), client)
+        self._client = LazyClient(lazy_client("sqs", settings.region, settings.sqs_endpoint_url), client)
 
     @property
     def client(self) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -273,7 +273,9 @@ class DynamoMemberships:
             keys.TTL_ATTRIBUTE: num(int(change.at) + CHANGE_RETENTION_DAYS * SECONDS_PER_DAY),
         }
 
-    def record_change(self, change: MembershipChange, since: float | None = None) -> bool:
+    def record_change(
+        self, change: MembershipChange, since: float | None = None, new_records: Sequence[Record] = ()
+    ) -> bool:
         membership = MembershipRecord(
             change.segment, change.definition, change.at if since is None else since
         )
@@ -296,17 +298,29 @@ class DynamoMemberships:
                 }
             }
         log = self._log_item(change)
-        items = [log, *([operation["Put"]["Item"]] if "Put" in operation else [])]
+        created = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _versioned_item(change.user, record),
+                    **_unchanged_since_read(record),
+                }
+            }
+            for record in new_records
+        ]
+        operations = [operation, {"Put": {"TableName": self._table, "Item": log}}, *created]
+        items = [op["Put"]["Item"] for op in operations if "Put" in op]
         try:
             response = self._tables.client.transact_write_items(
-                TransactItems=[operation, {"Put": {"TableName": self._table, "Item": log}}],
-                ReturnConsumedCapacity="TOTAL",
+                TransactItems=operations, ReturnConsumedCapacity="TOTAL"
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 return False
             raise
         self._tables.meter.transaction(response.get("ConsumedCapacity"), items)
+        for record in new_records:
+            record.version += 1
         return True
 
     def _index_keys(

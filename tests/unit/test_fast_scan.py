@@ -33,6 +33,7 @@ from kudos.core.records import (
     PurchasesRecord,
     Record,
     RecordKind,
+    SendRecord,
     TokenRecord,
 )
 from kudos.core.settings import Settings
@@ -118,6 +119,7 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         valid=st.booleans(),
         updated_at=instants,
         version=versions,
+        endpoint=st.none() | texts,
     ),
     RecordKind.CAMPAIGN: st.builds(
         CampaignRecord,
@@ -137,6 +139,20 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         MembershipRecord, segment=names, definition=names, since=instants, version=versions
     ),
     RecordKind.DUE: st.builds(DueRecord, due=instants, version=versions),
+    RecordKind.SEND: st.builds(
+        SendRecord,
+        send_id=names,
+        campaign=names,
+        trigger=st.sampled_from(["entry", "initial", "scheduled"]),
+        triggered_at=instants,
+        status=st.sampled_from(["queued", "held", "sent", "held_out", "failed", "paused"]),
+        reason=st.none() | texts,
+        sent_at=opt_instants,
+        pending_at=opt_instants,
+        title=st.none() | texts,
+        body=st.none() | texts,
+        version=versions,
+    ),
 }
 assert set(records_by_kind) == set(RecordKind), "a strategy for every record kind"
 

@@ -1,0 +1,193 @@
+"""The sender (campaigns.md "Sending"): takes a queued send, checks it again, renders the push and
+publishes it to each of the user's valid, enabled tokens.
+
+At most once: the send is recorded `sent` with reason `unconfirmed` *before* the first publish, under
+optimistic concurrency, so a redelivered message, a second sender or a retry after a crash finds it
+no longer queued and publishes nothing. After publishing, the reason is cleared. A crash between
+the two leaves `unconfirmed`, as campaigns.md asks, rather than risk a second push.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Protocol
+
+from dsl import SegmentSet
+from dsl.campaigns import CompiledCampaign, RenderedPush, template_values
+from dsl.templates import TemplateRenderError
+from kudos.campaigns.rules import Stop, send_stop
+from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
+from kudos.core.clock import Clock
+from kudos.core.records import UNCONFIRMED, SendRecord, TokenRecord, UserRecords
+from kudos.core.timeutil import day_of
+from kudos.store.ports import PushEvent, PushMessage, PushPort, QueuedSend, Storage
+
+MAX_ATTEMPTS = 4
+# Push events recorded by the sender (a token found gone) are kept as long as the ones apps send.
+PUSH_EVENT_RETENTION_SECONDS = 120 * 86_400
+
+
+class Reevaluate(Protocol):
+    def __call__(self, user: UserRecords, at: float) -> object: ...
+
+
+def deliver(
+    store: Storage,
+    push: PushPort,
+    segments: SegmentSet,
+    message: QueuedSend,
+    clock: Clock,
+    reevaluate: Reevaluate,
+) -> SendRecord | None:
+    """Take one queued send; the send as it now stands (None: no such send, e.g. its user was
+    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent."""
+    at = max(clock(), message.at)
+    for _ in range(MAX_ATTEMPTS):
+        user = _load(store, message)
+        send = user.sends.get(message.send_id) if user is not None else None
+        if user is None or send is None or not send.pending:
+            return send
+        outcome = _decide(store, segments, user, send, at)
+        if outcome is None:
+            return send  # waiting for its `rate`: queued again for the next minute
+        if isinstance(outcome, SendRecord):
+            if store.users.save(user.key, outcome):
+                return outcome
+            continue  # another sender or a sweep changed it: look again
+        campaign, rendered = outcome
+        claimed = replace(
+            send,
+            status="sent",
+            reason=UNCONFIRMED,
+            sent_at=at,
+            pending_at=None,
+            title=rendered.title,
+            body=rendered.body,
+        )
+        if not store.users.save(user.key, claimed):
+            continue
+        return _publish(store, push, user, campaign, claimed, rendered, at, reevaluate)
+    return None
+
+
+def _load(store: Storage, message: QueuedSend) -> UserRecords | None:
+    user = store.users.load_user(message.user)
+    if message.send_id in user.sends or not message.user.anonymous:
+        return user
+    # Identify merged the anonymous profile (and its sends) into a user since the send was queued.
+    target = store.pointers.resolve_anonymous([message.user]).get(message.user)
+    return store.users.load_user(target) if target is not None else user
+
+
+def _decide(
+    store: Storage, segments: SegmentSet, user: UserRecords, send: SendRecord, at: float
+) -> SendRecord | tuple[CompiledCampaign, RenderedPush] | None:
+    """The send with its final status when a rule stops it; the push to publish when none does;
+    None when the campaign's rate makes it wait (it was queued again)."""
+    campaign = segments.campaigns.get(send.campaign)
+    profile = user.to_profile()
+    stop = send_stop(campaign, store.campaigns.state(send.campaign), segments, user, profile, send, at)
+    if stop is not None:
+        return _stopped(send, stop)
+    assert campaign is not None  # send_stop stops the send of a removed campaign
+    try:
+        rendered = campaign.render_push(template_values(profile, at))
+    except TemplateRenderError as error:
+        return _stopped(send, Stop("failed", str(error)))
+    rate = campaign.rate_per_minute
+    if rate is not None and not store.campaigns.take_rate_slot(send.campaign, int(at // 60), rate):
+        wait = math.ceil(60 - at % 60)
+        store.send_queue.enqueue([QueuedSend(user.key, send.send_id, at + wait)], delay_seconds=wait)
+        return None
+    return campaign, rendered
+
+
+def _stopped(send: SendRecord, stop: Stop) -> SendRecord:
+    if stop.status == "held":
+        return replace(send, status="held", reason=stop.reason, pending_at=stop.until)
+    return replace(send, status=stop.status, reason=stop.reason, pending_at=None)
+
+
+def _publish(
+    store: Storage,
+    push: PushPort,
+    user: UserRecords,
+    campaign: CompiledCampaign,
+    claimed: SendRecord,
+    rendered: RenderedPush,
+    at: float,
+    reevaluate: Reevaluate,
+) -> SendRecord:
+    message = PushMessage(
+        campaign.name, claimed.send_id, rendered.title, rendered.body, rendered.deep_link, rendered.image
+    )
+    accepted = gone = 0
+    published_to: set[str] = set()
+    for token in sorted(user.tokens.values(), key=lambda token: token.device_id):
+        if not token.usable or token.token in published_to:
+            continue  # one push per token, even when two devices report the same one
+        published_to.add(token.token)
+        try:
+            result = _publish_to(store, push, user, token, message)
+        except Exception:
+            if accepted or gone:
+                raise  # something was published: the send stays `sent`, unconfirmed
+            # Nothing went out: give the send back to the queue, and let SQS retry the message.
+            store.users.save(
+                user.key,
+                replace(
+                    claimed,
+                    status="queued",
+                    reason=None,
+                    sent_at=None,
+                    pending_at=at + REQUEUE_AFTER_SECONDS,
+                    title=None,
+                    body=None,
+                ),
+            )
+            raise
+        if result == "accepted":
+            accepted += 1
+        else:
+            gone += 1
+            _token_gone(store, user, token, at)
+    final = (
+        replace(claimed, status="unreachable", reason="every token was rejected as gone", sent_at=None)
+        if gone and not accepted
+        else replace(claimed, reason=None)
+    )
+    if store.users.save(user.key, final):
+        user.add(final)
+    reevaluate(user, at)
+    return final
+
+
+def _publish_to(
+    store: Storage, push: PushPort, user: UserRecords, token: TokenRecord, message: PushMessage
+) -> str:
+    endpoint = token.endpoint
+    if endpoint is None:
+        endpoint = push.endpoint(token.platform, token.token)
+        if endpoint is None:
+            return "gone"
+        # Kept with the token, so the endpoint is made once (best effort: a lost race makes it again).
+        token.endpoint = endpoint
+        store.users.save(user.key, token)
+    return push.publish(endpoint, token.platform, message)
+
+
+def _token_gone(store: Storage, user: UserRecords, token: TokenRecord, at: float) -> None:
+    """campaigns.md: the token is marked invalid and a `token_invalid` push event recorded at that instant."""
+    token.valid = False
+    store.users.save(user.key, token)
+    day = day_of(at)
+    event = PushEvent(
+        event_id=f"{at:.3f}#sender#{token.device_id}",
+        day=day,
+        type="token_invalid",
+        user=user.key,
+        time=at,
+        device_id=token.device_id,
+    )
+    store.activity.put_push_event(event, int(at) + PUSH_EVENT_RETENTION_SECONDS)

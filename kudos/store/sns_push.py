@@ -1,0 +1,102 @@
+"""Pushes through Amazon SNS mobile push (campaigns.md "Push service"): one platform application per
+platform (APNs, or the APNs sandbox, for ios; FCM for android and web), one platform endpoint per
+token. Another push service (FCM or APNs directly) is another implementation of PushPort."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kudos.core.settings import Settings
+from kudos.store.clients import LazyClient, lazy_client
+from kudos.store.ports import PublishResult, PushMessage
+
+# SNS's answers to a publish that mean the token will never take a push again.
+_GONE = frozenset({"EndpointDisabled", "NotFound"})
+
+
+class PushNotConfiguredError(RuntimeError):
+    """No platform application for a token's platform: a stack parameter is missing."""
+
+
+def apns_payload(message: PushMessage) -> dict[str, Any]:
+    """APNs: the alert in `aps`, our keys beside it (Apple's custom payload keys)."""
+    alert = {"title": message.title, "body": message.body}
+    payload: dict[str, Any] = {
+        "aps": {"alert": alert, **({"mutable-content": 1} if message.image else {})},
+        "campaign_id": message.campaign_id,
+        "send_id": message.send_id,
+    }
+    if message.deep_link:
+        payload["deep_link"] = message.deep_link
+    if message.image:
+        payload["image"] = message.image
+    return payload
+
+
+def fcm_payload(message: PushMessage) -> dict[str, Any]:
+    """FCM HTTP v1 through SNS (`fcmV1Message`): a notification, and the ids as data (strings only)."""
+    notification = {"title": message.title, "body": message.body}
+    if message.image:
+        notification["image"] = message.image
+    data = {"campaign_id": message.campaign_id, "send_id": message.send_id}
+    if message.deep_link:
+        data["deep_link"] = message.deep_link
+    return {"fcmV1Message": {"message": {"notification": notification, "data": data}}}
+
+
+def sns_message(message: PushMessage) -> str:
+    """The MessageStructure=json body: one payload per platform protocol."""
+    apns = json.dumps(apns_payload(message))
+    return json.dumps(
+        {
+            "default": message.body,
+            "APNS": apns,
+            "APNS_SANDBOX": apns,
+            "GCM": json.dumps(fcm_payload(message)),
+        }
+    )
+
+
+class SnsPush:
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self._settings = settings
+        self._client = LazyClient(lazy_client("sns", settings.region, settings.sns_endpoint_url), client)
+
+    @property
+    def client(self) -> Any:
+        return self._client.get()
+
+    def application_arn(self, platform: str) -> str:
+        settings = self._settings
+        arn = (
+            settings.apns_application_arn or settings.apns_sandbox_application_arn
+            if platform == "ios"
+            else settings.fcm_application_arn
+        )
+        if arn is None:
+            raise PushNotConfiguredError(f"no SNS platform application for {platform} tokens")
+        return arn
+
+    def endpoint(self, platform: str, token: str) -> str | None:
+        # SNS returns the existing endpoint for a token it knows (with the same attributes).
+        try:
+            response = self.client.create_platform_endpoint(
+                PlatformApplicationArn=self.application_arn(platform), Token=token
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidParameter":
+                return None  # a token the platform does not accept
+            raise
+        return str(response["EndpointArn"])
+
+    def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult:
+        try:
+            self.client.publish(TargetArn=endpoint, MessageStructure="json", Message=sns_message(message))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _GONE:
+                return "gone"
+            raise
+        return "accepted"

@@ -1,0 +1,204 @@
+"""Campaigns end to end on the in-memory store: an entry into the audience becomes one queued send,
+the sender publishes it once, and each rule of campaigns.md stops what it should."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dsl import SegmentSet, compile_sources
+from kudos.campaigns.sender import deliver
+from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
+from kudos.core.identity import UserKey
+from kudos.core.records import SendRecord, UserRecords
+from kudos.core.settings import Settings
+from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
+from kudos.ingest.push import register_token
+from kudos.ingest.track import track_users
+from kudos.segments.membership import reevaluate
+from kudos.segments.sweep import run_sweep
+from kudos.store.memory import MemoryStore, RecordingPush
+from kudos.store.ports import QueuedSend
+
+NOW = parse_instant("2026-11-22T12:00:00Z")
+SETTINGS = Settings()
+
+RULES = """
+segment vips "VIPs" { attr.vip = true }
+campaign thank_vips "Thanks" {
+    audience vips
+    send on entry
+    holdout 0%
+    push {
+        title "Thank you, {{ first_name | default: 'friend' }}!"
+        body "{{ attr.coins | default: 500 }} coins"
+        deep_link "myapp://rewards"
+    }
+}
+"""
+
+
+def rules(text: str = RULES) -> SegmentSet:
+    return compile_sources([("rules.seg", text)])
+
+
+class World:
+    def __init__(self, segments: SegmentSet) -> None:
+        self.store = MemoryStore()
+        self.push = RecordingPush()
+        self.segments = segments
+        self.now = NOW
+        # Existing users are swept once before the tests' entries, so the campaign's first sweep
+        # (every current member) is behind them.
+        run_sweep(self.store, segments, self.now, self.clock)
+
+    def clock(self) -> float:
+        return self.now
+
+    def track(self, user_id: str, **attributes: Any) -> None:
+        body = {"attributes": [{"external_id": user_id, **attributes}]}
+        track_users(self.store, self.segments, SETTINGS, self.now, body)
+
+    def token(self, user_id: str, device_id: str = "d-1", token: str = "tok-1") -> None:
+        body = {
+            "user_id": user_id,
+            "device_id": device_id,
+            "platform": "ios",
+            "token": token,
+            "enabled": True,
+        }
+        register_token(self.store, self.segments, self.now, body)
+
+    def drain(self) -> list[SendRecord | None]:
+        done = []
+        for message in self.store.send_queue.take():
+            done.append(deliver(self.store, self.push, self.segments, message, self.clock, self.reevaluate))
+        return done
+
+    def reevaluate(self, user: UserRecords, at: float) -> None:
+        reevaluate(self.store, self.segments, user, at, "ingest")
+
+    def sends(self, user_id: str) -> list[SendRecord]:
+        return list(self.store.users.load_user(UserKey.of_user(user_id)).sends.values())
+
+
+@pytest.fixture
+def world() -> World:
+    return World(rules())
+
+
+def test_an_entry_becomes_one_push_with_the_ids_in_its_payload(world: World) -> None:
+    world.token("u-1")
+    world.track("u-1", first_name="Ada", vip=True)
+    (send,) = world.sends("u-1")
+    assert send.status == "queued"
+    assert send.trigger == "entry"
+    (done,) = world.drain()
+    assert done is not None
+    assert done.status == "sent"
+    assert done.reason is None
+    ((endpoint, message),) = world.push.published
+    assert endpoint == "endpoint/ios/tok-1"
+    assert (message.campaign_id, message.send_id) == ("thank_vips", send.send_id)
+    assert (message.title, message.body, message.deep_link) == (
+        "Thank you, Ada!",
+        "500 coins",
+        "myapp://rewards",
+    )
+    # A redelivered message publishes nothing more.
+    world.store.send_queue.enqueue([QueuedSend(UserKey.of_user("u-1"), send.send_id, NOW)])
+    (again,) = world.drain()
+    assert again is not None
+    assert again.status == "sent"
+    assert len(world.push.published) == 1
+
+
+def test_a_user_without_a_token_is_unreachable_at_the_trigger(world: World) -> None:
+    world.track("u-2", vip=True)
+    (send,) = world.sends("u-2")
+    assert send.status == "unreachable"
+    assert world.store.send_queue.take() == []
+
+
+def test_a_user_who_left_the_audience_before_the_send_is_dismissed(world: World) -> None:
+    world.token("u-3")
+    world.track("u-3", vip=True)
+    world.track("u-3", vip=False)
+    (done,) = world.drain()
+    assert done is not None
+    assert done.status == "dismissed"
+    assert world.push.published == []
+
+
+def test_entering_again_is_not_eligible_by_default(world: World) -> None:
+    world.token("u-4")
+    world.track("u-4", vip=True)
+    world.drain()
+    world.track("u-4", vip=False)
+    world.now += 60
+    world.track("u-4", vip=True)
+    statuses = sorted(send.status for send in world.sends("u-4"))
+    assert statuses == ["not_eligible", "sent"]
+
+
+def test_quiet_hours_hold_a_send_until_the_sweep_after_the_window(world: World) -> None:
+    segments = rules(RULES.replace("holdout 0%", "holdout 0%\n    quiet hours 22:00 to 08:00"))
+    world = World(segments)
+    world.now = parse_instant("2026-11-22T23:00:00Z")
+    world.token("u-5")
+    world.track("u-5", vip=True, time_zone="Europe/Paris")  # 00:00 in Paris: quiet
+    (held,) = world.drain()
+    assert held is not None
+    assert held.status == "held"
+    assert held.pending_at == parse_instant("2026-11-23T07:00:00Z")  # 08:00 in Paris
+    world.now = parse_instant("2026-11-23T06:00:00Z")
+    run_sweep(world.store, segments, world.now, world.clock)
+    assert world.store.send_queue.take() == []  # still quiet
+    world.now = parse_instant("2026-11-23T07:15:00Z")
+    run_sweep(world.store, segments, world.now, world.clock)
+    (sent,) = world.drain()
+    assert sent is not None
+    assert sent.status == "sent"
+
+
+def test_a_lost_message_is_queued_again_by_the_sweep(world: World) -> None:
+    world.token("u-6")
+    world.track("u-6", vip=True)
+    world.store.send_queue.take()  # the message is lost
+    world.now += REQUEUE_AFTER_SECONDS + 1
+    run_sweep(world.store, world.segments, world.now, world.clock)
+    (sent,) = world.drain()
+    assert sent is not None
+    assert sent.status == "sent"
+    assert len(world.push.published) == 1
+
+
+def test_a_new_campaign_triggers_every_current_member_on_its_first_sweep() -> None:
+    plain = rules(RULES[: RULES.index("campaign")])
+    world = World(plain)
+    world.token("u-7")
+    world.track("u-7", vip=True)
+    world.now += SECONDS_PER_DAY
+    world.segments = rules()
+    run_sweep(world.store, world.segments, world.now, world.clock)
+    (send,) = world.sends("u-7")
+    assert send.trigger == "initial"
+    assert send.status == "queued"
+    run_sweep(world.store, world.segments, world.now + 900, world.clock)  # only once
+    assert len(world.sends("u-7")) == 1
+
+
+def test_a_template_that_fails_to_render_fails_the_send_with_its_reason(world: World) -> None:
+    segments = rules(
+        RULES.replace("{{ attr.coins | default: 500 }} coins", "{{ attr.coins | divided_by: 0 }}")
+    )
+    world = World(segments)
+    world.token("u-8")
+    world.track("u-8", vip=True, coins=5)
+    (failed,) = world.drain()
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.reason is not None
+    assert failed.reason.startswith("template does not render")
+    assert world.push.published == []
