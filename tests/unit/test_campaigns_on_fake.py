@@ -16,6 +16,7 @@ from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
 from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
+from kudos.ingest.users import identify_users
 from kudos.segments.membership import reevaluate
 from kudos.segments.sweep import run_sweep
 from kudos.store.memory import MemoryStore, RecordingPush
@@ -202,3 +203,50 @@ def test_a_template_that_fails_to_render_fails_the_send_with_its_reason(world: W
     assert failed.reason is not None
     assert failed.reason.startswith("template does not render")
     assert world.push.published == []
+
+
+def test_a_send_queued_for_a_device_is_made_to_the_user_it_was_identified_as(world: World) -> None:
+    body = {"device_id": "d-9", "platform": "android", "token": "tok-9", "enabled": True}
+    register_token(world.store, world.segments, world.now, body)
+    track_users(
+        world.store, world.segments, SETTINGS, world.now, {"attributes": [{"device_id": "d-9", "vip": True}]}
+    )
+    identify = {"aliases_to_identify": [{"device_id": "d-9", "external_id": "u-9"}]}
+    identify_users(world.store, world.segments, world.now, identify)
+    (sent,) = world.drain()
+    assert sent is not None
+    assert sent.status == "sent"
+    # Identify makes u-9 enter too: that trigger is recorded, but the queued one stands for it.
+    outcomes = {send.send_id: send.status for send in world.sends("u-9")}
+    assert sorted(outcomes.values()) == ["not_eligible", "sent"]
+    assert outcomes[sent.send_id] == "sent"
+    assert len(world.push.published) == 1
+    assert world.store.users.load_user(UserKey.of_device("d-9")).sends == {}
+
+
+def test_a_user_held_out_as_a_device_stays_held_out_once_identified() -> None:
+    world = World(rules(RULES.replace("holdout 0%", "holdout 50%")))
+    held = None
+    for n in range(40):  # find a device the hash holds out
+        device = f"d-h{n}"
+        body = {"device_id": device, "platform": "ios", "token": f"tok-h{n}", "enabled": True}
+        register_token(world.store, world.segments, world.now, body)
+        attributes = {"attributes": [{"device_id": device, "vip": True}]}
+        track_users(world.store, world.segments, SETTINGS, world.now, attributes)
+        sends = world.store.users.load_user(UserKey.of_device(device)).sends
+        if any(send.status == "held_out" for send in sends.values()):
+            held = device
+            break
+    assert held is not None
+    identify_users(
+        world.store,
+        world.segments,
+        world.now,
+        {"aliases_to_identify": [{"device_id": held, "external_id": "u-h"}]},
+    )
+    world.track("u-h", vip=False)
+    world.now += 400 * SECONDS_PER_DAY
+    world.track("u-h", vip=True)
+    statuses = sorted(send.status for send in world.sends("u-h"))
+    assert "sent" not in statuses
+    assert "queued" not in statuses
