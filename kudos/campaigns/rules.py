@@ -65,7 +65,9 @@ def not_eligible(campaign: CompiledCampaign, user: UserRecords, at: float) -> St
     history = user.sends_of(campaign.name)
     waiting = next((send for send in history if send.pending), None)
     if waiting is not None:
-        return Stop("not_eligible", f"a trigger of this campaign is still {waiting.status}", waiting.triggered_at)
+        return Stop(
+            "not_eligible", f"a trigger of this campaign is still {waiting.status}", waiting.triggered_at
+        )
     last = max((send.triggered_at for send in history if send.counts_for_eligibility), default=None)
     if last is None:
         return None

@@ -149,7 +149,9 @@ def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
             else existing_campaign.merged_with(campaign)
         )
     # Messaging history follows the user (campaigns.md "Identity"): every trigger, whatever its outcome.
-    merged += [replace(send, version=0) for send_id, send in source.sends.items() if send_id not in target.sends]
+    merged += [
+        replace(send, version=0) for send_id, send in source.sends.items() if send_id not in target.sends
+    ]
     return merged
 
 
