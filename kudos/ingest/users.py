@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
-from kudos.core.records import Record, UserRecords
+from kudos.core.records import Record, SendRecord, UserRecords
 from kudos.ingest.refs import UNSUPPORTED_IDENTIFIERS, AliasIn, Id
 from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError
 from kudos.ingest.validation import (
@@ -206,11 +206,23 @@ def _deletion(name: str, raw: Any, index: int) -> UserKey | ItemError:
     return UserKey.of_user(checked) if name == "external_ids" else UserKey.of_device(checked)
 
 
+def forget_user(send: SendRecord) -> SendRecord:
+    """A deleted user's send as the figures keep it: nothing personal (the rendered push goes), and
+    a send not made yet ends `dismissed` (campaigns.md "Identity")."""
+    if send.pending:
+        return replace(
+            send, status="dismissed", reason="the user was deleted", pending_at=None, title=None, body=None
+        )
+    return replace(send, title=None, body=None)
+
+
 def delete_user(store: Storage, now: float, user: UserKey) -> bool:
     """Delete every record of ``user``, the pointers of devices and aliases merged into it, the push-token
     owners that still point at it; whether there was anything to delete. The user leaves every
     segment first, so that the exits are recorded."""
-    exit_everything(store, store.users.load_user(user), now, "ingest")
+    records = store.users.load_user(user)
+    exit_everything(store, records, now, "ingest")
+    store.campaigns.keep_deleted_sends([forget_user(send) for send in records.sends.values()])
     deleted = store.users.delete_user(user)
     for anonymous in deleted.merged_anonymous:
         store.pointers.delete_alias(anonymous, only_to=user)

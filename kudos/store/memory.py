@@ -371,6 +371,7 @@ class MemoryCampaigns:
         self._users = users
         self.state_of: dict[str, CampaignState] = {}
         self.rate_counts: dict[tuple[str, int], int] = {}
+        self.deleted_sends: dict[str, SendRecord] = {}
 
     def states(self) -> dict[str, CampaignState]:
         with self._lock:
@@ -388,18 +389,21 @@ class MemoryCampaigns:
             self.state_of[state.name] = replace(state, version=state.version + 1)
             return True
 
-    def _all(self, campaign: str) -> list[tuple[UserKey, SendRecord]]:
-        found = [
+    def _all(self, campaign: str) -> list[tuple[UserKey | None, SendRecord]]:
+        found: list[tuple[UserKey | None, SendRecord]] = [
             (user, copy.deepcopy(record))
             for user, records in self._users.partitions.items()
             for record in records.values()
             if isinstance(record, SendRecord) and record.campaign == campaign
         ]
+        found += [
+            (None, copy.deepcopy(send)) for send in self.deleted_sends.values() if send.campaign == campaign
+        ]
         return sorted(found, key=lambda pair: (pair[1].triggered_at, pair[1].send_id))
 
     def sends(
         self, campaign: str, *, limit: int, older_than: SendRecord | None = None
-    ) -> list[tuple[UserKey, SendRecord]]:
+    ) -> list[tuple[UserKey | None, SendRecord]]:
         with self._lock:
             newest_first = list(reversed(self._all(campaign)))
         if older_than is not None:
@@ -407,10 +411,17 @@ class MemoryCampaigns:
             newest_first = [pair for pair in newest_first if (pair[1].triggered_at, pair[1].send_id) < bound]
         return newest_first[:limit]
 
-    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+    def all_sends(
+        self, campaign: str, since: float, until: float
+    ) -> Iterator[tuple[UserKey | None, SendRecord]]:
         with self._lock:
             found = self._all(campaign)
         return iter([pair for pair in found if since <= pair[1].triggered_at < until])
+
+    def keep_deleted_sends(self, sends: Sequence[SendRecord]) -> None:
+        with self._lock:
+            for send in sends:
+                self.deleted_sends[send.send_id] = copy.deepcopy(send)
 
     def pending(self, until: float) -> list[tuple[UserKey, str]]:
         with self._lock:

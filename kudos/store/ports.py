@@ -314,12 +314,20 @@ class CampaignsPort(Protocol):
 
     def sends(
         self, campaign: str, *, limit: int, older_than: SendRecord | None = None
-    ) -> list[tuple[UserKey, SendRecord]]:
-        """A campaign's triggers, newest first, before ``older_than`` when given."""
+    ) -> list[tuple[UserKey | None, SendRecord]]:
+        """A campaign's triggers, newest first, before ``older_than`` when given. The user is None
+        for the sends of a deleted user (kept, without anything personal, for the figures)."""
         ...
 
-    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+    def all_sends(
+        self, campaign: str, since: float, until: float
+    ) -> Iterator[tuple[UserKey | None, SendRecord]]:
         """Every trigger of a campaign at an instant in [since, until), oldest first."""
+        ...
+
+    def keep_deleted_sends(self, sends: Sequence[SendRecord]) -> None:
+        """Keep these sends of a user being deleted, apart from any user (campaigns.md: the campaign
+        figures already recorded stay). Writing the same ones again changes nothing."""
         ...
 
     def pending(self, until: float) -> list[tuple[UserKey, str]]:

@@ -16,7 +16,7 @@ from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
 from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
-from kudos.ingest.users import identify_users
+from kudos.ingest.users import delete_users, identify_users
 from kudos.segments.membership import reevaluate
 from kudos.segments.sweep import run_sweep
 from kudos.store.memory import MemoryStore, RecordingPush
@@ -250,3 +250,14 @@ def test_a_user_held_out_as_a_device_stays_held_out_once_identified() -> None:
     statuses = sorted(send.status for send in world.sends("u-h"))
     assert "sent" not in statuses
     assert "queued" not in statuses
+
+
+def test_deleting_a_user_dismisses_its_queued_send_and_keeps_the_figures(world: World) -> None:
+    world.token("u-10")
+    world.track("u-10", vip=True, first_name="Grace")
+    delete_users(world.store, world.now, {"external_ids": ["u-10"]})
+    assert world.drain() == [None]  # the message finds nothing to send
+    assert world.push.published == []
+    ((user, kept),) = world.store.campaigns.sends("thank_vips", limit=10)
+    assert user is None
+    assert (kept.status, kept.reason, kept.title) == ("dismissed", "the user was deleted", None)
