@@ -16,6 +16,7 @@ from typing import Protocol
 from dsl import SegmentSet
 from dsl.campaigns import CompiledCampaign, RenderedPush, template_values
 from dsl.templates import TemplateRenderError
+from kudos.campaigns.results import influence_window
 from kudos.campaigns.rules import Stop, send_stop
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.clock import Clock
@@ -66,6 +67,7 @@ def deliver(
             pending_at=None,
             title=rendered.title,
             body=rendered.body,
+            influence_until=at + influence_window(user.to_profile(), at),
         )
         if not store.users.save(user.key, claimed):
             continue

@@ -441,6 +441,14 @@ class SendRecord:
     title: str | None = None
     body: str | None = None
     version: int = 0
+    # Results (campaigns.md "Results"), each the earliest instant that counts, so that push events,
+    # sessions and events arriving late, twice or out of order give the same figures.
+    influence_until: float | None = None  # a session starting by then is an influenced open
+    delivered_at: float | None = None
+    opened_at: float | None = None
+    direct_open: bool = False  # a direct open replaces an influenced one, whenever it arrives
+    converted_at: float | None = None
+    opted_out_at: float | None = None  # an opt-out (or a token found gone) attributed to this send
 
     @property
     def key(self) -> RecordKey:

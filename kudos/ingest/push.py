@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from dsl import SegmentSet
+from kudos.campaigns.results import PushSignal, Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -166,6 +168,12 @@ def record_push_events(
         result.events_processed += 1
     in_hand = UsersInHand(store.users, (user for user, _ in changes))
     in_hand.update({slot: _apply_push_events(slot, events) for slot, events in changes.items()}, store.users)
+    signals: dict[UserKey, Signals] = defaultdict(Signals)
+    for (user, _), events in changes.items():
+        signals[user].push += [
+            PushSignal(event.type, event.time, event.campaign_id, event.send_id) for event in events
+        ]
+    record_results(store, segments.campaigns, in_hand, signals, now)
     for user in in_hand.records:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
     return result

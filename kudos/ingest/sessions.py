@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from dsl import SegmentSet
+from kudos.campaigns.results import Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -147,6 +148,11 @@ def ingest_sessions(
                 store.activity.update_session(session.day, session.session_id, ended=session.ended)
 
     _update_profiles(store, settings, now, new_by_user, tentative, in_hand)
+    # Duplicates count too: a retry after a crash then records the opens and conversions it missed.
+    signals: dict[UserKey, Signals] = defaultdict(Signals)
+    for session in accepted:
+        signals[session.user].session_starts.append(session.started)
+    record_results(store, segments.campaigns, in_hand, signals, now)
     for user in new_by_user:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
     result.errors.sort(key=lambda error: error.index)

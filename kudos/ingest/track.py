@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from dsl import SegmentSet
 from dsl.fields import STANDARD_ATTRIBUTES
+from kudos.campaigns.results import Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
@@ -248,6 +249,14 @@ def track_users(
             result.purchases_processed += 1
 
     refused = _store_changes(store, settings, now, per_user, in_hand)
+    signals = {
+        user: Signals(
+            events=[(name, event.time) for name, events in changes.events.items() for event in events],
+            purchases=[purchase.time for purchase in changes.purchases],
+        )
+        for user, changes in per_user.items()
+    }
+    record_results(store, segments.campaigns, in_hand, signals, now)
     for user in per_user:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
     for index, problem in refused.items():

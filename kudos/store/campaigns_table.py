@@ -60,6 +60,7 @@ def _state_of(item: Item) -> CampaignState:
         initial_at=_opt(item, "initial_at"),
         initial_done=item["initial_done"]["BOOL"],
         last_fired=_opt(item, "last_fired"),
+        resumed_at=_opt(item, "resumed_at"),
         version=int(item["v"]["N"]),
     )
 

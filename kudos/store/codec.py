@@ -377,6 +377,13 @@ def _write_send(record: SendRecord, item: Item) -> None:
             item[name] = {"S": text}
     _put_opt(item, "sa", record.sent_at)
     _put_opt(item, "pa", record.pending_at)
+    _put_opt(item, "iu", record.influence_until)
+    _put_opt(item, "da", record.delivered_at)
+    _put_opt(item, "oa", record.opened_at)
+    _put_opt(item, "ca", record.converted_at)
+    _put_opt(item, "xa", record.opted_out_at)
+    if record.direct_open:
+        item["do"] = {"BOOL": True}
     item[keys.SENDS_PK] = {"S": keys.sends_pk(record.campaign)}
     item[keys.SENDS_SK] = {"S": keys.sends_sk(record.triggered_at, record.send_id)}
     if record.pending and record.pending_at is not None:
@@ -397,6 +404,12 @@ def _read_send(item: Item, send_id: str, version: int) -> SendRecord:
         title=_opt_str(item, "ti"),
         body=_opt_str(item, "bd"),
         version=version,
+        influence_until=_opt_float(item, "iu"),
+        delivered_at=_opt_float(item, "da"),
+        opened_at=_opt_float(item, "oa"),
+        direct_open="do" in item,
+        converted_at=_opt_float(item, "ca"),
+        opted_out_at=_opt_float(item, "xa"),
     )
 
 

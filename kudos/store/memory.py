@@ -345,8 +345,15 @@ class MemoryEvents:
 
     def __init__(self) -> None:
         self.published: list[MembershipChange] = []
+        self.paused: list[CampaignState] = []
         self.failing = False
         self.enabled = True
+
+    def announce_pause(self, state: CampaignState) -> bool:
+        if self.failing:
+            return False
+        self.paused.append(state)
+        return True
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if self.failing:

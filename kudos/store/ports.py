@@ -131,6 +131,8 @@ class CampaignState:
     initial_at: float | None = None
     initial_done: bool = False
     last_fired: float | None = None  # the latest scheduled instant whose triggers were all recorded
+    # The guardrail counts sends and opt-outs of the triggers since then (the last resume).
+    resumed_at: float | None = None
     version: int = 0
 
 
@@ -384,6 +386,10 @@ class EventsPort(Protocol):
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         """Send one event per change, in batches; the changes that could not be delivered."""
+        ...
+
+    def announce_pause(self, state: CampaignState) -> bool:
+        """A "Campaign Paused" event for a campaign its guardrail paused; whether it was delivered."""
         ...
 
 
