@@ -31,14 +31,24 @@ OUTCOMES = (
     "failed",
     "sent",
 )
-RESULTS = ("delivered", "direct_opens", "influenced_opens", "opens", "conversions", "control_conversions", "opt_outs")
+RESULTS = (
+    "delivered",
+    "direct_opens",
+    "influenced_opens",
+    "opens",
+    "conversions",
+    "control_conversions",
+    "opt_outs",
+)
 
 
 @dataclass(slots=True)
 class Tally:
     """The counts of one period (the whole report, or one day)."""
 
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("triggers", *OUTCOMES, *RESULTS), 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("triggers", *OUTCOMES, *RESULTS), 0)
+    )
 
     def add(self, send: SendRecord) -> None:
         counts = self.counts
