@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import io
+import itertools
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,12 +52,19 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kudos.core.settings import Settings
+    from kudos.demo.reactions import Reactions
     from kudos.local.routes import Template
     from kudos.store.dynamo import Store
+    from kudos.store.ports import QueuedSend
 
 TABLE_DAYS = 30
 ACTIVE_USERS_PATH = "/v1/metrics/active-users"
 SWEEP_FUNCTION = "SweepFunction"
+SEND_FUNCTION = "SendFunction"
+SEND_BATCH = 10  # the event source mapping's batch size (template.yaml)
+# The demo's second campaign (kudos/demo/segments/): it pushes top users daily, wears them out,
+# and its guardrail pauses it.
+EAGER_CAMPAIGNS = ("daily_top_nudge",)
 # The replay runs SweepFunction at each simulated UTC midnight, and once more at "now": what time
 # alone changes (last_session ageing out, windows sliding) is found then, as every SweepEveryMinutes
 # on AWS. Membership changes are at most a day late here, instead of 15 minutes.
@@ -85,12 +95,36 @@ class DemoApi:
     def __init__(self, template: Template, settings: Settings, store: Store) -> None:
         from kudos.local.gateway import LocalGateway
         from kudos.runtime import Services, install
+        from kudos.store.memory import MemorySendQueue, RecordingPush
 
         self.settings = settings
         self.store = store
         self.now = 0.0
         self.gateway = LocalGateway(template, region=settings.region)
-        install(Services(settings=settings, store=store, clock=lambda: self.now))
+        # Sends wait in this process, and SendFunction takes them as SQS's event source would; pushes
+        # are recorded, and the simulated users answer them (kudos.demo.reactions).
+        self.send_queue = MemorySendQueue()
+        store.send_queue = self.send_queue  # type: ignore[assignment]
+        self.push = RecordingPush()
+        install(Services(settings=settings, store=store, clock=lambda: self.now, push=self.push))
+
+    def take_sends(self) -> tuple[list[QueuedSend], list[tuple[QueuedSend, int]]]:
+        """The sends queued so far: (due now, delayed with their delay in seconds)."""
+        queued, self.send_queue.messages = self.send_queue.messages, []
+        return [send for send, delay in queued if delay <= 0], [(s, d) for s, d in queued if d > 0]
+
+    def send(self, sends: list[QueuedSend], *, at: float) -> None:
+        """SendFunction on an SQS event holding ``sends``, the clock at ``at``."""
+        from kudos.local.sqs import sqs_event
+        from kudos.store.send_queue import send_message
+
+        for start in range(0, len(sends), SEND_BATCH):
+            bodies = [json.dumps(send_message(send)) for send in sends[start : start + SEND_BATCH]]
+            result = self.invoke(
+                SEND_FUNCTION, sqs_event(bodies, queue="SendQueue", region=self.settings.region), at=at
+            )
+            if result.get("batchItemFailures"):
+                raise RuntimeError(f"{SEND_FUNCTION} failed on {len(result['batchItemFailures'])} message(s)")
 
     def request(
         self,
@@ -158,6 +192,7 @@ class Summary:
     sweep_kinds: Counter[str] = field(default_factory=Counter)
     sweep_changes: int = 0
     sweep_failures: list[str] = field(default_factory=list)
+    pushes: int = 0  # published by SendFunction (to the recording push service)
     elapsed: float = 0.0
 
     @property
@@ -275,6 +310,15 @@ def run(args: argparse.Namespace) -> int:
     # they would bury the report. A POWERTOOLS_LOG_LEVEL of the developer's still wins.
     environment = {**template.globals_environment, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     base = Settings.from_env()
+    data_dir = None if args.embedded or args.endpoint_url is not None else args.data or DEFAULT_DATA_DIR
+    if data_dir is not None and args.data is None and data_dir.is_dir():
+        # The demo's own directory: last run's data would double every figure.
+        shutil.rmtree(data_dir)
+    # The rules it runs with stay beside its data, where `make serve` reads them.
+    rules_home = (
+        data_dir / DEMO_RULES_SUBDIR if data_dir is not None else Path(tempfile.mkdtemp(prefix="kudos-demo-"))
+    )
+    base = base.model_copy(update={"segments_dir": demo_rules(base.segments_dir, rules_home)})
     if args.embedded:
         if not os.environ.get("DAY_SHARDS"):
             # moto answers a Query by scanning the whole table, and the report queries every shard
@@ -288,10 +332,7 @@ def run(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url, settings=base, template_environment=environment
         )
     else:
-        data_dir = args.data or DEFAULT_DATA_DIR
-        if args.data is None and data_dir.is_dir():
-            # The demo's own directory: last run's data would double every figure.
-            shutil.rmtree(data_dir)
+        assert data_dir is not None
         data_dir.mkdir(parents=True, exist_ok=True)
         runtime = local_runtime(data_dir=data_dir, settings=base, template_environment=environment)
     with runtime as settings:
@@ -302,6 +343,19 @@ def run(args: argparse.Namespace) -> int:
             report(context)
     summary = context.summary
     return 1 if summary.failures or summary.unexpected_item_errors or summary.sweep_failures else 0
+
+
+# The demo's own campaign files, added to the shipped rules (segments/) for its run only.
+DEMO_RULES_DIR = Path(__file__).parent / "segments"
+DEMO_RULES_SUBDIR = "segments"
+
+
+def demo_rules(deployed: Path, target: Path) -> Path:
+    """``target`` filled with the deployed rules (``deployed``) plus the demo's campaign."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (*sorted(deployed.glob("*.seg")), *sorted(DEMO_RULES_DIR.glob("*.seg"))):
+        shutil.copyfile(source, target / source.name)
+    return target.resolve()
 
 
 def run_demo(
@@ -360,20 +414,59 @@ def replay(api: DemoApi, population: Population, console: Console) -> Summary:
 
 
 def _replay(api: DemoApi, population: Population, advance: Callable[[Request], None]) -> Summary:
+    """Population requests in order, interleaved with what happens at other instants: the scheduled
+    sweeps, sends that wait for their campaign's `rate`, and the users' answers to their pushes."""
+    from kudos.demo.reactions import Reactions
+
     summary = Summary(users=len(population.users))
-    sweeps = iter(sweep_instants(population))
-    next_sweep = next(sweeps, None)
-    for request in population.requests:
-        while next_sweep is not None and next_sweep <= request.received_at:
-            run_sweep(api, next_sweep, summary)
-            next_sweep = next(sweeps, None)
-        reply = api.request(request.method, request.path, request.body, at=request.received_at)
-        _tally(summary, request, reply)
-        advance(request)
-    while next_sweep is not None:
-        run_sweep(api, next_sweep, summary)
-        next_sweep = next(sweeps, None)
+    reactions = Reactions(population, EAGER_CAMPAIGNS)
+    order = itertools.count()
+    later: list[tuple[float, int, str, Any]] = [
+        (at, next(order), "sweep", None) for at in sweep_instants(population)
+    ]
+    heapq.heapify(later)
+    requests = iter(population.requests)
+    request = next(requests, None)
+    while request is not None or later:
+        if request is None or (later and later[0][0] <= request.received_at):
+            at, _, kind, payload = heapq.heappop(later)
+            if kind == "sweep":
+                run_sweep(api, at, summary)
+            elif kind == "send":
+                api.send(payload, at=at)
+            else:
+                _tally(summary, payload, api.request(payload.method, payload.path, payload.body, at=at))
+        else:
+            reply = api.request(request.method, request.path, request.body, at=request.received_at)
+            _tally(summary, request, reply)
+            advance(request)
+            request = next(requests, None)
+        for at, kind, payload in _what_follows(api, reactions, summary, population.now):
+            heapq.heappush(later, (at, next(order), kind, payload))
     return summary
+
+
+def _what_follows(
+    api: DemoApi, reactions: Reactions, summary: Summary, end: float
+) -> list[tuple[float, str, Any]]:
+    """Make the sends queued by the last step (SendFunction, as the queue's event source would at
+    once); what comes of them later: delayed sends, and the answers of users who got a push."""
+    follows: list[tuple[float, str, Any]] = []
+    while True:
+        due, delayed = api.take_sends()
+        follows += [(api.now + delay, "send", [send]) for send, delay in delayed]
+        if not due:
+            break
+        api.send(due, at=api.now)
+    for endpoint, message in api.push.published[summary.pushes :]:
+        token = endpoint.rpartition("/")[2]
+        follows += [
+            (answer.received_at, "answer", answer)
+            for answer in reactions.to(token, message, api.now)
+            if answer.received_at <= end
+        ]
+    summary.pushes = len(api.push.published)
+    return follows
 
 
 @contextlib.contextmanager
