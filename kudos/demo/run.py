@@ -7,7 +7,8 @@ The server clock is pinned to each request's receive instant, so 60 days replay 
 the acceptance window, late uploads and clock corrections behave as they would have on the day.
 
 The replay also runs SweepFunction (through the same local Lambda runner, on EventBridge's scheduled
-event) at each simulated UTC midnight, so what time alone changes in segments happens as it would.
+event) every 6 simulated hours, so what time alone changes in segments, scheduled campaigns and
+sends held for quiet hours happen as they would.
 
 The steps are plain functions over a ``DemoContext``: ``run_demo`` ingests and returns the context
 (the API, the store, the pinned "now"), and each report after it (``REPORTS``: active users,
@@ -65,10 +66,10 @@ SEND_BATCH = 10  # the event source mapping's batch size (template.yaml)
 # The demo's second campaign (kudos/demo/segments/): it pushes top users daily, wears them out,
 # and its guardrail pauses it.
 EAGER_CAMPAIGNS = ("daily_top_nudge",)
-# The replay runs SweepFunction at each simulated UTC midnight, and once more at "now": what time
+# The replay runs SweepFunction every 6 simulated hours (UTC 00, 06, 12, 18), and once more at "now": what time
 # alone changes (last_session ageing out, windows sliding) is found then, as every SweepEveryMinutes
-# on AWS. Membership changes are at most a day late here, instead of 15 minutes.
-SWEEP_EVERY = float(SECONDS_PER_DAY)
+# on AWS. Membership changes are at most 6 hours late here, instead of 15 minutes.
+SWEEP_EVERY = SECONDS_PER_DAY / 4
 # The segment whose entries and exits the demo explains first (the others when nobody left it).
 EXPLAINED_SEGMENT = "top_users"
 PAGE_LIMIT = "1000"
@@ -244,7 +245,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Generate a seeded app population over the last DAYS days (power, regular, casual, "
         "lapsed, new and anonymous users; late, retried and clock-skewed uploads; backend events and "
         "purchases), replay every request through the Lambda handlers with the server clock pinned to "
-        "its receive instant (and SweepFunction at each simulated UTC midnight), then print what GET "
+        "its receive instant (and SweepFunction every 6 simulated hours), then print what GET "
         "/v1/metrics/active-users reports for the last 30 days, each segment's size, and how many users "
         "entered and left each segment per day, with one user's entry and exit explained. "
         f"'Now' is {DEFAULT_NOW:%Y-%m-%dT%H:%M:%SZ}, so the output is the same on every run. DynamoDB is "
@@ -524,7 +525,7 @@ class _PlainProgress:
 
 
 def sweep_instants(population: Population) -> list[float]:
-    """Every simulated UTC midnight after the first request, and "now" (the sweep then is current)."""
+    """Every 6 simulated hours after the first request, and "now" (the sweep then is current)."""
     first = population.requests[0].received_at if population.requests else population.now
     instants = []
     at = (first // SWEEP_EVERY + 1) * SWEEP_EVERY
@@ -608,7 +609,7 @@ def print_summary(context: DemoContext) -> None:
         )
     sweep_kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.sweep_kinds.items()))
     console.print(
-        f"[bold]{summary.sweeps} sweeps[/] ({SWEEP_FUNCTION} at each UTC midnight and now: {sweep_kinds or 'none'}) "
+        f"[bold]{summary.sweeps} sweeps[/] ({SWEEP_FUNCTION} every 6 hours and now: {sweep_kinds or 'none'}) "
         f"recorded {summary.sweep_changes:,} membership changes; {len(summary.sweep_failures)} failed"
     )
     for failure in summary.sweep_failures:
@@ -712,7 +713,7 @@ def show_membership_changes(context: DemoContext) -> MembershipReport:
             changes[name] += reversed(found)  # oldest first
     table = Table(
         title="Segment entries and exits per UTC day, GET /v1/segments/{name}/changes?from=DAY&to=DAY",
-        caption=f"+ entered, - left; by ingest as requests arrived, by {SWEEP_FUNCTION} at each UTC midnight",
+        caption=f"+ entered, - left; by ingest as requests arrived, by {SWEEP_FUNCTION} every 6 hours",
     )
     table.add_column("date")
     for name in names:
