@@ -830,5 +830,100 @@ def _mark(holds: bool) -> str:
     return "[green]yes[/]  " if holds else "[red]no[/]   "
 
 
+CAMPAIGN_COLUMNS = (
+    ("triggers", "triggers"),
+    ("sent", "sent"),
+    ("held out", "held_out"),
+    ("not eligible", "not_eligible"),
+    ("unreachable", "unreachable"),
+    ("dismissed", "dismissed"),
+    ("still held", "held"),
+    ("capped", "capped"),
+    ("expired", "expired"),
+    ("paused", "paused"),
+    ("delivered", "delivered"),
+    ("opens", "opens"),
+    ("conv.", "conversions"),
+    ("control conv.", "control_conversions"),
+    ("opt-outs", "opt_outs"),
+)
+
+
+def show_campaigns(context: DemoContext) -> dict[str, dict[str, Any]]:
+    """Each campaign's triggers and their outcomes per simulated day, its results, and one push as
+    it was rendered, through the campaign routes."""
+    from rich.table import Table
+
+    listed = context.api.request("GET", "/v1/campaigns", at=context.now)
+    reports: dict[str, dict[str, Any]] = {}
+    for campaign in listed.body["campaigns"]:
+        name = campaign["name"]
+        report = context.api.request("GET", f"/v1/campaigns/{name}/report", at=context.now).body
+        reports[name] = report
+        table = Table(
+            title=f"Campaign {name} ({campaign['trigger']}, audience {campaign['audience']}): "
+            f"GET /v1/campaigns/{name}/report",
+            caption="by UTC day of the trigger; held = waiting for the end of the user's quiet hours",
+        )
+        table.add_column("date")
+        for title, _ in CAMPAIGN_COLUMNS:
+            table.add_column(title, justify="right")
+        for day in report["days"]:
+            table.add_row(day["date"], *(_count(day[key]) for _, key in CAMPAIGN_COLUMNS))
+        table.add_section()
+        table.add_row("total", *(_count(report[key]) for _, key in CAMPAIGN_COLUMNS))
+        context.console.print()
+        context.console.print(table)
+        context.console.print(_results_line(report), soft_wrap=True)
+        if campaign["status"] != "active":
+            context.console.print(
+                f"[bold]{name} is {campaign['status']}[/] since {campaign['since']}: {campaign['reason']}",
+                soft_wrap=True,
+            )
+        _print_a_push(context, name)
+    return reports
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else (f"{value:,}" if value else ".")
+
+
+def _results_line(report: dict[str, Any]) -> str:
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    line = (
+        f"opens {report['opens']:,} ({report['direct_opens']:,} direct, {report['influenced_opens']:,} "
+        f"influenced); opt-outs {report['opt_outs']:,} ({rate(report['opt_out_rate'])} of sent)"
+    )
+    if report["conversion_rate"] is not None or report["control_conversion_rate"] is not None:
+        line += (
+            f"; conversion {rate(report['conversion_rate'])} sent vs "
+            f"{rate(report['control_conversion_rate'])} held out"
+        )
+    lift = report.get("lift")
+    if lift is not None:
+        low, high = lift["ci95"]
+        line += f"; lift {lift['absolute']:+.1%} (95% CI {low:+.1%} to {high:+.1%}, {lift['verdict']})"
+    return line
+
+
+def _print_a_push(context: DemoContext, name: str) -> None:
+    page = context.api.request("GET", f"/v1/campaigns/{name}/sends", query={"limit": "50"}, at=context.now)
+    sent = next((send for send in page.body.get("sends", []) if send["status"] == "sent"), None)
+    if sent is None:
+        return
+    who = ", ".join(f"{kind} {value}" for kind, value in (sent["user"] or {}).items())
+    context.console.print(
+        f"one push as sent to {who} at {sent['sent_at']}: [bold]{sent['title']}[/] / {sent['body']}",
+        soft_wrap=True,
+    )
+
+
 # The reports after the replay, in order; each one call on the context (tests may add their own).
-REPORTS: list[Callable[[DemoContext], object]] = [show_active_users, show_segments, show_membership_changes]
+REPORTS: list[Callable[[DemoContext], object]] = [
+    show_active_users,
+    show_segments,
+    show_membership_changes,
+    show_campaigns,
+]
