@@ -47,7 +47,7 @@ from kudos.demo.population import (
     Request,
     generate,
 )
-from kudos.local.environment import DEFAULT_DATA_DIR
+from kudos.local.environment import DATA_RULES_SUBDIR, DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -348,7 +348,6 @@ def run(args: argparse.Namespace) -> int:
 
 # The demo's own campaign files, added to the shipped rules (segments/) for its run only.
 DEMO_RULES_DIR = Path(__file__).parent / "segments"
-DEMO_RULES_SUBDIR = "segments"
 
 
 def demo_rules(deployed: Path, target: Path) -> Path:
