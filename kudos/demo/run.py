@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(data_dir)
     # The rules it runs with stay beside its data, where `make serve` reads them.
     rules_home = (
-        data_dir / DEMO_RULES_SUBDIR if data_dir is not None else Path(tempfile.mkdtemp(prefix="kudos-demo-"))
+        data_dir / DATA_RULES_SUBDIR if data_dir is not None else Path(tempfile.mkdtemp(prefix="kudos-demo-"))
     )
     base = base.model_copy(update={"segments_dir": demo_rules(base.segments_dir, rules_home)})
     if args.embedded:
