@@ -153,6 +153,8 @@ def _write_activity(record: ActivityRecord, item: Item) -> None:
     _put_opt(item, "fa", record.first_active_day)
     _put_opt(item, "ad", record.last_api_day)
     item["sd"] = _encode_counts(record.session_days)
+    if record.counted:
+        item["rc"] = {"S": _encode_counted(record.counted)}
 
 
 def _read_activity(item: Item, _: str, version: int) -> ActivityRecord:
@@ -166,7 +168,24 @@ def _read_activity(item: Item, _: str, version: int) -> ActivityRecord:
         first_active_day=_opt_int(item, "fa"),
         last_api_day=_opt_int(item, "ad"),
         session_days=_decode_counts(item.get("sd")),
+        counted=_decode_counted(item["rc"]["S"]) if "rc" in item else {},
     )
+
+
+def _encode_counted(counted: dict[str, int]) -> str:
+    """``"1790000000:h1,h2;1790000100:h3"``: the hashes counted at each instant."""
+    by_time: dict[int, list[str]] = {}
+    for mark, at in counted.items():
+        by_time.setdefault(at, []).append(mark)
+    return ";".join(f"{at}:{','.join(sorted(marks))}" for at, marks in sorted(by_time.items()))
+
+
+def _decode_counted(text: str) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for group in filter(None, text.split(";")):
+        at, _, marks = group.partition(":")
+        counted.update(dict.fromkeys(marks.split(","), int(at)))
+    return counted
 
 
 def _write_attributes(record: AttributesRecord, item: Item) -> None:
