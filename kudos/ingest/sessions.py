@@ -280,7 +280,7 @@ def _update_profiles(
     retried: dict[UserKey, list[AcceptedSession]],
 ) -> None:
     changes = {
-        (user, ACTIVITY): _count_sessions(sessions, tentative_aids[user], now)
+        (user, ACTIVITY): _count_sessions(sessions, tentative_aids[user], now, in_hand.records[user].activity)
         for user, sessions in new_by_user.items()
     }
     # The new-user marker first (a put, done again harmlessly by a retry): a crash after the
@@ -354,11 +354,20 @@ def _latest_reports(
     return reported
 
 
-def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Change:
+def _count_sessions(
+    sessions: list[AcceptedSession], aid: str, now: float, read: ActivityRecord | None
+) -> Change:
+    """``read``: the activity record as read before the sessions were stored, against which the
+    retried ones among ``sessions`` were found uncounted (new ones were not stored yet)."""
+    counted_before = frozenset(read.counted) if read is not None else frozenset()
+
     def change(stored: Record | None) -> Record | None:
         activity = stored if isinstance(stored, ActivityRecord) else replace(fresh_activity(now), aid=aid)
-        # Each session once, however often a retry or a racing copy of the upload brings it.
-        sessions_left = [s for s in sessions if counted_mark(s.session_id) not in activity.counted]
+        # Each session once, however often a retry or a racing copy of the upload brings it. Only
+        # what was counted since that read can be one of ``sessions``: none of it on a first write
+        # that wins, so a hash collision never drops a new session there.
+        counted_since = activity.counted.keys() - counted_before
+        sessions_left = [s for s in sessions if counted_mark(s.session_id) not in counted_since]
         if not sessions_left:
             return None
         activity.counted = {mark: at for mark, at in activity.counted.items() if now - at < RETRY_WINDOW} | {

@@ -14,6 +14,7 @@ from dsl import load_segments
 from kudos.core.identity import UserKey
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of, format_instant, parse_instant
+from kudos.ingest import sessions as sessions_module
 from kudos.ingest.push import register_token
 from kudos.ingest.sessions import ingest_sessions
 from kudos.ingest.track import track_users
@@ -81,6 +82,18 @@ def test_a_session_counts_once_however_often_it_comes(store: MemoryStore) -> Non
         ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
     assert figures(store, "2026-11-22")["sessions"] == 1
     assert store.users.load_user(UserKey.of_user("u-1")).activity.sessions_total == 1
+
+
+def test_a_hash_collision_never_drops_a_new_session(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The activity record keeps short hashes of the sessions it counted (for retries and racing
+    # copies); a first write that wins consults none of them, so even every hash alike loses nothing.
+    monkeypatch.setattr(sessions_module, "counted_mark", lambda session_id: "AAAA")
+    for index in range(3):
+        body = {"sessions": [session(f"s-{index}", NOW - 3600 * (index + 1), user="u-1")]}
+        assert ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body).new_sessions == 1
+    assert store.users.load_user(UserKey.of_user("u-1")).activity.sessions_total == 3
 
 
 def test_sent_at_shifts_sessions_by_the_device_clock_error(store: MemoryStore) -> None:
