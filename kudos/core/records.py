@@ -125,8 +125,9 @@ class ActivityRecord:
     first_active_day: int | None = None
     last_api_day: int | None = None
     session_days: dict[int, int] = field(default_factory=dict)
-    # The sessions this record counted lately: a short hash of the session id -> when it was
-    # counted (epoch seconds), kept a day, so that a retry after a crash knows what is missing.
+    # The sessions this record counted lately: a 4-character hash of the session id -> the hour it
+    # was counted in (hours since the epoch), kept a day and an hour, so that a retry after a crash
+    # knows what is missing.
     counted: dict[str, int] = field(default_factory=dict)
 
     @property

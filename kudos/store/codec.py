@@ -172,19 +172,24 @@ def _read_activity(item: Item, _: str, version: int) -> ActivityRecord:
     )
 
 
+_MARK_LENGTH = 4  # kudos.ingest.sessions.counted_mark
+
+
 def _encode_counted(counted: dict[str, int]) -> str:
-    """``"1790000000:h1,h2;1790000100:h3"``: the hashes counted at each instant."""
-    by_time: dict[int, list[str]] = {}
-    for mark, at in counted.items():
-        by_time.setdefault(at, []).append(mark)
-    return ";".join(f"{at}:{','.join(sorted(marks))}" for at, marks in sorted(by_time.items()))
+    """``"491234:h1h2h3;491235:h4"``: the hashes (4 characters each, no separator) counted in each
+    hour (hours since the epoch). A few bytes a session: the record is billed per started KB."""
+    by_hour: dict[int, list[str]] = {}
+    for mark, hour in counted.items():
+        by_hour.setdefault(hour, []).append(mark)
+    return ";".join(f"{hour}:{''.join(sorted(marks))}" for hour, marks in sorted(by_hour.items()))
 
 
 def _decode_counted(text: str) -> dict[str, int]:
     counted: dict[str, int] = {}
     for group in filter(None, text.split(";")):
-        at, _, marks = group.partition(":")
-        counted.update(dict.fromkeys(marks.split(","), int(at)))
+        hour, _, marks = group.partition(":")
+        for start in range(0, len(marks), _MARK_LENGTH):
+            counted[marks[start : start + _MARK_LENGTH]] = int(hour)
     return counted
 
 
