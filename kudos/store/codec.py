@@ -331,9 +331,19 @@ def _write_campaign(record: CampaignRecord, item: Item) -> None:
     item["cv"] = {"BOOL": record.converted}
     item["ic"] = {"BOOL": record.in_control}
     _put_opt(item, "lr", record.last_received)
+    # Written only when there is something: most campaign items stay as small as they were.
+    _put_opt(item, "lo", record.last_opened)
+    if record.open_days:
+        item["od"] = _encode_counts(record.open_days)
+    if record.receive_days:
+        item["rd"] = _encode_counts(record.receive_days)
+    if record.counted:
+        # Push ids are any text the push events carried: a list, not a joined string.
+        item["cp"] = {"L": [{"S": mark} for mark in record.counted]}
 
 
 def _read_campaign(item: Item, campaign_id: str, version: int) -> CampaignRecord:
+    counted = item.get("cp")
     return CampaignRecord(
         campaign_id=campaign_id,
         version=version,
@@ -342,6 +352,10 @@ def _read_campaign(item: Item, campaign_id: str, version: int) -> CampaignRecord
         converted=item["cv"]["BOOL"],
         in_control=item["ic"]["BOOL"],
         last_received=_opt_float(item, "lr"),
+        last_opened=_opt_float(item, "lo"),
+        open_days=_decode_counts(item.get("od")),
+        receive_days=_decode_counts(item.get("rd")),
+        counted=[mark["S"] for mark in counted["L"]] if counted else [],
     )
 
 
