@@ -24,7 +24,9 @@ from kudos.core.records import (
     CampaignRecord,
     Record,
     RecordKind,
+    SendRecord,
     TokenRecord,
+    UserRecords,
     campaign_key,
     token_key,
 )
@@ -177,7 +179,13 @@ def record_push_events(
             changes.setdefault(slot, []).append(event)
         result.events_processed += 1
     in_hand = UsersInHand(store.users, (user for user, _ in changes))
-    in_hand.update({slot: _apply_push_events(slot, events) for slot, events in changes.items()}, store.users)
+    in_hand.update(
+        {
+            slot: _apply_push_events(slot, events, in_hand.records[slot[0]])
+            for slot, events in changes.items()
+        },
+        store.users,
+    )
     signals: dict[UserKey, Signals] = defaultdict(Signals)
     for (user, _), events in changes.items():
         signals[user].push += [
@@ -228,7 +236,7 @@ def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
     return [(user, campaign_key(event.campaign_id))]
 
 
-def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
+def _apply_push_events(slot: Slot, events: list[PushEventIn], user: UserRecords) -> Change:
     _, key = slot
 
     def change(stored: Record | None) -> Record | None:
@@ -258,6 +266,11 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
             return stored
         campaign = stored if isinstance(stored, CampaignRecord) else CampaignRecord(key.name)
         for event in ordered:
+            # The sender's own pushes count on their send (received when sent, opened as the
+            # results code records it); another tool's push counts here, once.
+            other = _other_push(event, campaign, user)
+            if other is not None:
+                campaign.count_receive(other, event.time)
             if event.type == "delivered":
                 campaign.received = True
                 if campaign.last_received is None or event.time > campaign.last_received:
@@ -268,6 +281,29 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
                 campaign.received = True
                 if campaign.last_received is None:
                     campaign.last_received = event.time
+                if other is not None:
+                    campaign.count_open(other, event.time)
         return campaign
 
     return change
+
+
+def _sent(send: SendRecord) -> bool:
+    return send.status == "sent" and send.sent_at is not None
+
+
+def _other_push(event: PushEventIn, campaign: CampaignRecord, user: UserRecords) -> str | None:
+    """The push a delivered or opened event is about when the user holds no send of it (another
+    tool made it), else None: the send it names, or with `campaign_id` alone a send of that
+    campaign, is the sender's, as kudos.campaigns.results attributes it.
+
+    Another tool's push is its `send_id`; without one, a delivery is a push of its own, named by its
+    time, and an open is of the latest push delivered (as campaigns.md reads `campaign_id` alone)."""
+    if event.send_id is not None:
+        named = user.sends.get(event.send_id)
+        return None if named is not None and _sent(named) else event.send_id
+    if any(_sent(send) for send in user.sends_of(campaign.campaign_id)):
+        return None
+    if event.type == "opened" and campaign.last_received is not None:
+        return f"@{campaign.last_received!r}"
+    return f"@{event.time!r}"
