@@ -9,6 +9,7 @@ found it deployed once): a campaign removed from the files stays listed, paused,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
@@ -43,6 +44,9 @@ REMOVED = "removed"
 # to other writers (a sweep saving the same campaign) gives up after this many tries.
 _STATE_ATTEMPTS = 5
 MAX_REASON_LENGTH = 500
+# What a campaign name can be (campaigns.md: [a-z][a-z0-9_]*), short enough to be a DynamoDB sort key
+# (1024 bytes): a path that cannot name a campaign is a 404 without a read, never a store error.
+_POSSIBLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,999}")
 
 
 def trigger_text(trigger: Trigger) -> str:
@@ -59,11 +63,17 @@ def _known(
     store: Storage, segments: SegmentSet, name: str
 ) -> tuple[CompiledCampaign | None, CampaignState | None]:
     """The campaign's definition (None: removed from the files) and its state; NotFound when neither."""
+    _require_possible_name(name)
     campaign = segments.campaigns.get(name)
     state = store.campaigns.state(name)
     if campaign is None and state is None:
         raise NotFound(f"no campaign named {name!r}")
     return campaign, state
+
+
+def _require_possible_name(name: str) -> None:
+    if not _POSSIBLE_NAME.fullmatch(name):
+        raise NotFound(f"no campaign named {name!r}")
 
 
 def _status(campaign: CompiledCampaign | None, state: CampaignState | None) -> dict[str, Any]:
@@ -351,6 +361,7 @@ def _pause_reason(body: Any) -> str | None:
 
 
 def _deployed(store: Storage, segments: SegmentSet, name: str) -> None:
+    _require_possible_name(name)
     if name in segments.campaigns:
         return
     if store.campaigns.state(name) is not None:

@@ -494,6 +494,20 @@ def test_bad_input_is_a_4xx_naming_the_field(api, method, path, query, body, sta
     assert campaign_entry(api)["status"] == "active"
 
 
+@pytest.mark.parametrize("name", ["x" * 2000, "\u00e9" * 600, "Thank_Top_Users", "%00"])
+def test_a_path_that_cannot_name_a_campaign_is_a_404_not_a_store_error(api, name):
+    # DynamoDB refuses a sort key over 1024 bytes: such a name must not reach the store.
+    for method, path, query in [
+        ("GET", f"/v1/campaigns/{name}/sends", {}),
+        ("GET", f"/v1/campaigns/{name}/explain", {"user_id": "u-1"}),
+        ("POST", f"/v1/campaigns/{name}/pause", {}),
+        ("POST", f"/v1/campaigns/{name}/resume", {}),
+    ]:
+        response = api.request(method, path, query=query)
+        assert response.status == 404, (method, path, response.body)
+        assert response.body["message"].startswith("no campaign named")
+
+
 def test_a_pause_body_that_is_not_json_is_a_400(api):
     response = api.post(f"/v1/campaigns/{CAMPAIGN}/pause", raw_body=b"not json")
     assert response.status == 400
