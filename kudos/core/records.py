@@ -130,6 +130,10 @@ class ActivityRecord:
     first_active_day: int | None = None
     last_api_day: int | None = None
     session_days: dict[int, int] = field(default_factory=dict)
+    # The sessions this record counted lately: a 4-character hash of the session id -> the hour it
+    # was counted in (hours since the epoch), kept a day and an hour, so that a retry after a crash
+    # knows what is missing.
+    counted: dict[str, int] = field(default_factory=dict)
 
     @property
     def key(self) -> RecordKey:
@@ -148,6 +152,7 @@ class ActivityRecord:
             first_active_day=min(first_days) if first_days else None,
             last_api_day=max(api_days) if api_days else None,
             session_days=_sum_days(self.session_days, other.session_days),
+            counted={**other.counted, **self.counted},
         )
 
 
@@ -441,6 +446,14 @@ class SendRecord:
     title: str | None = None
     body: str | None = None
     version: int = 0
+    # Results (campaigns.md "Results"), each the earliest instant that counts, so that push events,
+    # sessions and events arriving late, twice or out of order give the same figures.
+    influence_until: float | None = None  # a session starting by then is an influenced open
+    delivered_at: float | None = None
+    opened_at: float | None = None
+    direct_open: bool = False  # a direct open replaces an influenced one, whenever it arrives
+    converted_at: float | None = None
+    opted_out_at: float | None = None  # an opt-out (or a token found gone) attributed to this send
 
     @property
     def key(self) -> RecordKey:

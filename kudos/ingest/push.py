@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from dsl import SegmentSet
+from kudos.campaigns.results import PushSignal, Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -31,6 +33,7 @@ from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.core.wording import count, with_article
 from kudos.ingest.activity import activity_expiry
 from kudos.ingest.updates import Change, UsersInHand
+from kudos.ingest.users import settle_merged
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -75,11 +78,19 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
     registration = validate_request(TokenIn, body)
     # The device's previous token owner is the one this registration may replace, not its owner.
     user = _owner(store.pointers, registration.user_id, registration.device_id, by_token=False)
-    previous = store.pointers.claim_device(registration.device_id, user)
+    # The previous owner's token goes before the claim: a retry after a crash in between still
+    # finds who that was.
+    owner = store.pointers.device_owner(registration.device_id)
+    if owner is not None and owner != user:
+        store.users.delete_record(owner, token_key(registration.device_id))
+    previous = store.pointers.claim_device(registration.device_id, user) or (
+        owner if owner is not None and owner != user else None
+    )
     in_hand = UsersInHand(store.users, [user] if previous is None else [user, previous])
     if previous is not None:
         # A device holds one token for one user: whoever registered it last (a shared or resold phone).
-        store.users.delete_record(previous, token_key(registration.device_id))
+        if previous != owner:  # claimed by another in between: its token goes too
+            store.users.delete_record(previous, token_key(registration.device_id))
         in_hand.records[previous].tokens.pop(registration.device_id, None)
         reevaluate(store, segments, in_hand.records[previous], now, "ingest")
 
@@ -100,6 +111,7 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
         changes[(user, ATTRIBUTES)] = _subscribe_if_unset(now)
     in_hand.update(changes, store.users)
     reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    settle_merged(store, segments, now, [user])
     # Whether the user can receive a push now (dsl.md push_enabled), not merely what was sent.
     return {"message": "success", "push_enabled": in_hand.records[user].to_profile().push_enabled}
 
@@ -166,8 +178,15 @@ def record_push_events(
         result.events_processed += 1
     in_hand = UsersInHand(store.users, (user for user, _ in changes))
     in_hand.update({slot: _apply_push_events(slot, events) for slot, events in changes.items()}, store.users)
+    signals: dict[UserKey, Signals] = defaultdict(Signals)
+    for (user, _), events in changes.items():
+        signals[user].push += [
+            PushSignal(event.type, event.time, event.campaign_id, event.send_id) for event in events
+        ]
+    record_results(store, segments.campaigns, in_hand, signals, now)
     for user in in_hand.records:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    settle_merged(store, segments, now, in_hand.records)
     return result
 
 

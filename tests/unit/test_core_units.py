@@ -134,6 +134,7 @@ RECORDS = [
         first_active_day=1,
         last_api_day=2,
         session_days={20400: 3, 20401: 1},
+        counted={"abcd": 491234, "ef-_": 491234, "gh12": 491235},
     ),
     AttributesRecord(
         version=1,

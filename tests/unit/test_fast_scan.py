@@ -152,6 +152,12 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         title=st.none() | texts,
         body=st.none() | texts,
         version=versions,
+        influence_until=opt_instants,
+        delivered_at=opt_instants,
+        opened_at=opt_instants,
+        direct_open=st.booleans(),
+        converted_at=opt_instants,
+        opted_out_at=opt_instants,
     ),
 }
 assert set(records_by_kind) == set(RecordKind), "a strategy for every record kind"
