@@ -203,7 +203,7 @@ SCHEMAS["Send"] = {
     ],
     "properties": {
         "send_id": {"type": "string"},
-        "user": ref("User"),
+        "user": {"oneOf": [{"type": "null"}, ref("User")], "description": "null: a deleted user's send"},
         "status": SEND_STATUS,
         "trigger": {"enum": ["entry", "initial", "scheduled"]},
         "triggered_at": INSTANT,

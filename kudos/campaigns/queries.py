@@ -129,10 +129,11 @@ def list_campaigns(store: Storage, segments: SegmentSet, directory: Path) -> dic
 # --- sends -------------------------------------------------------------------------------------------
 
 
-def send_json(user: UserKey, send: SendRecord) -> dict[str, Any]:
+def send_json(user: UserKey | None, send: SendRecord) -> dict[str, Any]:
+    """A send as the routes write it; ``user`` None: a deleted user's send, kept for the figures."""
     return {
         "send_id": send.send_id,
-        "user": user.identity(),
+        "user": user.identity() if user is not None else None,
         "status": send.status,
         "trigger": send.trigger,
         "triggered_at": format_instant(send.triggered_at),
@@ -205,7 +206,7 @@ def campaign_sends(
     user = find_user(store, key) if key is not None else None
     owner = user.key if user is not None else None
     cursor = _send_cursor(next_token, name, key) if next_token else None
-    found: list[tuple[UserKey, SendRecord]]
+    found: list[tuple[UserKey | None, SendRecord]]
     if user is None:
         # One more than the page: whether there is a next page, without a second Query.
         found = store.campaigns.sends(name, limit=limit + 1, older_than=cursor)
@@ -390,6 +391,8 @@ def _change_state(
             # active one, changes nothing.
             return _changed_json(state, changed=False)
         new = replace(state, status=status, since=now, reason=reason)
+        if not pause:
+            new = replace(new, resumed_at=now)  # the guardrail counts from the last resume
         if store.campaigns.save_state(new):
             return _changed_json(new, changed=True)
     raise ConcurrentUpdateError(f"the state of campaign {name} kept changing")

@@ -264,14 +264,24 @@ def test_resume_clears_a_guardrail_pause(api):
 
 
 def test_explain_says_whether_a_trigger_now_would_send_and_what(api):
-    (user_id,) = outside_holdout("u-explain", 1)
-    enter(api, user_id, first_name="Ana")
-    before = api.get(f"/v1/campaigns/{CAMPAIGN}/explain", user_id=user_id)
+    late, queued = outside_holdout("u-explain", 2)
+    # Entered before registering a token: that trigger ended unreachable, which does not count for
+    # eligibility; with the token now, a trigger would send.
+    enter(api, late, token=False, first_name="Ana")
+    token = {
+        "device_id": f"dev-{late}",
+        "user_id": late,
+        "platform": "ios",
+        "token": "t-late",
+        "enabled": True,
+    }
+    assert api.post("/v1/push/tokens", token).status == 201
+    before = api.get(f"/v1/campaigns/{CAMPAIGN}/explain", user_id=late)
     assert before.status == 200, before.body
     body = before.body
     assert (body["campaign"], body["user"], body["at"], body["status"]) == (
         CAMPAIGN,
-        {"user_id": user_id},
+        {"user_id": late},
         "2026-11-22T12:00:00Z",
         "active",
     )
@@ -287,9 +297,22 @@ def test_explain_says_whether_a_trigger_now_would_send_and_what(api):
         "quiet_hours",
         "render",
     ]
+    assert not any(rule["stops"] for rule in body["rules"])
     assert body["push"]["title"] == "Thank you, Ana!"
     assert body["push"]["deep_link"] == "myapp://rewards/top"
-    assert [send["status"] for send in body["history"]] == ["queued"]
+    assert [send["status"] for send in body["history"]] == ["unreachable"]
+
+    # A trigger still queued makes the next one not eligible, until it is sent and after.
+    enter(api, queued)
+    waiting = api.get(f"/v1/campaigns/{CAMPAIGN}/explain", user_id=queued).body
+    assert waiting["would_send"] is False
+    assert (waiting["stop"]["rule"], waiting["stop"]["reason"], waiting["stop"]["seen"]) == (
+        "not_eligible",
+        "a trigger of this campaign is still queued",
+        "2026-11-22T12:00:00Z",
+    )
+    assert [send["status"] for send in waiting["history"]] == ["queued"]
+    user_id = queued
 
     drain(api, RecordingPush())
     after = api.get(f"/v1/campaigns/{CAMPAIGN}/explain", user_id=user_id).body
@@ -519,3 +542,13 @@ def test_wrong_methods_are_405(api):
     assert response.status == 405
     assert response.headers["Allow"] == "POST"
     assert api.post("/v1/campaigns").status == 405
+
+
+def test_a_deleted_users_sends_stay_counted_and_listed_without_naming_anyone(api):
+    (user_id,) = outside_holdout("u-gone", 1)
+    enter(api, user_id, first_name="Ana")
+    assert api.post("/v1/users/delete", {"external_ids": [user_id]}).status == 201
+    (send,) = api.get(f"/v1/campaigns/{CAMPAIGN}/sends").body["sends"]
+    assert (send["user"], send["status"]) == (None, "dismissed")
+    assert campaign_entry(api)["counts"]["dismissed"] == 1
+    assert api.get(f"/v1/campaigns/{CAMPAIGN}/sends", user_id=user_id).status == 404

@@ -45,15 +45,30 @@ def test_list_sends_explain_pause_and_resume(dynamodb, capsys, monkeypatch):
     assert main(["campaigns", "explain", CAMPAIGN, "--user-id", user_id, *at, *where]) == 0
     out = capsys.readouterr().out
     assert out.startswith(
-        f'user_id "{user_id}", {CAMPAIGN} (active) at 2026-11-22T12:00:00Z: a trigger now WOULD SEND'
+        f'user_id "{user_id}", {CAMPAIGN} (active) at 2026-11-22T12:00:00Z: a trigger now would NOT send'
+    )
+    assert (
+        '  STOP  not_eligible   not_eligible: a trigger of this campaign is still queued  seen "2026-11-22T12:00:00Z"'
+        in out
     )
     assert '  push: "Thank you, Ana!"' in out
     assert "history: 1 trigger(s)" in out
     assert main(["campaigns", "explain", CAMPAIGN, "--user-id", "u-cli-silent", *at, *where]) == 0
     out = capsys.readouterr().out
-    assert "a trigger now would NOT send" in out
     assert "  STOP  unreachable    unreachable: no valid, enabled push token  seen false" in out
-    assert main(["campaigns", "explain", CAMPAIGN, "--user-id", user_id, "--json", *at, *where]) == 0
+    # With a token now, the silent user would be sent the campaign (an unreachable trigger does not count).
+    api = ApiClient(dynamodb.settings, dynamodb.client, now="2026-11-22T12:00:00Z")  # the CLI reset services
+    token = {
+        "device_id": "d-silent",
+        "user_id": "u-cli-silent",
+        "platform": "ios",
+        "token": "t",
+        "enabled": True,
+    }
+    assert api.post("/v1/push/tokens", token).status == 201
+    assert main(["campaigns", "explain", CAMPAIGN, "--user-id", "u-cli-silent", *at, *where]) == 0
+    assert "a trigger now WOULD SEND" in capsys.readouterr().out
+    assert main(["campaigns", "explain", CAMPAIGN, "--user-id", "u-cli-silent", "--json", *at, *where]) == 0
     assert json.loads(capsys.readouterr().out)["would_send"] is True
 
     assert main(["campaigns", "pause", CAMPAIGN, "--reason", "stock ran out", *where]) == 0

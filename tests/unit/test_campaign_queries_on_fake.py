@@ -368,6 +368,10 @@ def test_pause_and_resume_are_idempotent_and_resume_clears_a_guardrail_pause(wor
         True,
     )
     assert queries.resume_campaign(store, segments, NOW + 40, "thank_vips")["changed"] is False
+    # The guardrail counts sends and opt-outs again from the resume.
+    resumed_state = store.campaigns.state("thank_vips")
+    assert resumed_state is not None
+    assert resumed_state.resumed_at == NOW + 30
     # What the sweep keeps in the state is kept through pause and resume.
     after = store.campaigns.state("thank_vips")
     assert after is not None
@@ -437,17 +441,22 @@ def test_a_bad_pause_body_is_refused_and_changes_nothing(world: World, body: Any
 # --- found while writing explain -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not_eligible counts only sent and held_out triggers, and the sender does not check it again:"
-    " a user who leaves and re-enters before the first send is taken gets two queued sends, both sent",
-)
 def test_a_once_per_user_campaign_sends_once_even_when_the_user_re_enters_before_the_send() -> None:
+    """Two queued triggers of one campaign were both sent; a trigger still queued now makes the next
+    one not eligible, and explain says so while it waits."""
     world = World(rules(RULES.replace("    holdout 50%\n", "").replace("    cap 1 per 1 day\n", "")))
     user_id = "u-twice"
     world.token(user_id)
     for vip in (True, False, True):
         world.track(user_id, vip=vip)
         world.now += 1
+    waiting = world.explain(user_id)
+    assert (waiting["stop"]["rule"], waiting["stop"]["reason"]) == (
+        "not_eligible",
+        "a trigger of this campaign is still queued",
+    )
     world.drain()
     assert len(world.push.published) == 1
+    (first, second) = sorted(world.user(user_id).sends.values(), key=lambda send: send.triggered_at)
+    assert (first.status, second.status) == ("sent", "not_eligible")
+    assert second.reason == "a trigger of this campaign is still queued"
