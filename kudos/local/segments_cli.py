@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     members.add_argument(
         "--limit", type=int, default=100, help="print at most this many members, 1 to 1000 (default 100)"
     )
-    _add_data_arguments(members)
+    add_data_arguments(members)
     members.set_defaults(run=run_members)
 
     explain = commands.add_parser("explain", help="why a user is in a segment or not, clause by clause")
@@ -47,12 +47,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     who.add_argument("--user-id", metavar="ID", help="the user: its external id (user_id)")
     who.add_argument("--device-id", metavar="ID", help="the anonymous user of this device (device_id)")
     explain.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
-    _add_data_arguments(explain)
+    add_data_arguments(explain)
     explain.set_defaults(run=run_explain)
 
 
-def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--at", help="the evaluation instant, RFC 3339 (default: now)")
+def add_data_arguments(parser: argparse.ArgumentParser, *, at: bool = True) -> None:
+    """--segments, --endpoint-url / --data, and --at unless ``at`` is False (also for the campaigns CLI)."""
+    if at:
+        parser.add_argument("--at", help="the evaluation instant, RFC 3339 (default: now)")
+    else:
+        parser.set_defaults(at=None)
     parser.add_argument(
         "--segments", type=Path, metavar="DIR", help=f"rule files (default: {DEFAULT_SEGMENTS_DIR})"
     )
@@ -85,8 +89,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _store_and_rules(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
-    """The store, the compiled segments and the evaluation instant the arguments ask for."""
+def store_and_rules(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
+    """The store, the compiled segments and the evaluation instant the arguments ask for (the
+    arguments of add_data_arguments); a missing local data directory is a LocalError, not an empty answer."""
     from kudos.local.environment import local_runtime
     from kudos.runtime import reset, services
     from kudos.segments.queries import deployed_segments, instant_parameter
@@ -114,7 +119,7 @@ def run_members(args: argparse.Namespace) -> int:
     """As GET /v1/segments/{name}/members: stored membership, or the rules evaluated at --at."""
     from kudos.segments.queries import segment_members
 
-    with _store_and_rules(args) as (store, segments, _):
+    with store_and_rules(args) as (store, segments, _):
         if args.name not in segments:
             print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
             return 1
@@ -136,7 +141,7 @@ def run_members(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     from kudos.segments.queries import explain_membership
 
-    with _store_and_rules(args) as (store, segments, at):
+    with store_and_rules(args) as (store, segments, at):
         explanation = explain_membership(store, segments, at, args.name, args.user_id, args.device_id, None)
     if args.json:
         print(json.dumps(explanation, indent=2))

@@ -44,6 +44,7 @@ FUNCTIONS: dict[str, str] = {
     "BackendIngestFunction": "functions.backend_ingest.handler",
     "MetricsFunction": "functions.metrics.handler",
     "SegmentsFunction": "functions.segments.handler",
+    "CampaignsFunction": "functions.campaigns.handler",
     "RollupFunction": "functions.rollup.handler",
     "SweepFunction": "functions.sweep.handler",
 }
