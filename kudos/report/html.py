@@ -40,7 +40,7 @@ h3 code, td code, dd code { font-size: 13px; color: #555; }
 p.meta, p.note { color: #555; margin: 4px 0; }
 nav a { margin-right: 14px; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0; }
-.pair { display: flex; flex-wrap: wrap; gap: 12px 28px; align-items: flex-start; }
+.pair { display: flex; flex-wrap: wrap; gap: 12px 24px; align-items: flex-start; }
 .pair > figure { margin: 0; }
 figcaption { font-weight: 600; font-size: 13px; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 6px 0; font-size: 13px; }
@@ -425,12 +425,7 @@ def _funnels(index: int, campaign: CampaignSection) -> str:
     notes = {
         "sent": _share(sent, triggers, "triggers"),
         "delivered": _share(report.get("delivered"), sent, "sent"),
-        "opens": _share(report.get("opens"), sent, "sent")
-        + (
-            f" ({report.get('direct_opens', 0):,} direct, {report.get('influenced_opens', 0):,} influenced)"
-            if report.get("opens")
-            else ""
-        ),
+        "opens": _share(report.get("opens"), sent, "sent"),
         "conversions": _share(report.get("conversions"), sent, "sent"),
         "held_out": _share(report.get("held_out"), triggers, "triggers"),
         "control_conversions": _share(report.get("control_conversions"), report.get("held_out"), "held out"),
@@ -449,6 +444,8 @@ def _funnels(index: int, campaign: CampaignSection) -> str:
         _bars_description(funnel),
         funnel,
         maximum=triggers,
+        label_width=80,
+        value_width=170,
         data={**data, "data-chart": "funnel"},
     )
     holdout_chart = bar_chart(
@@ -457,6 +454,8 @@ def _funnels(index: int, campaign: CampaignSection) -> str:
         _bars_description(holdout),
         holdout,
         maximum=triggers,
+        label_width=80,
+        value_width=170,
         data={**data, "data-chart": "holdout"},
     )
     return element(
@@ -528,7 +527,13 @@ def _lift(index: int, campaign: CampaignSection) -> str:
 
 def _opt_outs(campaign: CampaignSection) -> str:
     report = campaign.report
-    line = f"Opt-outs: {_count(report.get('opt_outs'))} ({_percent(report.get('opt_out_rate'))} of sent)"
+    line = ""
+    if report.get("opens"):
+        line = (
+            f"Opened: {_count(report.get('direct_opens'))} from the push itself, "
+            f"{_count(report.get('influenced_opens'))} influenced (a session started within the window after it). "
+        )
+    line += f"Opt-outs: {_count(report.get('opt_outs'))} ({_percent(report.get('opt_out_rate'))} of sent)"
     if campaign.guardrail:
         line += f"; the guardrail pauses the campaign at {campaign.guardrail}"
     return element("p", {"data-figure": "opt-outs"}, text(line + "."))

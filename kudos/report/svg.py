@@ -373,7 +373,7 @@ def bar_chart(
     bars: Sequence[Bar],
     *,
     maximum: int | None = None,
-    width: float = 470,
+    width: float = 450,
     label_width: float = 130,
     value_width: float = 150,
     data: Mapping[str, str] | None = None,
@@ -462,7 +462,7 @@ def lift_chart(
     ci95: tuple[float, float],
     minimum_detectable: float | None,
     *,
-    width: float = 470,
+    width: float = 450,
     data: Mapping[str, str] | None = None,
 ) -> str:
     """The difference of conversion rates (sent minus held out) as a dot, its 95 % interval as a
@@ -471,7 +471,7 @@ def lift_chart(
     extent = max(abs(low), abs(high), abs(absolute), abs(minimum_detectable or 0), 0.005) * 1.15
     step = nice_step(extent * 100 / 3, whole=False) / 100
     extent = math.ceil(extent / step - 1e-9) * step
-    plot = Plot(left=20, top=26, width=width - 40, height=40)
+    plot = Plot(left=30, top=26, width=width - 60, height=40)
 
     def x_of(value: float) -> float:
         return plot.left + plot.width * (value + extent) / (2 * extent)
