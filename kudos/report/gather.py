@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from dsl.campaigns import CompiledCampaign
 from kudos.campaigns.report import campaign_report
 from kudos.core.settings import Settings, get_settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of, format_day, format_instant, parse_date
-from kudos.metrics.active_users import active_users_report
+from kudos.metrics.active_users import READ_PARALLELISM, active_users_report
 from kudos.report.html import render_html
 from kudos.report.model import CampaignSection, ReportData, SegmentDay, SegmentSeries
 from kudos.store.ports import CHANGE_RETENTION_DAYS, MembershipChange, Storage
@@ -74,6 +75,17 @@ def changes_of_day(store: Storage, name: str, day: int) -> Iterator[MembershipCh
         cursor = batch[-1]
 
 
+def day_changes(store: Storage, name: str, day: int) -> tuple[int, int]:
+    """(entries, exits) of segment ``name`` logged on UTC day ``day``."""
+    entered = exited = 0
+    for change in changes_of_day(store, name, day):
+        if change.change == "entered":
+            entered += 1
+        else:
+            exited += 1
+    return entered, exited
+
+
 def segment_series(
     store: Storage, name: str, title: str | None, first: int, last: int, latest: int, log_from: int
 ) -> SegmentSeries:
@@ -81,18 +93,17 @@ def segment_series(
     minus the net of the changes logged after that day (up to ``latest``, the last day with any).
     Days before ``log_from`` have lost changes to the log's retention: unknown (None)."""
     size = store.memberships.count_members(name)
+    read = list(range(max(first, log_from), max(latest, last) + 1))
+    # One Query (or more) a day: up to a year of days, read in parallel as the active users are.
+    with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+        counts = dict(zip(read, pool.map(lambda day: day_changes(store, name, day), read), strict=True))
     net_after = 0  # entries minus exits logged after the day being looked at
     by_day: dict[int, SegmentDay] = {}
     for day in range(max(latest, last), first - 1, -1):
         if day < log_from:
             by_day[day] = SegmentDay(format_day(day), None, None, None)
             continue
-        entered = exited = 0
-        for change in changes_of_day(store, name, day):
-            if change.change == "entered":
-                entered += 1
-            else:
-                exited += 1
+        entered, exited = counts[day]
         by_day[day] = SegmentDay(format_day(day), entered, exited, size - net_after)
         net_after += entered - exited
     return SegmentSeries(
