@@ -74,10 +74,22 @@ class MemoryUserRecords:
             self.partitions.setdefault(user, {})[record.key] = copy.deepcopy(record)
             return True
 
-    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
+    def replace_user(
+        self,
+        user: UserKey,
+        records: list[Record],
+        deletions: list[Slot],
+        *,
+        removals: Sequence[tuple[UserKey, Record]] = (),
+    ) -> bool:
         with self._lock:
             if not all(self._unchanged(user, record) for record in records):
                 return False
+            for owner, record in removals:
+                stored = self.partitions.get(owner, {}).get(record.key)
+                if stored is not None and stored.version != record.version:
+                    return False
+            deletions = [*deletions, *((owner, record.key) for owner, record in removals)]
             for record in records:
                 record.version += 1
                 self.partitions.setdefault(user, {})[record.key] = copy.deepcopy(record)
@@ -191,6 +203,10 @@ class MemoryActivity:
     def mark_api_active(self, day: int, aid: str, expires: int) -> None:
         with self._lock:
             self.api_active.setdefault(day, set()).add(aid)
+
+    def remove_api_active(self, day: int, aid: str) -> None:
+        with self._lock:
+            self.api_active.get(day, set()).discard(aid)
 
     def add_new_user(self, day: int, aid: str, expires: int) -> None:
         with self._lock:

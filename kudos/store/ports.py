@@ -27,6 +27,8 @@ class StoredSession:
     aid: str
     started: float
     ended: float | None
+    # When the server stored it (None for items written before this was kept).
+    received: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +160,16 @@ class UserRecordsPort(Protocol):
         conflict. On success the record's version is the one now stored."""
         ...
 
-    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
-        """Write ``records`` (each guarded by its version) and delete ``deletions``, atomically."""
+    def replace_user(
+        self,
+        user: UserKey,
+        records: list[Record],
+        deletions: list[Slot],
+        *,
+        removals: Sequence[tuple[UserKey, Record]] = (),
+    ) -> bool:
+        """Write ``records`` (each guarded by its version) and delete ``deletions`` and ``removals``
+        (these only if still at the version read, or already gone), atomically."""
         ...
 
     def delete_record(self, user: UserKey, key: RecordKey) -> None: ...
@@ -221,6 +231,10 @@ class ActivityPort(Protocol):
     ) -> None: ...
 
     def mark_api_active(self, day: int, aid: str, expires: int) -> None: ...
+
+    def remove_api_active(self, day: int, aid: str) -> None:
+        """Take back an API-activity marker (a late write that an identify's merge moved)."""
+        ...
 
     def add_new_user(self, day: int, aid: str, expires: int) -> None: ...
 
