@@ -59,6 +59,10 @@ def deliver(
                 return outcome
             continue  # another sender or a sweep changed it: look again
         campaign, rendered = outcome
+        # Endpoints are made before the claim, so that nothing but the publish itself lies between
+        # the claim and the publish: a sender that dies making one leaves the send queued, not
+        # `unconfirmed` with nothing pushed.
+        targets = _targets(store, push, user)
         claimed = replace(
             send,
             status="sent",
@@ -71,7 +75,7 @@ def deliver(
         )
         if not store.users.save(user.key, claimed):
             continue
-        return _publish(store, push, user, campaign, claimed, rendered, at, reevaluate)
+        return _publish(store, push, user, campaign, claimed, rendered, targets, at, reevaluate)
     # The message is retried (SQS redelivers it): nothing was published.
     raise ConcurrentUpdateError(f"send {message.send_id} kept changing under the sender")
 
@@ -114,6 +118,25 @@ def _stopped(send: SendRecord, stop: Stop) -> SendRecord:
     return replace(send, status=stop.status, reason=stop.reason, pending_at=None)
 
 
+def _targets(store: Storage, push: PushPort, user: UserRecords) -> list[tuple[TokenRecord, str | None]]:
+    """The user's valid, enabled tokens, each token once (even when two devices report the same one),
+    with its endpoint, made now if it has none (None: the push service refused the token)."""
+    targets: list[tuple[TokenRecord, str | None]] = []
+    seen: set[str] = set()
+    for token in sorted(user.tokens.values(), key=lambda token: token.device_id):
+        if not token.usable or token.token in seen:
+            continue
+        seen.add(token.token)
+        if token.endpoint is None:
+            endpoint = push.endpoint(token.platform, token.token)
+            if endpoint is not None:
+                # Kept with the token, so the endpoint is made once (best effort: a lost race makes it again).
+                token.endpoint = endpoint
+                store.users.save(user.key, token)
+        targets.append((token, token.endpoint))
+    return targets
+
+
 def _publish(
     store: Storage,
     push: PushPort,
@@ -121,6 +144,7 @@ def _publish(
     campaign: CompiledCampaign,
     claimed: SendRecord,
     rendered: RenderedPush,
+    targets: list[tuple[TokenRecord, str | None]],
     at: float,
     reevaluate: Reevaluate,
 ) -> SendRecord:
@@ -128,13 +152,9 @@ def _publish(
         campaign.name, claimed.send_id, rendered.title, rendered.body, rendered.deep_link, rendered.image
     )
     accepted = gone = 0
-    published_to: set[str] = set()
-    for token in sorted(user.tokens.values(), key=lambda token: token.device_id):
-        if not token.usable or token.token in published_to:
-            continue  # one push per token, even when two devices report the same one
-        published_to.add(token.token)
+    for token, endpoint in targets:
         try:
-            result = _publish_to(store, push, user, token, message)
+            result = "gone" if endpoint is None else push.publish(endpoint, token.platform, message)
         except Exception:
             if accepted or gone:
                 raise  # something was published: the send stays `sent`, unconfirmed
@@ -166,20 +186,6 @@ def _publish(
         user.add(final)
     reevaluate(user, at)
     return final
-
-
-def _publish_to(
-    store: Storage, push: PushPort, user: UserRecords, token: TokenRecord, message: PushMessage
-) -> str:
-    endpoint = token.endpoint
-    if endpoint is None:
-        endpoint = push.endpoint(token.platform, token.token)
-        if endpoint is None:
-            return "gone"
-        # Kept with the token, so the endpoint is made once (best effort: a lost race makes it again).
-        token.endpoint = endpoint
-        store.users.save(user.key, token)
-    return push.publish(endpoint, token.platform, message)
 
 
 def _token_gone(store: Storage, user: UserRecords, token: TokenRecord, at: float) -> None:

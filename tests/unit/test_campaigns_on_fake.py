@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from kudos.campaigns.sender import deliver
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.identity import UserKey
 from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
@@ -193,3 +194,30 @@ def test_deleting_a_user_dismisses_its_queued_send_and_keeps_the_figures(world: 
     ((user, kept),) = world.store.campaigns.sends("thank_vips", limit=10)
     assert user is None
     assert (kept.status, kept.reason, kept.title) == ("dismissed", "the user was deleted", None)
+
+
+class SenderDied(BaseException):
+    """The sender's process died (no handler of the sender runs)."""
+
+
+def test_a_sender_that_dies_making_an_endpoint_leaves_the_send_queued(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.token("u-9")
+    world.track("u-9", vip=True)
+    (message,) = world.store.send_queue.take()
+
+    def dies(platform: str, token: str) -> str:
+        raise SenderDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.push, "endpoint", dies)
+        with pytest.raises(SenderDied):
+            deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
+    (send,) = world.sends("u-9")
+    assert send.status == "queued"  # not `sent`, unconfirmed, with nothing pushed
+    world.store.send_queue.enqueue([message])  # SQS redelivers it
+    (sent,) = world.drain()
+    assert sent is not None
+    assert (sent.status, sent.reason) == ("sent", None)
+    assert len(world.push.published) == 1
