@@ -4,7 +4,9 @@ publishes it to each of the user's valid, enabled tokens.
 At most once: the send is recorded `sent` with reason `unconfirmed` *before* the first publish, under
 optimistic concurrency, so a redelivered message, a second sender or a retry after a crash finds it
 no longer queued and publishes nothing. After publishing, the reason is cleared. A crash between
-the two leaves `unconfirmed`, as campaigns.md asks, rather than risk a second push.
+the two leaves `unconfirmed`, as campaigns.md asks, rather than risk a second push. So does a publish
+that raised anything but PushRefused: it may have reached the service (a timeout after the push went
+out); only a refusal says that nothing did, and only then is the send given back to the queue.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from kudos.core.clock import Clock
 from kudos.core.records import UNCONFIRMED, SendRecord, TokenRecord, UserRecords
 from kudos.core.timeutil import day_of
 from kudos.ingest.updates import ConcurrentUpdateError
-from kudos.store.ports import PushEvent, PushMessage, PushPort, QueuedSend, Storage
+from kudos.store.ports import PushEvent, PushMessage, PushPort, PushRefused, QueuedSend, Storage
 
 MAX_ATTEMPTS = 4
 # Push events recorded by the sender (a token found gone) are kept as long as the ones apps send.
@@ -155,7 +157,7 @@ def _publish(
     for token, endpoint in targets:
         try:
             result = "gone" if endpoint is None else push.publish(endpoint, token.platform, message)
-        except Exception:
+        except PushRefused:
             if accepted or gone:
                 raise  # something was published: the send stays `sent`, unconfirmed
             # Nothing went out: give the send back to the queue, and let SQS retry the message.

@@ -37,6 +37,7 @@ from kudos.store.ports import (
     PublishResult,
     PushEvent,
     PushMessage,
+    PushRefused,
     QueuedSend,
     Slot,
     StoredSession,
@@ -501,7 +502,7 @@ class MemoryStore:
 
 class RecordingPush:
     """A push service that records what it was asked to publish. Tokens in ``gone`` are rejected
-    as an unregistered token is; ``failing`` makes every publish raise, as an outage would."""
+    as an unregistered token is; ``failing`` makes every publish refused, as an outage would."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, PushMessage]] = []  # (endpoint, message)
@@ -516,7 +517,7 @@ class RecordingPush:
 
     def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult:
         if self.failing:
-            raise ConnectionError("push service unavailable")
+            raise PushRefused("push service unavailable")
         if endpoint.rpartition("/")[2] in self.gone:
             return "gone"
         self.published.append((endpoint, message))

@@ -13,7 +13,7 @@ from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
 from kudos.ingest.users import delete_users, identify_users
 from kudos.segments.sweep import run_sweep
-from kudos.store.ports import QueuedSend
+from kudos.store.ports import PushMessage, PushRefused, QueuedSend
 from tests.campaign_world import NOW, RULES, SETTINGS, World, rules
 
 
@@ -217,6 +217,46 @@ def test_a_sender_that_dies_making_an_endpoint_leaves_the_send_queued(
     (send,) = world.sends("u-9")
     assert send.status == "queued"  # not `sent`, unconfirmed, with nothing pushed
     world.store.send_queue.enqueue([message])  # SQS redelivers it
+    (sent,) = world.drain()
+    assert sent is not None
+    assert (sent.status, sent.reason) == ("sent", None)
+    assert len(world.push.published) == 1
+
+
+def test_a_publish_whose_answer_is_lost_is_never_published_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.token("u-10")
+    world.track("u-10", vip=True)
+    (message,) = world.store.send_queue.take()
+    publish = world.push.publish
+
+    def times_out(endpoint: str, platform: str, push: PushMessage) -> str:
+        publish(endpoint, platform, push)  # it went out; the answer did not come back
+        raise TimeoutError("read timeout")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.push, "publish", times_out)
+        with pytest.raises(TimeoutError):
+            deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
+    world.store.send_queue.enqueue([message])  # SQS redelivers it
+    world.drain()
+    (send,) = world.sends("u-10")
+    assert (send.status, send.reason) == ("sent", "unconfirmed")
+    assert len(world.push.published) == 1
+
+
+def test_a_refused_publish_is_given_back_and_sent_on_redelivery(world: World) -> None:
+    world.token("u-11")
+    world.track("u-11", vip=True)
+    (message,) = world.store.send_queue.take()
+    world.push.failing = True
+    with pytest.raises(PushRefused):
+        deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
+    (send,) = world.sends("u-11")
+    assert send.status == "queued"
+    world.push.failing = False
+    world.store.send_queue.enqueue([message])
     (sent,) = world.drain()
     assert sent is not None
     assert (sent.status, sent.reason) == ("sent", None)
