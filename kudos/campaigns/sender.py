@@ -45,13 +45,20 @@ def deliver(
     reevaluate: Reevaluate,
 ) -> SendRecord | None:
     """Take one queued send; the send as it now stands (None: no such send, e.g. its user was
-    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent.
-    ConcurrentUpdateError when the send kept changing under us: nothing was published, retry."""
+    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent, and again on a
+    redelivery of a send already sent. ConcurrentUpdateError when the send kept changing under us:
+    nothing was published, retry."""
     at = max(clock(), message.at)
     for _ in range(MAX_ATTEMPTS):
         user = _load(store, message)
         send = user.sends.get(message.send_id) if user is not None else None
-        if user is None or send is None or not send.pending:
+        if user is None or send is None:
+            return send
+        if not send.pending:
+            if send.status == "sent":
+                # Made already, by a sender that may have died before re-evaluating the user whose
+                # messaging history the send changed: this redelivery does it (only differences are written).
+                reevaluate(user, at)
             return send
         outcome = _decide(store, segments, user, send, at)
         if outcome is None:

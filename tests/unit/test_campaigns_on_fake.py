@@ -8,6 +8,7 @@ import pytest
 from kudos.campaigns.sender import deliver
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.identity import UserKey
+from kudos.core.records import UserRecords
 from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
 from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
@@ -260,4 +261,23 @@ def test_a_refused_publish_is_given_back_and_sent_on_redelivery(world: World) ->
     (sent,) = world.drain()
     assert sent is not None
     assert (sent.status, sent.reason) == ("sent", None)
+    assert len(world.push.published) == 1
+
+
+def test_a_redelivery_re_evaluates_a_user_the_crashed_sender_did_not() -> None:
+    segments = rules(RULES + 'segment thanked "Thanked" { received("thank_vips") }\n')
+    world = World(segments)
+    world.token("u-12")
+    world.track("u-12", vip=True)
+    (message,) = world.store.send_queue.take()
+
+    def dies(user: UserRecords, at: float) -> None:
+        raise SenderDied  # after the send was recorded, before the user was re-evaluated
+
+    with pytest.raises(SenderDied):
+        deliver(world.store, world.push, world.segments, message, world.clock, dies)
+    assert "thanked" not in world.store.users.load_user(UserKey.of_user("u-12")).memberships
+    world.store.send_queue.enqueue([message])  # SQS redelivers it
+    world.drain()
+    assert "thanked" in world.store.users.load_user(UserKey.of_user("u-12")).memberships
     assert len(world.push.published) == 1
