@@ -3,8 +3,11 @@ the sender publishes it once, and each rule of campaigns.md stops what it should
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from kudos.campaigns.rules import holdout_position
 from kudos.campaigns.sender import deliver
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.identity import UserKey
@@ -14,7 +17,7 @@ from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
 from kudos.ingest.users import delete_users, identify_users
 from kudos.segments.sweep import run_sweep
-from kudos.store.ports import PushMessage, PushRefused, QueuedSend
+from kudos.store.ports import MembershipChange, PushMessage, PushRefused, QueuedSend
 from tests.campaign_world import NOW, RULES, SETTINGS, World, rules
 
 
@@ -197,8 +200,8 @@ def test_deleting_a_user_dismisses_its_queued_send_and_keeps_the_figures(world: 
     assert (kept.status, kept.reason, kept.title) == ("dismissed", "the user was deleted", None)
 
 
-class SenderDied(BaseException):
-    """The sender's process died (no handler of the sender runs)."""
+class ProcessDied(BaseException):
+    """The process died (no handler of the code under test runs)."""
 
 
 def test_a_sender_that_dies_making_an_endpoint_leaves_the_send_queued(
@@ -209,11 +212,11 @@ def test_a_sender_that_dies_making_an_endpoint_leaves_the_send_queued(
     (message,) = world.store.send_queue.take()
 
     def dies(platform: str, token: str) -> str:
-        raise SenderDied
+        raise ProcessDied
 
     with monkeypatch.context() as patched:
         patched.setattr(world.push, "endpoint", dies)
-        with pytest.raises(SenderDied):
+        with pytest.raises(ProcessDied):
             deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
     (send,) = world.sends("u-9")
     assert send.status == "queued"  # not `sent`, unconfirmed, with nothing pushed
@@ -272,12 +275,51 @@ def test_a_redelivery_re_evaluates_a_user_the_crashed_sender_did_not() -> None:
     (message,) = world.store.send_queue.take()
 
     def dies(user: UserRecords, at: float) -> None:
-        raise SenderDied  # after the send was recorded, before the user was re-evaluated
+        raise ProcessDied  # after the send was recorded, before the user was re-evaluated
 
-    with pytest.raises(SenderDied):
+    with pytest.raises(ProcessDied):
         deliver(world.store, world.push, world.segments, message, world.clock, dies)
     assert "thanked" not in world.store.users.load_user(UserKey.of_user("u-12")).memberships
     world.store.send_queue.enqueue([message])  # SQS redelivers it
     world.drain()
     assert "thanked" in world.store.users.load_user(UserKey.of_user("u-12")).memberships
     assert len(world.push.published) == 1
+
+
+DAILY = """
+segment vips "VIPs" { attr.vip = true }
+segment control "Control" { in_control("daily_vips") }
+campaign daily_vips "Daily" {
+    audience vips
+    send daily at 18:00 UTC
+    holdout 50%
+    push { title "t" body "b" }
+}
+"""
+
+
+def test_a_sweep_re_run_after_a_crash_re_evaluates_the_users_it_held_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World(rules(DAILY))
+    user = next(
+        f"u-{n}" for n in range(100) if holdout_position("daily_vips", UserKey.of_user(f"u-{n}")) < 0.5
+    )
+    world.token(user)
+    world.track(user, vip=True)
+    world.now = parse_instant("2026-11-22T18:05:00Z")
+    record_change = world.store.memberships.record_change
+
+    def dies(change: MembershipChange, *args: Any, **kwargs: Any) -> bool:
+        if change.segment == "control":
+            raise ProcessDied  # the sweep dies as it records the held-out user's entry
+        return record_change(change, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.store.memberships, "record_change", dies)
+        with pytest.raises(ProcessDied):
+            run_sweep(world.store, world.segments, world.now, world.clock)
+    run_sweep(world.store, world.segments, world.now, world.clock)  # the scheduler's retry
+    (send,) = world.sends(user)
+    assert send.status == "held_out"
+    assert "control" in world.store.users.load_user(UserKey.of_user(user)).memberships
