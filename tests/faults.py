@@ -36,6 +36,7 @@ class Failed(Exception):
 class Fault:
     at: int  # the call that fails, counted from 0 since Calls.reset()
     kind: FaultKind
+    call: str | None = None  # when given, ``at`` counts only the calls of this name ("push.publish")
 
 
 class Calls:
@@ -71,10 +72,10 @@ class Calls:
 
     def _counted(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         def counted(*args: Any, **kwargs: Any) -> Any:
-            number = len(self.log)
-            self.log.append(name)
             fault = self.fault
-            if fault is None or fault.at != number:
+            number = len(self.log) if fault is None or fault.call is None else self.log.count(fault.call)
+            self.log.append(name)
+            if fault is None or fault.at != number or fault.call not in (None, name):
                 return original(*args, **kwargs)
             self.fault = None
             self.struck = name
