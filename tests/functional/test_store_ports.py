@@ -519,3 +519,31 @@ def test_an_entry_and_the_triggers_it_fires_are_written_together_or_not_at_all(s
     late = [a_send("t-4", 1_728_000_300.0, status="queued", pending_at=1_728_000_420.0)]
     assert not store.memberships.record_change(change(ANA, "entered", 1_728_000_300.0), new_records=late)
     assert "t-4" not in store.users.load_user(ANA).sends
+
+
+def test_instants_finer_than_a_millisecond_order_sends_as_the_sort_keys_do(store: Any) -> None:
+    # Clocks give microseconds; the indexes' sort keys keep milliseconds, then the send id.
+    base = 1_728_000_000.0
+    made = [
+        (ANA, a_send("b", base + 0.0001, status="queued", pending_at=base + 60.0001)),
+        (DEVICE, a_send("a", base + 0.0004, status="queued", pending_at=base + 60.0004)),
+        (ALIAS, a_send("c", base + 0.0012, status="queued", pending_at=base + 60.0012)),
+    ]
+    for user, send in made:
+        assert store.users.save(user, send)
+    by_key = [made[1], made[0], made[2]]  # a, b in the same millisecond; c in the next
+    assert store.campaigns.sends("thanks", limit=10) == list(reversed(by_key))
+    assert store.campaigns.sends("thanks", limit=10, older_than=made[0][1]) == [made[1]]
+    assert list(store.campaigns.all_sends("thanks", base, base + 1)) == by_key
+    assert store.campaigns.pending(base + 61) == [(user, send.send_id) for user, send in by_key]
+    # Pending to the millisecond: a send due later within `until`'s millisecond is taken too (the
+    # sweep queues it again a fraction of a millisecond early, which the sender checks anyway).
+    assert store.campaigns.pending(base + 60) == [(DEVICE, "a"), (ANA, "b")]
+
+
+def test_a_range_of_sends_is_bounded_by_the_exact_instants(store: Any) -> None:
+    base = 1_728_000_000.0
+    for n, offset in enumerate([-0.0004, 0.0, 9.9996, 10.0]):
+        assert store.users.save(UserKey.of_user(f"u-{n}"), a_send(f"s-{n}", base + offset))
+    found = store.campaigns.all_sends("thanks", base, base + 10)
+    assert [send.send_id for _, send in found] == ["s-1", "s-2"]
