@@ -84,8 +84,8 @@ ZONES = {"u-0": None, "u-1": "America/Los_Angeles", "u-2": "Asia/Tokyo"}
 USERS = sorted(ZONES)
 STEPS = [60, 5 * 60, 3600, 7 * 3600, SECONDS_PER_DAY, 3 * SECONDS_PER_DAY]
 
-# A fault one time in two: at one of the first calls of the operation, or at the first or second
-# call of a kind that writes.
+# For a third of the operations no fault; otherwise one at one of the first calls of the operation,
+# or at its first or second call of a kind that writes (striking only if it makes that call).
 WRITES = [
     "push.publish",
     "users.save",
@@ -348,3 +348,13 @@ CampaignMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_campaign_sends_keep_their_invariants = CampaignMachine.TestCase
+
+
+def test_one_user_falls_in_both_holdouts_and_the_others_in_neither() -> None:
+    held = {
+        (campaign, user)
+        for campaign, fraction in HOLDOUT.items()
+        for user in USERS
+        if holdout_position(campaign, UserKey.of_user(user)) < fraction
+    }
+    assert held == {("thank_vips", "u-1"), ("daily_vips", "u-1")}
