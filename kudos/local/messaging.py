@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,38 +123,55 @@ def create_messaging(region: str, endpoint_url: str | None = None) -> LocalMessa
 
 
 def delete_messaging(messaging: LocalMessaging) -> None:
-    """Delete what ``create_messaging`` made (the applications with their endpoints)."""
+    """Delete what ``create_messaging`` made (the applications with their endpoints); what is gone
+    already (moto's state reset by a test) is no error."""
+    from botocore.exceptions import ClientError
+
     sqs = messaging_client("sqs", messaging.region, messaging.endpoint_url)
     for queue in (messaging.send_queue_url, messaging.dead_letter_queue_url):
-        sqs.delete_queue(QueueUrl=queue)
+        with suppress(ClientError):
+            sqs.delete_queue(QueueUrl=queue)
     sns = messaging_client("sns", messaging.region, messaging.endpoint_url)
     for application in (messaging.apns_application_arn, messaging.fcm_application_arn):
-        sns.delete_platform_application(PlatformApplicationArn=application)
+        with suppress(ClientError):
+            sns.delete_platform_application(PlatformApplicationArn=application)
+
+
+_server_lock = threading.Lock()
+_server: dict[str, str] = {}  # "url": the endpoint, once started
+
+
+def messaging_endpoint() -> str:
+    """The endpoint of moto's server for SQS and SNS: one per process, started on first use, a daemon
+    thread that ends with the process. One, because stopping one takes half a second (werkzeug polls
+    for a shutdown), which every `kudos serve` of a test run would pay; what each run made on it is
+    deleted when the run ends."""
+    with _server_lock:
+        if "url" not in _server:
+            from moto.server import ThreadedMotoServer
+
+            # werkzeug logs every request moto serves at INFO to stderr, drowning the handlers' logs.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            host, port = server.get_host_and_port()
+            _server["url"] = f"http://{host}:{port}"
+        return _server["url"]
 
 
 @contextmanager
 def embedded_messaging(settings: Settings) -> Iterator[Settings]:
-    """moto's SQS and SNS on a server of their own in this process, for the block; yields ``settings``
-    naming them. Settings that already name a send queue (SEND_QUEUE_URL: a developer's own queue)
-    are kept as they are, and nothing is started."""
+    """moto's SQS and SNS, on a server in this process, for the block; yields ``settings`` naming
+    them. Settings that already name a send queue (SEND_QUEUE_URL: a developer's own queue) are kept
+    as they are, and nothing is made."""
     if settings.send_queue_url is not None:
         yield settings
         return
-    from moto.server import ThreadedMotoServer
-
-    # werkzeug logs every request moto serves at INFO to stderr, drowning the handlers' own logs.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    messaging = create_messaging(settings.region, messaging_endpoint())
     try:
-        host, port = server.get_host_and_port()
-        messaging = create_messaging(settings.region, f"http://{host}:{port}")
-        try:
-            yield messaging.settings(settings)
-        finally:
-            delete_messaging(messaging)
+        yield messaging.settings(settings)
     finally:
-        server.stop()
+        delete_messaging(messaging)
 
 
 @contextmanager
@@ -170,11 +188,12 @@ def in_process_messaging(settings: Settings) -> Iterator[Settings]:
 
 
 def drains_locally(settings: Settings) -> bool:
-    """Whether nobody but this process takes the send queue: moto's (in process, or an emulator on
-    this machine), as opposed to a queue on AWS, which SendFunction's event source mapping drains."""
-    if settings.send_queue_url is None:
+    """Whether nobody but this process takes the send queue: one on an emulator on this machine (the
+    embedded one), as opposed to a queue on AWS, which SendFunction's event source mapping drains.
+    (moto in process, `kudos demo`'s, cannot be told from AWS: the demo says so itself.)"""
+    if settings.send_queue_url is None or settings.sqs_endpoint_url is None:
         return False
-    return settings.sqs_endpoint_url is None or is_local_endpoint(settings.sqs_endpoint_url)
+    return is_local_endpoint(settings.sqs_endpoint_url)
 
 
 def published_pushes(settings: Settings) -> list[Push]:
@@ -214,6 +233,6 @@ class PushLog:
         for push in fresh:
             self._seen.add(push.message_id)
             campaign, send = push.ids()
-            print(f"push: campaign {campaign}, send {send}, to a {push.platform} endpoint", file=sys.stderr)
+            print(f"push: campaign {campaign}, send {send}, through {push.platform}", file=sys.stderr)
         sys.stderr.flush()
         return len(fresh)

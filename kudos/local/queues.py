@@ -230,13 +230,16 @@ def send_queue_drainer(
     *,
     log: bool = True,
     on_batch: Callable[[int, int], object] | None = None,
+    in_process: bool = False,
 ) -> QueueDrainer | None:
     """A drainer of the send queue into the template's function that reads SendQueue; None when the
-    template has none, or when the queue is not one only this process drains (a queue on AWS)."""
+    template has none, or when the queue is not one only this process drains (a queue on AWS).
+    ``in_process``: the queue is moto's in this process (``mock_aws``, no endpoint)."""
     consumer = template.queue_consumer(SEND_QUEUE)
-    if consumer is None or not drains_locally(settings):
+    if consumer is None or settings.send_queue_url is None:
         return None
-    assert settings.send_queue_url is not None
+    if not (in_process or drains_locally(settings)):
+        return None
     function, source = consumer
     client = messaging_client("sqs", settings.region, settings.sqs_endpoint_url)
     return QueueDrainer(
