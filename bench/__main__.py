@@ -2,7 +2,7 @@
 
 `python -m bench --quick` (or KUDOS_BENCH_QUICK=1) runs each on tiny sizes: a smoke run, whose
 numbers mean nothing. `--endpoint-url URL` uses a running DynamoDB Local instead of starting one.
-One DynamoDB Local serves the ingest, segment and sweep benchmarks; each warms it up again before timing.
+One DynamoDB Local serves the ingest, segment, sweep and sender benchmarks; each warms it up again before timing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from bench import bench_dsl, bench_ingest, bench_segments, bench_sweep, stats
+from bench import bench_dsl, bench_ingest, bench_segments, bench_send, bench_sweep, stats
 from kudos.local.dynamodb import dynamodb_local
 
 
@@ -36,6 +36,7 @@ def _run_all(url: str, quick: list[str]) -> None:
         ("segment rules", lambda: bench_dsl.main(quick)),
         ("segment sweep", lambda: bench_segments.main([*quick, "--endpoint-url", url])),
         ("steady and full sweeps", lambda: bench_sweep.main([*quick, "--endpoint-url", url])),
+        ("campaign sender", lambda: bench_send.main([*quick, "--endpoint-url", url])),
     ):
         started = time.perf_counter()
         run()

@@ -122,7 +122,10 @@ class _Checker:
         name = _subject_name(subject)
         if comparison.implicit:
             if value_type is not ValueType.BOOL:
-                example = _BARE_EXAMPLES[value_type].format(name=name)
+                # The call as written (`pushes_opened(last 30 days) >= 1`): the bare name may not
+                # even be a field (pushes_opened has no lifetime form).
+                written = comparison.text if isinstance(subject, FunctionRef) else name
+                example = _BARE_EXAMPLES[value_type].format(name=written)
                 self.error(
                     comparison.position,
                     f"{name} is {value_type.with_article}, not a condition; compare it, e.g. {example}",

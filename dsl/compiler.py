@@ -85,6 +85,7 @@ _PROFILE_ATTRIBUTES = {
     "push_opted_in_at": "push_opted_in_at",
     "push_unsubscribed_at": "push_unsubscribed_at",
     "last_received_any": "last_received_any",
+    "last_opened_any": "last_opened_any",
 }
 _CAMPAIGN_FLAGS = ("received", "opened", "converted", "in_control")
 
@@ -169,7 +170,7 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
     windows = [argument for argument in subject.arguments if isinstance(argument, Window)]
     # A window is the day of `at` and the days-1 days before it.
     span = windows[0].days - 1 if windows else 0
-    if name in ("sessions", "purchases"):
+    if name in ("sessions", "purchases", "pushes_received", "pushes_opened"):
         attribute = name
 
         def read_count_in_window(profile: ProfileView, context: EvalContext) -> int:
@@ -217,6 +218,26 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
             return context.memberships[key]
 
         return read_membership, COST_LOOKUP
+    if name == "received" and windows:
+
+        def read_received_in_window(profile: ProfileView, context: EvalContext) -> bool:
+            history = profile.campaigns.get(key)
+            if history is None:
+                return False
+            last_day = context.at_day
+            return history.receives.in_window(last_day - span, last_day) > 0
+
+        return read_received_in_window, COST_WINDOW
+    if name == "opened" and windows:
+
+        def read_opened_in_window(profile: ProfileView, context: EvalContext) -> bool:
+            history = profile.campaigns.get(key)
+            if history is None:
+                return False
+            last_day = context.at_day
+            return history.opens.in_window(last_day - span, last_day) > 0
+
+        return read_opened_in_window, COST_WINDOW
     if name in _CAMPAIGN_FLAGS:
         flag = name
 
@@ -232,6 +253,13 @@ def _call_reader(subject: FunctionRef) -> tuple[Reader, int]:
             return None if history is None else history.last_received
 
         return read_last_received, COST_LOOKUP
+    if name == "last_opened":
+
+        def read_last_opened(profile: ProfileView, _: EvalContext) -> float | None:
+            history = profile.campaigns.get(key)
+            return None if history is None else history.last_opened
+
+        return read_last_opened, COST_LOOKUP
     raise AssertionError(f"no reader for {name}(...)")
 
 

@@ -98,12 +98,16 @@ FIELDS: dict[str, FieldSpec] = {
         _spec("push_opted_in_at", _I, _PLAIN),
         _spec("push_unsubscribed_at", _I, _PLAIN),
         _spec("in_segment", _B, _NAME),
-        _spec("received", _B, _NAME),
-        _spec("opened", _B, _NAME),
+        _spec("received", _B, _NAME, _NAME_WINDOW),
+        _spec("opened", _B, _NAME, _NAME_WINDOW),
         _spec("converted", _B, _NAME),
         _spec("in_control", _B, _NAME),
         _spec("last_received", _I, _NAME),
         _spec("last_received_any", _I, _PLAIN),
+        _spec("last_opened", _I, _NAME),
+        _spec("last_opened_any", _I, _PLAIN),
+        _spec("pushes_received", _N, _WINDOW),
+        _spec("pushes_opened", _N, _WINDOW),
     )
 }
 
@@ -111,6 +115,7 @@ FIELDS: dict[str, FieldSpec] = {
 NEVER_UNSET = frozenset(
     {"anonymous", "random_bucket", "sessions", "events", "purchases", "spent", "push_enabled"}
     | {"in_segment", "received", "opened", "converted", "in_control"}
+    | {"pushes_received", "pushes_opened"}
 )
 
 MAX_WINDOW_DAYS = 90

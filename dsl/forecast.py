@@ -9,8 +9,10 @@ may be early (the sweep then reads a user for nothing) but never late (it would 
 Between data changes time moves a rule's value only through what the data fixes:
 - an instant compared with a relative time (`last_session >= 7 days ago`) flips once, at
   value - offset, because the threshold at + offset grows with time;
-- a window sum (`sessions(last 30 days)`) changes only at a UTC midnight where a counted day leaves
-  the window, or a counted day after the day of `at` (a clock running ahead) enters it;
+- a window sum (`sessions(last 30 days)`, `pushes_received(last 7 days)`) changes only at a UTC
+  midnight where a counted day leaves the window, or a counted day after the day of `at` (a clock
+  running ahead) enters it; a windowed flag (`opened("x", last 30 days)`, "the count in the window
+  is not 0") likewise;
 - `in_segment` changes when the segment it reads does;
 - everything else (absolute instants, attributes, lifetime counts) never changes with time.
 
@@ -28,6 +30,7 @@ from dsl.compiler import COMPARE, Access, Predicate, access_for, compile_compari
 from dsl.model import (
     And,
     AttributeRef,
+    BoolLiteral,
     Comparison,
     Condition,
     FunctionRef,
@@ -289,9 +292,14 @@ def _window_forecast(comparison: Comparison, subject: FunctionRef, predicate: Pr
     operator = comparison.operator
     # With every counted day on or before the day of `at`, the sum only loses days as time passes,
     # and a sum of non-negative amounts only shrinks: an ordering against a constant then turns at
-    # most once, and its final side is known.
+    # most once, and its final side is known. So does a windowed flag (received("x", last 7 days):
+    # "the count is not 0") compared with = or != true or false: true ends false, and `= false` true.
     shrinking_search = operator.is_ordering
     final_when_shrinking = operator in _TRUE_WHEN_BELOW
+    operand = comparison.operand
+    if operator in (Operator.EQ, Operator.NE) and isinstance(operand, BoolLiteral):
+        shrinking_search = True
+        final_when_shrinking = operand.value == (operator is Operator.NE)
 
     def window_forecast(profile: ProfileView, context: EvalContext) -> tuple[bool, float | None]:
         now = predicate(profile, context)
@@ -350,16 +358,27 @@ def _first_turn(
 
 def _days_reader(subject: FunctionRef) -> DaysReader:
     name = subject.name
-    if name in ("sessions", "purchases"):
-        attribute = name
-
-        def counted_days(profile: ProfileView) -> Mapping[int, float]:
-            counts = profile.sessions if attribute == "sessions" else profile.purchases
-            return counts.by_day
-
-        return counted_days
+    if name == "sessions":
+        return lambda profile: profile.sessions.by_day
+    if name == "purchases":
+        return lambda profile: profile.purchases.by_day
+    if name == "pushes_received":
+        return lambda profile: profile.pushes_received.by_day
+    if name == "pushes_opened":
+        return lambda profile: profile.pushes_opened.by_day
     if name == "spent":
         return lambda profile: profile.spent_by_day
+    if name in ("received", "opened"):
+        campaign = _name_argument(subject)
+        opens = name == "opened"
+
+        def campaign_days(profile: ProfileView) -> Mapping[int, float] | None:
+            history = profile.campaigns.get(campaign)
+            if history is None:
+                return None
+            return (history.opens if opens else history.receives).by_day
+
+        return campaign_days
     assert name == "events", f"no days for {name}(...)"
     key = _name_argument(subject)
 

@@ -48,13 +48,20 @@ class EventStats:
 
 @dataclass(slots=True)
 class CampaignHistory:
-    """What one campaign did to this user (filled by the campaign sender and push events)."""
+    """What one campaign did to this user (filled by the campaign sender and push events).
+
+    `receives` and `opens` count pushes per UTC day (a push received on two devices, or opened
+    twice, is one), for the windowed fields; `opens` and `last_opened` hold direct and influenced
+    opens alike (campaigns.md, Results)."""
 
     received: bool = False
     opened: bool = False
     converted: bool = False
     in_control: bool = False
     last_received: float | None = None
+    last_opened: float | None = None
+    receives: DailyCounts = field(default_factory=DailyCounts)
+    opens: DailyCounts = field(default_factory=DailyCounts)
 
 
 class ProfileView(Protocol):
@@ -132,6 +139,21 @@ class ProfileView(Protocol):
 
     @property
     def last_received_any(self) -> float | None: ...
+
+    @property
+    def last_opened_any(self) -> float | None:
+        """The latest open (direct or influenced) of any campaign."""
+        ...
+
+    @property
+    def pushes_received(self) -> DailyCounts:
+        """Pushes received from any campaign, per UTC day: the campaigns' `receives` summed."""
+        ...
+
+    @property
+    def pushes_opened(self) -> DailyCounts:
+        """Pushes opened from any campaign, per UTC day: the campaigns' `opens` summed."""
+        ...
 
     def spent_in_window(self, first_day: int, last_day: int) -> float:
         """Money spent on the days first_day..last_day inclusive."""

@@ -57,11 +57,18 @@ def paused(campaign: CompiledCampaign | None, state: CampaignState | None) -> St
 
 def not_eligible(campaign: CompiledCampaign, user: UserRecords, at: float) -> Stop | None:
     """A `sent` or `held_out` trigger less than `reeligible after` before (or ever, by default).
-    Seconds between the two instants, as Braze counts re-eligibility."""
-    last = max(
-        (send.triggered_at for send in user.sends_of(campaign.name) if send.counts_for_eligibility),
-        default=None,
-    )
+    Seconds between the two instants, as Braze counts re-eligibility.
+
+    Beyond campaigns.md: a trigger of the campaign still queued or held also makes a new one not
+    eligible, so that re-entering before the first is sent (identify merging a device that entered
+    into the user, who then enters) never gives the user two pushes for one entry."""
+    history = user.sends_of(campaign.name)
+    waiting = next((send for send in history if send.pending), None)
+    if waiting is not None:
+        return Stop(
+            "not_eligible", f"a trigger of this campaign is still {waiting.status}", waiting.triggered_at
+        )
+    last = max((send.triggered_at for send in history if send.counts_for_eligibility), default=None)
     if last is None:
         return None
     period = campaign.reeligible_after_seconds

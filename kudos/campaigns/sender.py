@@ -16,11 +16,13 @@ from typing import Protocol
 from dsl import SegmentSet
 from dsl.campaigns import CompiledCampaign, RenderedPush, template_values
 from dsl.templates import TemplateRenderError
+from kudos.campaigns.results import influence_window
 from kudos.campaigns.rules import Stop, send_stop
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.clock import Clock
 from kudos.core.records import UNCONFIRMED, SendRecord, TokenRecord, UserRecords
 from kudos.core.timeutil import day_of
+from kudos.ingest.updates import ConcurrentUpdateError
 from kudos.store.ports import PushEvent, PushMessage, PushPort, QueuedSend, Storage
 
 MAX_ATTEMPTS = 4
@@ -41,7 +43,8 @@ def deliver(
     reevaluate: Reevaluate,
 ) -> SendRecord | None:
     """Take one queued send; the send as it now stands (None: no such send, e.g. its user was
-    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent."""
+    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent.
+    ConcurrentUpdateError when the send kept changing under us: nothing was published, retry."""
     at = max(clock(), message.at)
     for _ in range(MAX_ATTEMPTS):
         user = _load(store, message)
@@ -64,11 +67,13 @@ def deliver(
             pending_at=None,
             title=rendered.title,
             body=rendered.body,
+            influence_until=at + influence_window(user.to_profile(), at),
         )
         if not store.users.save(user.key, claimed):
             continue
         return _publish(store, push, user, campaign, claimed, rendered, at, reevaluate)
-    return None
+    # The message is retried (SQS redelivers it): nothing was published.
+    raise ConcurrentUpdateError(f"send {message.send_id} kept changing under the sender")
 
 
 def _load(store: Storage, message: QueuedSend) -> UserRecords | None:

@@ -44,6 +44,9 @@ class Profile:
     push_enabled: bool = False
     campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
     last_received_any: float | None = None
+    last_opened_any: float | None = None
+    pushes_received: DailyCounts = field(default_factory=DailyCounts)
+    pushes_opened: DailyCounts = field(default_factory=DailyCounts)
     alias: UserAlias | None = None  # the key of an alias-only profile (api.md user_alias)
 
     @property

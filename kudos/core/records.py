@@ -7,6 +7,7 @@ losing an update. ``UserRecords.to_profile`` assembles what segment rules read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Literal, TypeVar, assert_never
@@ -20,6 +21,7 @@ from kudos.core.profile import (
     EventStats,
     Profile,
 )
+from kudos.core.timeutil import day_of
 
 # Day counters are kept for this many days before the newest day written (rules read ≤ 90 days;
 # the margin covers sessions dated up to a day ahead of the server clock).
@@ -117,6 +119,12 @@ def _sum_days(a: dict[int, Number], b: dict[int, Number]) -> dict[int, Number]:
     return merged
 
 
+def _add_to_day(by_day: dict[int, int], day: int) -> dict[int, int]:
+    """One more on ``day``, keeping the retained days before the newest."""
+    added = {**by_day, day: by_day.get(day, 0) + 1}
+    return prune_days(added, max(added))
+
+
 @dataclass(slots=True)
 class ActivityRecord:
     """The hot item: written on every new session, so it holds only what sessions change."""
@@ -130,6 +138,10 @@ class ActivityRecord:
     first_active_day: int | None = None
     last_api_day: int | None = None
     session_days: dict[int, int] = field(default_factory=dict)
+    # The sessions this record counted lately: a 4-character hash of the session id -> the hour it
+    # was counted in (hours since the epoch), kept a day and an hour, so that a retry after a crash
+    # knows what is missing.
+    counted: dict[str, int] = field(default_factory=dict)
 
     @property
     def key(self) -> RecordKey:
@@ -148,6 +160,7 @@ class ActivityRecord:
             first_active_day=min(first_days) if first_days else None,
             last_api_day=max(api_days) if api_days else None,
             session_days=_sum_days(self.session_days, other.session_days),
+            counted={**other.counted, **self.counted},
         )
 
 
@@ -318,8 +331,20 @@ class TokenRecord:
         return self.enabled and self.valid
 
 
+# How many pushes a campaign record remembers having counted (the newest): a second event of one
+# push (an open on another device, an upload retried) must not count it twice, and a user gets
+# few pushes of one campaign, so a short list covers all but a very late duplicate.
+COUNTED_PUSHES_KEPT = 16
+
+
 @dataclass(slots=True)
 class CampaignRecord:
+    """What push events say one campaign did to this user.
+
+    The sender's own pushes have their SendRecord, which counts them received when sent and opened
+    (directly or by influence) when the results code says so. The day series here count the pushes
+    the user holds no send of (another tool's, reported through /v1/push/events), one per push."""
+
     campaign_id: str
     version: int = 0
     received: bool = False
@@ -327,12 +352,37 @@ class CampaignRecord:
     converted: bool = False
     in_control: bool = False
     last_received: float | None = None
+    # Pushes the sender did not make: received by the day of the first event that named them,
+    # opened by the day of their first `opened` event, and the latest such open.
+    receive_days: dict[int, int] = field(default_factory=dict)
+    open_days: dict[int, int] = field(default_factory=dict)
+    last_opened: float | None = None
+    # The pushes counted in those series, newest last: "r" + push id received, "o" + push id opened.
+    counted: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> RecordKey:
         return campaign_key(self.campaign_id)
 
+    def count_receive(self, push: str, at: float) -> None:
+        """A push the sender did not make was received: an event at ``at`` named it."""
+        if self._first_count("r" + push):
+            self.receive_days = _add_to_day(self.receive_days, day_of(at))
+
+    def count_open(self, push: str, at: float) -> None:
+        """A push the sender did not make was opened at ``at``: one open a push, its first."""
+        if self._first_count("o" + push):
+            self.open_days = _add_to_day(self.open_days, day_of(at))
+            self.last_opened = _max(self.last_opened, at)
+
+    def _first_count(self, mark: str) -> bool:
+        if mark in self.counted:
+            return False
+        self.counted = [*self.counted, mark][-COUNTED_PUSHES_KEPT:]
+        return True
+
     def merged_with(self, other: CampaignRecord) -> CampaignRecord:
+        counted = [mark for mark in other.counted if mark not in self.counted] + self.counted
         return replace(
             self,
             received=self.received or other.received,
@@ -340,6 +390,10 @@ class CampaignRecord:
             converted=self.converted or other.converted,
             in_control=self.in_control or other.in_control,
             last_received=_max(self.last_received, other.last_received),
+            receive_days=_sum_days(self.receive_days, other.receive_days),
+            open_days=_sum_days(self.open_days, other.open_days),
+            last_opened=_max(self.last_opened, other.last_opened),
+            counted=counted[-COUNTED_PUSHES_KEPT:],
         )
 
 
@@ -441,6 +495,14 @@ class SendRecord:
     title: str | None = None
     body: str | None = None
     version: int = 0
+    # Results (campaigns.md "Results"), each the earliest instant that counts, so that push events,
+    # sessions and events arriving late, twice or out of order give the same figures.
+    influence_until: float | None = None  # a session starting by then is an influenced open
+    delivered_at: float | None = None
+    opened_at: float | None = None
+    direct_open: bool = False  # a direct open replaces an influenced one, whenever it arrives
+    converted_at: float | None = None
+    opted_out_at: float | None = None  # an opt-out (or a token found gone) attributed to this send
 
     @property
     def key(self) -> RecordKey:
@@ -607,16 +669,36 @@ class UserRecords:
         profile.push_enabled = profile.push_subscription != "unsubscribed" and any(
             token.usable for token in self.tokens.values()
         )
-        profile.campaigns = self._campaign_history()
-        received = [c.last_received for c in profile.campaigns.values() if c.last_received is not None]
+        profile.campaigns = histories = self._campaign_history()
+        received = [c.last_received for c in histories.values() if c.last_received is not None]
         profile.last_received_any = max(received) if received else None
+        opened = [c.last_opened for c in histories.values() if c.last_opened is not None]
+        profile.last_opened_any = max(opened) if opened else None
+        if histories:
+            profile.pushes_received = _summed(history.receives for history in histories.values())
+            profile.pushes_opened = _summed(history.opens for history in histories.values())
         return profile
 
     def _campaign_history(self) -> dict[str, CampaignHistory]:
         """What rules read of messaging history: the push events recorded (CampaignRecord), and the
-        sender's own record of what it sent and whom it held out (SendRecord)."""
+        sender's own record of what it sent, whom it held out and what came of each push (SendRecord,
+        whose results kudos.campaigns.results fills).
+
+        A push is received when the sender sent it (at ``sent_at``) and opened at its ``opened_at``,
+        a direct or an influenced open (campaigns.md "Results": one open a push, the direct one when
+        there is one); a sent push with a conversion makes the user `converted`. Pushes the sender
+        did not make count from their push events."""
         history = {
-            cid: CampaignHistory(c.received, c.opened, c.converted, c.in_control, c.last_received)
+            cid: CampaignHistory(
+                received=c.received,
+                opened=c.opened,
+                converted=c.converted,
+                in_control=c.in_control,
+                last_received=c.last_received,
+                last_opened=c.last_opened,
+                receives=DailyCounts(sum(c.receive_days.values()), dict(c.receive_days)),
+                opens=DailyCounts(sum(c.open_days.values()), dict(c.open_days)),
+            )
             for cid, c in self.campaigns.items()
         }
         for send in self.sends.values():
@@ -625,15 +707,43 @@ class UserRecords:
             entry = history.setdefault(send.campaign, CampaignHistory())
             if send.status == "held_out":
                 entry.in_control = True
-            else:
-                entry.received = True
-                entry.last_received = _max(entry.last_received, send.sent_at)
+                continue
+            entry.received = True
+            entry.last_received = _max(entry.last_received, send.sent_at)
+            if send.sent_at is not None:
+                _count_on(entry.receives, send.sent_at)
+            if send.converted_at is not None:
+                entry.converted = True
+            if send.opened_at is not None:
+                entry.opened = True
+                entry.last_opened = _max(entry.last_opened, send.opened_at)
+                _count_on(entry.opens, send.opened_at)
+        for entry in history.values():
+            # Sends are kept for good, and windows read at most the last 90 days.
+            for counts in (entry.receives, entry.opens):
+                if counts.by_day:
+                    counts.by_day = prune_days(counts.by_day, max(counts.by_day))
         return history
+
+
+def _count_on(counts: DailyCounts, at: float) -> None:
+    day = day_of(at)
+    counts.total += 1
+    counts.by_day[day] = counts.by_day.get(day, 0) + 1
+
+
+def _summed(series: Iterable[DailyCounts]) -> DailyCounts:
+    summed = DailyCounts()
+    for counts in series:
+        summed.total += counts.total
+        summed.by_day = _sum_days(summed.by_day, counts.by_day)
+    return summed
 
 
 __all__ = [
     "ACTIVITY",
     "ATTRIBUTES",
+    "COUNTED_PUSHES_KEPT",
     "DEVICE_ATTRIBUTES",
     "PENDING_STATUSES",
     "PURCHASES",

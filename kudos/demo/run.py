@@ -7,7 +7,8 @@ The server clock is pinned to each request's receive instant, so 60 days replay 
 the acceptance window, late uploads and clock corrections behave as they would have on the day.
 
 The replay also runs SweepFunction (through the same local Lambda runner, on EventBridge's scheduled
-event) at each simulated UTC midnight, so what time alone changes in segments happens as it would.
+event) every 6 simulated hours, so what time alone changes in segments, scheduled campaigns and
+sends held for quiet hours happen as they would.
 
 The steps are plain functions over a ``DemoContext``: ``run_demo`` ingests and returns the context
 (the API, the store, the pinned "now"), and each report after it (``REPORTS``: active users,
@@ -18,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import io
+import itertools
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -43,22 +47,29 @@ from kudos.demo.population import (
     Request,
     generate,
 )
-from kudos.local.environment import DEFAULT_DATA_DIR
+from kudos.local.environment import DATA_RULES_SUBDIR, DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from kudos.core.settings import Settings
+    from kudos.demo.reactions import Reactions
     from kudos.local.routes import Template
     from kudos.store.dynamo import Store
+    from kudos.store.ports import QueuedSend
 
 TABLE_DAYS = 30
 ACTIVE_USERS_PATH = "/v1/metrics/active-users"
 SWEEP_FUNCTION = "SweepFunction"
-# The replay runs SweepFunction at each simulated UTC midnight, and once more at "now": what time
+SEND_FUNCTION = "SendFunction"
+SEND_BATCH = 10  # the event source mapping's batch size (template.yaml)
+# The demo's second campaign (kudos/demo/segments/): it pushes top users daily, wears them out,
+# and its guardrail pauses it.
+EAGER_CAMPAIGNS = ("daily_top_nudge",)
+# The replay runs SweepFunction every 6 simulated hours (UTC 00, 06, 12, 18), and once more at "now": what time
 # alone changes (last_session ageing out, windows sliding) is found then, as every SweepEveryMinutes
-# on AWS. Membership changes are at most a day late here, instead of 15 minutes.
-SWEEP_EVERY = float(SECONDS_PER_DAY)
+# on AWS. Membership changes are at most 6 hours late here, instead of 15 minutes.
+SWEEP_EVERY = SECONDS_PER_DAY / 4
 # The segment whose entries and exits the demo explains first (the others when nobody left it).
 EXPLAINED_SEGMENT = "top_users"
 PAGE_LIMIT = "1000"
@@ -85,12 +96,36 @@ class DemoApi:
     def __init__(self, template: Template, settings: Settings, store: Store) -> None:
         from kudos.local.gateway import LocalGateway
         from kudos.runtime import Services, install
+        from kudos.store.memory import MemorySendQueue, RecordingPush
 
         self.settings = settings
         self.store = store
         self.now = 0.0
         self.gateway = LocalGateway(template, region=settings.region)
-        install(Services(settings=settings, store=store, clock=lambda: self.now))
+        # Sends wait in this process, and SendFunction takes them as SQS's event source would; pushes
+        # are recorded, and the simulated users answer them (kudos.demo.reactions).
+        self.send_queue = MemorySendQueue()
+        store.send_queue = self.send_queue  # type: ignore[assignment]
+        self.push = RecordingPush()
+        install(Services(settings=settings, store=store, clock=lambda: self.now, push=self.push))
+
+    def take_sends(self) -> tuple[list[QueuedSend], list[tuple[QueuedSend, int]]]:
+        """The sends queued so far: (due now, delayed with their delay in seconds)."""
+        queued, self.send_queue.messages = self.send_queue.messages, []
+        return [send for send, delay in queued if delay <= 0], [(s, d) for s, d in queued if d > 0]
+
+    def send(self, sends: list[QueuedSend], *, at: float) -> None:
+        """SendFunction on an SQS event holding ``sends``, the clock at ``at``."""
+        from kudos.local.sqs import sqs_event
+        from kudos.store.send_queue import send_message
+
+        for start in range(0, len(sends), SEND_BATCH):
+            bodies = [json.dumps(send_message(send)) for send in sends[start : start + SEND_BATCH]]
+            result = self.invoke(
+                SEND_FUNCTION, sqs_event(bodies, queue="SendQueue", region=self.settings.region), at=at
+            )
+            if result.get("batchItemFailures"):
+                raise RuntimeError(f"{SEND_FUNCTION} failed on {len(result['batchItemFailures'])} message(s)")
 
     def request(
         self,
@@ -158,6 +193,7 @@ class Summary:
     sweep_kinds: Counter[str] = field(default_factory=Counter)
     sweep_changes: int = 0
     sweep_failures: list[str] = field(default_factory=list)
+    pushes: int = 0  # published by SendFunction (to the recording push service)
     elapsed: float = 0.0
 
     @property
@@ -209,7 +245,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Generate a seeded app population over the last DAYS days (power, regular, casual, "
         "lapsed, new and anonymous users; late, retried and clock-skewed uploads; backend events and "
         "purchases), replay every request through the Lambda handlers with the server clock pinned to "
-        "its receive instant (and SweepFunction at each simulated UTC midnight), then print what GET "
+        "its receive instant (and SweepFunction every 6 simulated hours), then print what GET "
         "/v1/metrics/active-users reports for the last 30 days, each segment's size, and how many users "
         "entered and left each segment per day, with one user's entry and exit explained. "
         f"'Now' is {DEFAULT_NOW:%Y-%m-%dT%H:%M:%SZ}, so the output is the same on every run. DynamoDB is "
@@ -275,6 +311,15 @@ def run(args: argparse.Namespace) -> int:
     # they would bury the report. A POWERTOOLS_LOG_LEVEL of the developer's still wins.
     environment = {**template.globals_environment, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     base = Settings.from_env()
+    data_dir = None if args.embedded or args.endpoint_url is not None else args.data or DEFAULT_DATA_DIR
+    if data_dir is not None and args.data is None and data_dir.is_dir():
+        # The demo's own directory: last run's data would double every figure.
+        shutil.rmtree(data_dir)
+    # The rules it runs with stay beside its data, where `make serve` reads them.
+    rules_home = (
+        data_dir / DATA_RULES_SUBDIR if data_dir is not None else Path(tempfile.mkdtemp(prefix="kudos-demo-"))
+    )
+    base = base.model_copy(update={"segments_dir": demo_rules(base.segments_dir, rules_home)})
     if args.embedded:
         if not os.environ.get("DAY_SHARDS"):
             # moto answers a Query by scanning the whole table, and the report queries every shard
@@ -288,10 +333,7 @@ def run(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url, settings=base, template_environment=environment
         )
     else:
-        data_dir = args.data or DEFAULT_DATA_DIR
-        if args.data is None and data_dir.is_dir():
-            # The demo's own directory: last run's data would double every figure.
-            shutil.rmtree(data_dir)
+        assert data_dir is not None
         data_dir.mkdir(parents=True, exist_ok=True)
         runtime = local_runtime(data_dir=data_dir, settings=base, template_environment=environment)
     with runtime as settings:
@@ -302,6 +344,18 @@ def run(args: argparse.Namespace) -> int:
             report(context)
     summary = context.summary
     return 1 if summary.failures or summary.unexpected_item_errors or summary.sweep_failures else 0
+
+
+# The demo's own campaign files, added to the shipped rules (segments/) for its run only.
+DEMO_RULES_DIR = Path(__file__).parent / "segments"
+
+
+def demo_rules(deployed: Path, target: Path) -> Path:
+    """``target`` filled with the deployed rules (``deployed``) plus the demo's campaign."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (*sorted(deployed.glob("*.seg")), *sorted(DEMO_RULES_DIR.glob("*.seg"))):
+        shutil.copyfile(source, target / source.name)
+    return target.resolve()
 
 
 def run_demo(
@@ -360,20 +414,59 @@ def replay(api: DemoApi, population: Population, console: Console) -> Summary:
 
 
 def _replay(api: DemoApi, population: Population, advance: Callable[[Request], None]) -> Summary:
+    """Population requests in order, interleaved with what happens at other instants: the scheduled
+    sweeps, sends that wait for their campaign's `rate`, and the users' answers to their pushes."""
+    from kudos.demo.reactions import Reactions
+
     summary = Summary(users=len(population.users))
-    sweeps = iter(sweep_instants(population))
-    next_sweep = next(sweeps, None)
-    for request in population.requests:
-        while next_sweep is not None and next_sweep <= request.received_at:
-            run_sweep(api, next_sweep, summary)
-            next_sweep = next(sweeps, None)
-        reply = api.request(request.method, request.path, request.body, at=request.received_at)
-        _tally(summary, request, reply)
-        advance(request)
-    while next_sweep is not None:
-        run_sweep(api, next_sweep, summary)
-        next_sweep = next(sweeps, None)
+    reactions = Reactions(population, EAGER_CAMPAIGNS)
+    order = itertools.count()
+    later: list[tuple[float, int, str, Any]] = [
+        (at, next(order), "sweep", None) for at in sweep_instants(population)
+    ]
+    heapq.heapify(later)
+    requests = iter(population.requests)
+    request = next(requests, None)
+    while request is not None or later:
+        if request is None or (later and later[0][0] <= request.received_at):
+            at, _, kind, payload = heapq.heappop(later)
+            if kind == "sweep":
+                run_sweep(api, at, summary)
+            elif kind == "send":
+                api.send(payload, at=at)
+            else:
+                _tally(summary, payload, api.request(payload.method, payload.path, payload.body, at=at))
+        else:
+            reply = api.request(request.method, request.path, request.body, at=request.received_at)
+            _tally(summary, request, reply)
+            advance(request)
+            request = next(requests, None)
+        for at, kind, payload in _what_follows(api, reactions, summary, population.now):
+            heapq.heappush(later, (at, next(order), kind, payload))
     return summary
+
+
+def _what_follows(
+    api: DemoApi, reactions: Reactions, summary: Summary, end: float
+) -> list[tuple[float, str, Any]]:
+    """Make the sends queued by the last step (SendFunction, as the queue's event source would at
+    once); what comes of them later: delayed sends, and the answers of users who got a push."""
+    follows: list[tuple[float, str, Any]] = []
+    while True:
+        due, delayed = api.take_sends()
+        follows += [(api.now + delay, "send", [send]) for send, delay in delayed]
+        if not due:
+            break
+        api.send(due, at=api.now)
+    for endpoint, message in api.push.published[summary.pushes :]:
+        token = endpoint.rpartition("/")[2]
+        follows += [
+            (answer.received_at, "answer", answer)
+            for answer in reactions.to(token, message, api.now)
+            if answer.received_at <= end
+        ]
+    summary.pushes = len(api.push.published)
+    return follows
 
 
 @contextlib.contextmanager
@@ -431,7 +524,7 @@ class _PlainProgress:
 
 
 def sweep_instants(population: Population) -> list[float]:
-    """Every simulated UTC midnight after the first request, and "now" (the sweep then is current)."""
+    """Every 6 simulated hours after the first request, and "now" (the sweep then is current)."""
     first = population.requests[0].received_at if population.requests else population.now
     instants = []
     at = (first // SWEEP_EVERY + 1) * SWEEP_EVERY
@@ -515,7 +608,7 @@ def print_summary(context: DemoContext) -> None:
         )
     sweep_kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.sweep_kinds.items()))
     console.print(
-        f"[bold]{summary.sweeps} sweeps[/] ({SWEEP_FUNCTION} at each UTC midnight and now: {sweep_kinds or 'none'}) "
+        f"[bold]{summary.sweeps} sweeps[/] ({SWEEP_FUNCTION} every 6 hours and now: {sweep_kinds or 'none'}) "
         f"recorded {summary.sweep_changes:,} membership changes; {len(summary.sweep_failures)} failed"
     )
     for failure in summary.sweep_failures:
@@ -619,7 +712,7 @@ def show_membership_changes(context: DemoContext) -> MembershipReport:
             changes[name] += reversed(found)  # oldest first
     table = Table(
         title="Segment entries and exits per UTC day, GET /v1/segments/{name}/changes?from=DAY&to=DAY",
-        caption=f"+ entered, - left; by ingest as requests arrived, by {SWEEP_FUNCTION} at each UTC midnight",
+        caption=f"+ entered, - left; by ingest as requests arrived, by {SWEEP_FUNCTION} every 6 hours",
     )
     table.add_column("date")
     for name in names:
@@ -736,5 +829,100 @@ def _mark(holds: bool) -> str:
     return "[green]yes[/]  " if holds else "[red]no[/]   "
 
 
+CAMPAIGN_COLUMNS = (
+    ("triggers", "triggers"),
+    ("sent", "sent"),
+    ("held out", "held_out"),
+    ("not eligible", "not_eligible"),
+    ("unreachable", "unreachable"),
+    ("dismissed", "dismissed"),
+    ("still held", "held"),
+    ("capped", "capped"),
+    ("expired", "expired"),
+    ("paused", "paused"),
+    ("delivered", "delivered"),
+    ("opens", "opens"),
+    ("conv.", "conversions"),
+    ("control conv.", "control_conversions"),
+    ("opt-outs", "opt_outs"),
+)
+
+
+def show_campaigns(context: DemoContext) -> dict[str, dict[str, Any]]:
+    """Each campaign's triggers and their outcomes per simulated day, its results, and one push as
+    it was rendered, through the campaign routes."""
+    from rich.table import Table
+
+    listed = context.api.request("GET", "/v1/campaigns", at=context.now)
+    reports: dict[str, dict[str, Any]] = {}
+    for campaign in listed.body["campaigns"]:
+        name = campaign["name"]
+        report = context.api.request("GET", f"/v1/campaigns/{name}/report", at=context.now).body
+        reports[name] = report
+        table = Table(
+            title=f"Campaign {name} ({campaign['trigger']}, audience {campaign['audience']}): "
+            f"GET /v1/campaigns/{name}/report",
+            caption="by UTC day of the trigger; held = waiting for the end of the user's quiet hours",
+        )
+        table.add_column("date")
+        for title, _ in CAMPAIGN_COLUMNS:
+            table.add_column(title, justify="right")
+        for day in report["days"]:
+            table.add_row(day["date"], *(_count(day[key]) for _, key in CAMPAIGN_COLUMNS))
+        table.add_section()
+        table.add_row("total", *(_count(report[key]) for _, key in CAMPAIGN_COLUMNS))
+        context.console.print()
+        context.console.print(table)
+        context.console.print(_results_line(report), soft_wrap=True)
+        if campaign["status"] != "active":
+            context.console.print(
+                f"[bold]{name} is {campaign['status']}[/] since {campaign['since']}: {campaign['reason']}",
+                soft_wrap=True,
+            )
+        _print_a_push(context, name)
+    return reports
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else (f"{value:,}" if value else ".")
+
+
+def _results_line(report: dict[str, Any]) -> str:
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    line = (
+        f"opens {report['opens']:,} ({report['direct_opens']:,} direct, {report['influenced_opens']:,} "
+        f"influenced); opt-outs {report['opt_outs']:,} ({rate(report['opt_out_rate'])} of sent)"
+    )
+    if report["conversion_rate"] is not None or report["control_conversion_rate"] is not None:
+        line += (
+            f"; conversion {rate(report['conversion_rate'])} sent vs "
+            f"{rate(report['control_conversion_rate'])} held out"
+        )
+    lift = report.get("lift")
+    if lift is not None:
+        low, high = lift["ci95"]
+        line += f"; lift {lift['absolute']:+.1%} (95% CI {low:+.1%} to {high:+.1%}, {lift['verdict']})"
+    return line
+
+
+def _print_a_push(context: DemoContext, name: str) -> None:
+    page = context.api.request("GET", f"/v1/campaigns/{name}/sends", query={"limit": "50"}, at=context.now)
+    sent = next((send for send in page.body.get("sends", []) if send["status"] == "sent"), None)
+    if sent is None:
+        return
+    who = ", ".join(f"{kind} {value}" for kind, value in (sent["user"] or {}).items())
+    context.console.print(
+        f"one push as sent to {who} at {sent['sent_at']}: [bold]{sent['title']}[/] / {sent['body']}",
+        soft_wrap=True,
+    )
+
+
 # The reports after the replay, in order; each one call on the context (tests may add their own).
-REPORTS: list[Callable[[DemoContext], object]] = [show_active_users, show_segments, show_membership_changes]
+REPORTS: list[Callable[[DemoContext], object]] = [
+    show_active_users,
+    show_segments,
+    show_membership_changes,
+    show_campaigns,
+]

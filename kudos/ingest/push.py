@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from dsl import SegmentSet
+from kudos.campaigns.results import PushSignal, Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -22,7 +24,9 @@ from kudos.core.records import (
     CampaignRecord,
     Record,
     RecordKind,
+    SendRecord,
     TokenRecord,
+    UserRecords,
     campaign_key,
     token_key,
 )
@@ -31,6 +35,7 @@ from kudos.core.timeutil import SECONDS_PER_DAY, day_of
 from kudos.core.wording import count, with_article
 from kudos.ingest.activity import activity_expiry
 from kudos.ingest.updates import Change, UsersInHand
+from kudos.ingest.users import settle_merged
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -75,11 +80,19 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
     registration = validate_request(TokenIn, body)
     # The device's previous token owner is the one this registration may replace, not its owner.
     user = _owner(store.pointers, registration.user_id, registration.device_id, by_token=False)
-    previous = store.pointers.claim_device(registration.device_id, user)
+    # The previous owner's token goes before the claim: a retry after a crash in between still
+    # finds who that was.
+    owner = store.pointers.device_owner(registration.device_id)
+    if owner is not None and owner != user:
+        store.users.delete_record(owner, token_key(registration.device_id))
+    previous = store.pointers.claim_device(registration.device_id, user) or (
+        owner if owner is not None and owner != user else None
+    )
     in_hand = UsersInHand(store.users, [user] if previous is None else [user, previous])
     if previous is not None:
         # A device holds one token for one user: whoever registered it last (a shared or resold phone).
-        store.users.delete_record(previous, token_key(registration.device_id))
+        if previous != owner:  # claimed by another in between: its token goes too
+            store.users.delete_record(previous, token_key(registration.device_id))
         in_hand.records[previous].tokens.pop(registration.device_id, None)
         reevaluate(store, segments, in_hand.records[previous], now, "ingest")
 
@@ -100,6 +113,7 @@ def register_token(store: Storage, segments: SegmentSet, now: float, body: Any) 
         changes[(user, ATTRIBUTES)] = _subscribe_if_unset(now)
     in_hand.update(changes, store.users)
     reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    settle_merged(store, segments, now, [user])
     # Whether the user can receive a push now (dsl.md push_enabled), not merely what was sent.
     return {"message": "success", "push_enabled": in_hand.records[user].to_profile().push_enabled}
 
@@ -165,9 +179,22 @@ def record_push_events(
             changes.setdefault(slot, []).append(event)
         result.events_processed += 1
     in_hand = UsersInHand(store.users, (user for user, _ in changes))
-    in_hand.update({slot: _apply_push_events(slot, events) for slot, events in changes.items()}, store.users)
+    in_hand.update(
+        {
+            slot: _apply_push_events(slot, events, in_hand.records[slot[0]])
+            for slot, events in changes.items()
+        },
+        store.users,
+    )
+    signals: dict[UserKey, Signals] = defaultdict(Signals)
+    for (user, _), events in changes.items():
+        signals[user].push += [
+            PushSignal(event.type, event.time, event.campaign_id, event.send_id) for event in events
+        ]
+    record_results(store, segments.campaigns, in_hand, signals, now)
     for user in in_hand.records:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    settle_merged(store, segments, now, in_hand.records)
     return result
 
 
@@ -209,7 +236,7 @@ def _slots(user: UserKey, event: PushEventIn) -> list[Slot]:
     return [(user, campaign_key(event.campaign_id))]
 
 
-def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
+def _apply_push_events(slot: Slot, events: list[PushEventIn], user: UserRecords) -> Change:
     _, key = slot
 
     def change(stored: Record | None) -> Record | None:
@@ -239,6 +266,11 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
             return stored
         campaign = stored if isinstance(stored, CampaignRecord) else CampaignRecord(key.name)
         for event in ordered:
+            # The sender's own pushes count on their send (received when sent, opened as the
+            # results code records it); another tool's push counts here, once.
+            other = _other_push(event, campaign, user)
+            if other is not None:
+                campaign.count_receive(other, event.time)
             if event.type == "delivered":
                 campaign.received = True
                 if campaign.last_received is None or event.time > campaign.last_received:
@@ -249,6 +281,29 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn]) -> Change:
                 campaign.received = True
                 if campaign.last_received is None:
                     campaign.last_received = event.time
+                if other is not None:
+                    campaign.count_open(other, event.time)
         return campaign
 
     return change
+
+
+def _sent(send: SendRecord) -> bool:
+    return send.status == "sent" and send.sent_at is not None
+
+
+def _other_push(event: PushEventIn, campaign: CampaignRecord, user: UserRecords) -> str | None:
+    """The push a delivered or opened event is about when the user holds no send of it (another
+    tool made it), else None: the send it names, or with `campaign_id` alone a send of that
+    campaign, is the sender's, as kudos.campaigns.results attributes it.
+
+    Another tool's push is its `send_id`; without one, a delivery is a push of its own, named by its
+    time, and an open is of the latest push delivered (as campaigns.md reads `campaign_id` alone)."""
+    if event.send_id is not None:
+        named = user.sends.get(event.send_id)
+        return None if named is not None and _sent(named) else event.send_id
+    if any(_sent(send) for send in user.sends_of(campaign.campaign_id)):
+        return None
+    if event.type == "opened" and campaign.last_received is not None:
+        return f"@{campaign.last_received!r}"
+    return f"@{event.time!r}"

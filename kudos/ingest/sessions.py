@@ -7,6 +7,9 @@ A duplicate costs one failed conditional write.
 
 from __future__ import annotations
 
+import base64
+import copy
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from dsl import SegmentSet
+from kudos.campaigns.results import Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -30,8 +34,9 @@ from kudos.core.records import (
 from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, InstantError, day_of, parse_instant
 from kudos.core.wording import count
-from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
-from kudos.ingest.updates import Change, UsersInHand
+from kudos.ingest.activity import activity_expiry, fresh_activity
+from kudos.ingest.updates import Change, Outcome, UsersInHand
+from kudos.ingest.users import settle_merged
 from kudos.ingest.validation import (
     Id,
     Instant,
@@ -46,6 +51,13 @@ from kudos.segments.membership import reevaluate
 from kudos.store.ports import Slot, Storage, StoredSession
 
 MAX_SESSIONS = 500
+# How long an activity record remembers the sessions it counted (and a session item counts as just
+# stored): a retry after a crash within it repairs what the crash left.
+RETRY_WINDOW = SECONDS_PER_DAY
+# The activity record notes the hour it counted each session in (one group of hashes an hour, not
+# one a write) and keeps a group an hour past the window, so that no hash goes before its session
+# item stops counting as just stored.
+COUNTED_HOUR = 3600
 
 # Session fields that are also standard profile attributes (dsl.md), "last value reported": what a
 # device knows about itself. Stored in the user's small device attributes record, never in the
@@ -129,26 +141,44 @@ def ingest_sessions(
 
     seen_nearby = _dedup_across_midnight(store, accepted)
     new_by_user: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
+    stored_aids: dict[str, str] = {}  # the aid each session's item holds
+    retried: dict[UserKey, list[AcceptedSession]] = defaultdict(list)
     for session in accepted:
         expires = activity_expiry(settings, session.day)
         if session.session_id in seen_nearby:
             result.duplicates += 1
             continue
         candidate = StoredSession(
-            session.day, session.session_id, tentative[session.user], session.started, session.ended
+            session.day, session.session_id, tentative[session.user], session.started, session.ended, now
         )
         stored = store.activity.insert_session(candidate, expires)
         if stored is None:
             result.new_sessions += 1
             new_by_user[session.user].append(session)
+            stored_aids[session.session_id] = candidate.aid
         else:
             result.duplicates += 1
             if session.ended is not None and stored.ended is None:
                 store.activity.update_session(session.day, session.session_id, ended=session.ended)
+            if stored.received is not None and now - stored.received < RETRY_WINDOW:
+                retried[session.user].append(session)
+                stored_aids[session.session_id] = stored.aid
+    _count_what_a_crash_left(new_by_user, retried, stored_aids, tentative, in_hand)
 
-    _update_profiles(store, settings, now, new_by_user, tentative, in_hand)
-    for user in new_by_user:
+    _update_profiles(store, settings, now, new_by_user, tentative, stored_aids, in_hand, retried)
+    # Duplicates count too: a retry after a crash then records the opens and conversions it missed.
+    signals: dict[UserKey, Signals] = defaultdict(Signals)
+    for session in accepted:
+        signals[session.user].session_starts.append(session.started)
+    record_results(store, segments.campaigns, in_hand, signals, now)
+    for user in {**new_by_user, **retried}:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    for anonymous, merged in settle_merged(store, segments, now, new_by_user).items():
+        # An identify merged the device while we wrote: the sessions count under the user's aid.
+        written = in_hand.records[anonymous].activity
+        if merged.activity is not None and written is not None and merged.activity.aid != written.aid:
+            for session in new_by_user[anonymous]:
+                store.activity.update_session(session.day, session.session_id, aid=merged.activity.aid)
     result.errors.sort(key=lambda error: error.index)
     return result
 
@@ -222,37 +252,109 @@ def _dedup_across_midnight(store: Storage, sessions: list[AcceptedSession]) -> s
     return {session_id for _, session_id in found}
 
 
+def _count_what_a_crash_left(
+    new_by_user: dict[UserKey, list[AcceptedSession]],
+    retried: dict[UserKey, list[AcceptedSession]],
+    stored_aids: dict[str, str],
+    tentative: dict[UserKey, str],
+    in_hand: UsersInHand,
+) -> None:
+    """A duplicate stored lately (a retry) whose user's activity has not counted it: the attempt
+    that stored it died before writing the profile; it is counted now, under the aid it holds."""
+    for user, sessions in retried.items():
+        activity = in_hand.records[user].activity
+        for session in sessions:
+            aid = stored_aids[session.session_id]
+            if activity is not None and (
+                counted_mark(session.session_id) in activity.counted or aid != activity.aid
+            ):
+                continue  # counted already, or stored for another profile
+            if activity is None:
+                tentative[user] = aid
+            new_by_user[user].append(session)
+
+
+def counted_mark(session_id: str) -> str:
+    """A 4-character hash of a session id (24 bits), as the activity record keeps those it counted.
+
+    Short because the record is the hot item, billed per started KB on every new session: a user
+    with 200 sessions in a day keeps it under 1 KB. A collision can only matter where the hashes are
+    consulted, after a lost race or on a retry (see _count_sessions), never on a first write that wins.
+    """
+    return base64.urlsafe_b64encode(hashlib.blake2b(session_id.encode(), digest_size=3).digest()).decode()
+
+
 def _update_profiles(
     store: Storage,
     settings: Settings,
     now: float,
     new_by_user: dict[UserKey, list[AcceptedSession]],
     tentative_aids: dict[UserKey, str],
+    stored_aids: dict[str, str],
     in_hand: UsersInHand,
+    retried: dict[UserKey, list[AcceptedSession]],
 ) -> None:
-    outcomes = in_hand.update(
-        {
-            (user, ACTIVITY): _count_sessions(sessions, tentative_aids[user], now)
-            for user, sessions in new_by_user.items()
-        },
-        store.users,
-    )
+    changes = {
+        (user, ACTIVITY): _count_sessions(sessions, tentative_aids[user], now, in_hand.records[user].activity)
+        for user, sessions in new_by_user.items()
+    }
+    # The new-user marker first (a put, done again harmlessly by a retry): a crash after the
+    # activity write cannot lose it.
+    planned: dict[UserKey, tuple[str, int | None]] = {}
+    for (user, _), change in changes.items():
+        before = copy.deepcopy(in_hand.records[user].activity)
+        after = change(copy.deepcopy(before))
+        if isinstance(after, ActivityRecord):
+            first_day = before.first_active_day if before is not None else None
+            if after.first_active_day is not None and after.first_active_day != first_day:
+                day = after.first_active_day
+                store.activity.add_new_user(day, after.aid, activity_expiry(settings, day))
+                planned[user] = (after.aid, day)
+    outcomes = in_hand.update(changes, store.users)
     attribute_changes: dict[Slot, Change] = {}
-    for (user, _), outcome in outcomes.items():
-        activity = outcome.after
-        assert isinstance(activity, ActivityRecord)
-        if activity.aid != tentative_aids[user]:
-            # Another request created this profile first: point our sessions at its aid.
-            for session in new_by_user[user]:
+    for user in {**new_by_user, **retried}:
+        activity = in_hand.records[user].activity
+        if activity is None:
+            continue
+        for session in [*new_by_user.get(user, []), *retried.get(user, [])]:
+            if stored_aids[session.session_id] != activity.aid:
+                # Another request created this profile first: point our sessions at its aid.
                 store.activity.update_session(session.day, session.session_id, aid=activity.aid)
-        note_first_activity(store.activity, settings, outcome)
-        previous_last = outcome.before.last_session if isinstance(outcome.before, ActivityRecord) else None
-        reported = _latest_reports(new_by_user[user], previous_last)
+                stored_aids[session.session_id] = activity.aid
+        outcome = outcomes.get((user, ACTIVITY))
+        if outcome is not None:
+            _settle_new_user_marker(store, settings, outcome, planned.get(user))
+        previous_last = (
+            outcome.before.last_session
+            if outcome is not None and isinstance(outcome.before, ActivityRecord)
+            else (activity.last_session if outcome is None else None)
+        )
+        reported = _latest_reports([*new_by_user.get(user, []), *retried.get(user, [])], previous_last)
         if reported:
             attribute_changes[(user, DEVICE_ATTRIBUTES)] = _report_attributes(
                 reported, in_hand.records[user].attributes
             )
     in_hand.update(attribute_changes, store.users)
+
+
+def _settle_new_user_marker(
+    store: Storage, settings: Settings, outcome: Outcome, planned: tuple[str, int | None] | None
+) -> None:
+    """After the activity write: the marker the write actually calls for, when a race made it
+    differ from the one put first, and the old day's marker gone when the first day moved."""
+    before, after = outcome.before, outcome.after
+    assert isinstance(after, ActivityRecord)
+    old_day = before.first_active_day if isinstance(before, ActivityRecord) else None
+    new_day = after.first_active_day
+    if planned is not None and planned != (after.aid, new_day):
+        store.activity.remove_new_user(planned[1] or 0, planned[0])
+        planned = None
+    if new_day is None or new_day == old_day:
+        return
+    if planned is None:
+        store.activity.add_new_user(new_day, after.aid, activity_expiry(settings, new_day))
+    if old_day is not None:
+        store.activity.remove_new_user(old_day, after.aid)
 
 
 def _latest_reports(
@@ -267,14 +369,33 @@ def _latest_reports(
     return reported
 
 
-def _count_sessions(sessions: list[AcceptedSession], aid: str, now: float) -> Change:
-    def change(stored: Record | None) -> Record:
+def _count_sessions(
+    sessions: list[AcceptedSession], aid: str, now: float, read: ActivityRecord | None
+) -> Change:
+    """``read``: the activity record as read before the sessions were stored, against which the
+    retried ones among ``sessions`` were found uncounted (new ones were not stored yet)."""
+    hour = int(now) // COUNTED_HOUR
+    counted_before = frozenset(read.counted) if read is not None else frozenset()
+
+    def change(stored: Record | None) -> Record | None:
         activity = stored if isinstance(stored, ActivityRecord) else replace(fresh_activity(now), aid=aid)
-        for session in sessions:
+        # Each session once, however often a retry or a racing copy of the upload brings it. Only
+        # what was counted since that read can be one of ``sessions``: none of it on a first write
+        # that wins, so a hash collision never drops a new session there.
+        counted_since = activity.counted.keys() - counted_before
+        sessions_left = [s for s in sessions if counted_mark(s.session_id) not in counted_since]
+        if not sessions_left:
+            return None
+        activity.counted = {
+            mark: at
+            for mark, at in activity.counted.items()
+            if now - at * COUNTED_HOUR < RETRY_WINDOW + COUNTED_HOUR
+        } | {counted_mark(s.session_id): hour for s in sessions_left}
+        for session in sessions_left:
             activity.session_days[session.day] = activity.session_days.get(session.day, 0) + 1
-        activity.sessions_total += len(sessions)
-        first = min(s.started for s in sessions)
-        last = max(s.started for s in sessions)
+        activity.sessions_total += len(sessions_left)
+        first = min(s.started for s in sessions_left)
+        last = max(s.started for s in sessions_left)
         if activity.first_session is None or first < activity.first_session:
             activity.first_session = first
         # First seen = the earliest thing we know the user did, not when a late upload told us.

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from dsl import SegmentSet
 from dsl.fields import STANDARD_ATTRIBUTES
+from kudos.campaigns.results import Signals, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.profile import AttributeInstant, CustomValue
@@ -38,6 +39,7 @@ from kudos.core.wording import count
 from kudos.ingest.activity import activity_expiry, fresh_activity, note_first_activity
 from kudos.ingest.refs import UserRef, resolve_refs, unsupported_identifier
 from kudos.ingest.updates import Change, UsersInHand
+from kudos.ingest.users import settle_merged
 from kudos.ingest.validation import (
     MAX_NAME_LENGTH,
     BrazeInstant,
@@ -248,8 +250,23 @@ def track_users(
             result.purchases_processed += 1
 
     refused = _store_changes(store, settings, now, per_user, in_hand)
+    signals = {
+        user: Signals(
+            events=[(name, event.time) for name, events in changes.events.items() for event in events],
+            purchases=[purchase.time for purchase in changes.purchases],
+        )
+        for user, changes in per_user.items()
+    }
+    record_results(store, segments.campaigns, in_hand, signals, now)
     for user in per_user:
         reevaluate(store, segments, in_hand.records[user], now, "ingest")
+    today = day_of(now)
+    for anonymous, merged in settle_merged(store, segments, now, per_user).items():
+        # An identify merged the device while we wrote: the day's activity counts under the user's aid.
+        written = in_hand.records[anonymous].activity
+        if merged.activity is not None and written is not None and merged.activity.aid != written.aid:
+            store.activity.mark_api_active(today, merged.activity.aid, activity_expiry(settings, today))
+            store.activity.remove_api_active(today, written.aid)
     for index, problem in refused.items():
         result.attributes_processed -= 1
         result.errors.append(ItemError("attributes", index, f"attributes[{index}]", problem))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,9 +12,11 @@ from pydantic_core import PydanticCustomError
 from dsl import SegmentSet
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
-from kudos.core.records import Record, UserRecords
+from kudos.core.records import ActivityRecord, Record, SendRecord, UserRecords
+from kudos.core.settings import Settings
+from kudos.ingest.activity import note_first_activity
 from kudos.ingest.refs import UNSUPPORTED_IDENTIFIERS, AliasIn, Id
-from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError
+from kudos.ingest.updates import MAX_ATTEMPTS, ConcurrentUpdateError, Outcome
 from kudos.ingest.validation import (
     ItemError,
     batch_response,
@@ -99,22 +102,64 @@ def merge_anonymous_into_user(
     """
     assert anonymous.anonymous, "only an anonymous profile is merged"
     assert not user.anonymous, "into an identified one"
+    # The pointer first: from here on every writer that resolves the anonymous key writes to the
+    # user, and a writer that resolved it before settles what it wrote (settle_merged).
+    store.pointers.put_alias(anonymous, user)
+    target = absorb_anonymous(store, now, anonymous, user)
+    reevaluate(store, segments, target, now, "ingest")
+
+
+def absorb_anonymous(store: Storage, now: float, anonymous: UserKey, user: UserKey) -> UserRecords:
+    """Move whatever the anonymous profile still holds into ``user``, until it holds nothing; the
+    user's records as they then stand.
+
+    Idempotent: each pass writes the merged records and deletes the ones it merged in one
+    transaction, every item guarded by the version it was read at, so two merges of the same
+    profile (a repeated identify, a writer settling) cannot both count it; the loser re-reads and
+    finds nothing left, or only what arrived since.
+    """
     for _ in range(MAX_ATTEMPTS):
         source = store.users.load_user(anonymous)
         target = store.users.load_user(user)
         exit_everything(store, source, now, "ingest")
+        source = store.users.load_user(anonymous)
+        if not source.records():
+            return target
         merged = _merged_records(source, target)
-        deletions = [(anonymous, record.key) for record in source.records()]
-        if not merged or store.users.replace_user(user, merged, deletions):
-            break
-    else:
-        raise ConcurrentUpdateError(
-            f"the profiles of {anonymous.describe()} and {user.describe()} kept changing"
-        )
-    store.pointers.put_alias(anonymous, user)
-    for record in merged:
-        target.add(record)
-    reevaluate(store, segments, target, now, "ingest")
+        removals = [(anonymous, record) for record in source.records()]
+        # The markers first: a retry after a crash past the transaction finds nothing to merge.
+        _merge_new_user_markers(store, source, target, merged)
+        store.users.replace_user(user, merged, [], removals=removals)
+    raise ConcurrentUpdateError(f"the profiles of {anonymous.describe()} and {user.describe()} kept changing")
+
+
+def _merge_new_user_markers(
+    store: Storage, source: UserRecords, target: UserRecords, merged: list[Record]
+) -> None:
+    """One profile, one new-user marker: when the anonymous activity joins an identified activity
+    with another aid, its marker goes, and the user's moves to the earlier first day."""
+    if source.activity is None or target.activity is None or source.activity.aid == target.activity.aid:
+        return
+    after = next(record for record in merged if isinstance(record, ActivityRecord))
+    if source.activity.first_active_day is not None:
+        store.activity.remove_new_user(source.activity.first_active_day, source.activity.aid)
+    note_first_activity(store.activity, Settings(), Outcome(target.activity, after))
+
+
+def settle_merged(
+    store: Storage, segments: SegmentSet, now: float, written: Iterable[UserKey]
+) -> dict[UserKey, UserRecords]:
+    """After an ingest call wrote to anonymous profiles: those an identify merged meanwhile (it
+    wrote the pointer after this call resolved the key) are merged again, what this call wrote with
+    them; the identified users they went into, by anonymous key (read strongly consistent)."""
+    anonymous = [key for key in dict.fromkeys(written) if key.anonymous]
+    if not anonymous:
+        return {}
+    settled = {}
+    for key, user in store.pointers.resolve_anonymous(anonymous).items():
+        settled[key] = absorb_anonymous(store, now, key, user)
+        reevaluate(store, segments, settled[key], now, "ingest")
+    return settled
 
 
 def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
@@ -148,6 +193,10 @@ def _merged_records(source: UserRecords, target: UserRecords) -> list[Record]:
             if existing_campaign is None
             else existing_campaign.merged_with(campaign)
         )
+    # Messaging history follows the user (campaigns.md "Identity"): every trigger, whatever its outcome.
+    merged += [
+        replace(send, version=0) for send_id, send in source.sends.items() if send_id not in target.sends
+    ]
     return merged
 
 
@@ -202,14 +251,35 @@ def _deletion(name: str, raw: Any, index: int) -> UserKey | ItemError:
     return UserKey.of_user(checked) if name == "external_ids" else UserKey.of_device(checked)
 
 
+def forget_user(send: SendRecord) -> SendRecord:
+    """A deleted user's send as the figures keep it: nothing personal (the rendered push goes), and
+    a send not made yet ends `dismissed` (campaigns.md "Identity")."""
+    if send.pending:
+        return replace(
+            send, status="dismissed", reason="the user was deleted", pending_at=None, title=None, body=None
+        )
+    return replace(send, title=None, body=None)
+
+
 def delete_user(store: Storage, now: float, user: UserKey) -> bool:
     """Delete every record of ``user``, the pointers of devices and aliases merged into it, the push-token
     owners that still point at it; whether there was anything to delete. The user leaves every
-    segment first, so that the exits are recorded."""
-    exit_everything(store, store.users.load_user(user), now, "ingest")
-    deleted = store.users.delete_user(user)
-    for anonymous in deleted.merged_anonymous:
+    segment first, so that the exits are recorded, and its sends are kept for the campaign figures
+    without anything personal.
+
+    The pointers go before the records: a retry after a crash in between still finds the records
+    that name them (a crash after the records went leaves no pointer to the user behind)."""
+    records = store.users.load_user(user)
+    exit_everything(store, records, now, "ingest")
+    store.campaigns.keep_deleted_sends([forget_user(send) for send in records.sends.values()])
+    for anonymous in records.merged_anonymous:
         store.pointers.delete_alias(anonymous, only_to=user)
-    for device_id in deleted.tokens:
+    for device_id in records.tokens:
+        store.pointers.release_device(device_id, only_to=user)
+    deleted = store.users.delete_user(user)
+    # Named since the first read (an identify or a token registration racing the delete).
+    for anonymous in set(deleted.merged_anonymous) - set(records.merged_anonymous):
+        store.pointers.delete_alias(anonymous, only_to=user)
+    for device_id in set(deleted.tokens) - set(records.tokens):
         store.pointers.release_device(device_id, only_to=user)
     return bool(deleted.records())

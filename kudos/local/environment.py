@@ -26,6 +26,8 @@ from kudos.local.messaging import embedded_messaging, in_process_messaging
 
 # Where `make demo` leaves its DynamoDB Local data, and where `make serve` and the CLI read it.
 DEFAULT_DATA_DIR = Path(".kudos-data")
+# Rule files kept in a data directory (by the demo): the default rules for that data.
+DATA_RULES_SUBDIR = "segments"
 
 
 def settings_environment(settings: Settings) -> dict[str, str | None]:
@@ -117,7 +119,8 @@ def local_runtime(
     push service, and the environment.
 
     DynamoDB is ``endpoint_url`` if given, else DynamoDB Local persisted in ``data_dir`` if given,
-    else the embedded one. Tables are created where missing on local endpoints; on any other
+    else the embedded one. Without ``segments_dir``, a data directory's own rules (its ``segments/``,
+    where the demo keeps the rules it ran with) are used when it has them. Tables are created where missing on local endpoints; on any other
     endpoint (AWS) only when ``create_tables`` is True. ``settings`` (default: from the environment)
     gives table names and limits; the endpoint and segments directory chosen here replace its own.
     The send queue and SNS are moto's (kudos.local.messaging), unless ``settings`` name a send queue
@@ -125,6 +128,9 @@ def local_runtime(
     """
     if segments_dir is not None and not segments_dir.is_dir():
         raise LocalError(f"segments directory {segments_dir} does not exist")
+    if segments_dir is None and data_dir is not None and (data_dir / DATA_RULES_SUBDIR).is_dir():
+        # The rules that data was made with (the demo keeps its own beside its data).
+        segments_dir = data_dir / DATA_RULES_SUBDIR
     base = settings or Settings.from_env()
     with dynamodb_endpoint(endpoint_url, data_dir) as url:
         updates: dict[str, object] = {"dynamodb_endpoint_url": url}

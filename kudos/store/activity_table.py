@@ -29,6 +29,7 @@ def _stored_session(item: Item) -> StoredSession:
         aid=item["a"]["S"],
         started=float(item["t"]["N"]),
         ended=float(item["e"]["N"]) if "e" in item else None,
+        received=float(item["r"]["N"]) if "r" in item else None,
     )
 
 
@@ -53,6 +54,8 @@ class DynamoActivity:
         item.update({"a": {"S": session.aid}, "t": num(session.started), keys.TTL_ATTRIBUTE: num(expires)})
         if session.ended is not None:
             item["e"] = num(session.ended)
+        if session.received is not None:
+            item["r"] = num(session.received)
         condition = {"ConditionExpression": f"attribute_not_exists({keys.PK})"}
         existing = self._tables.put(self._table, item, condition)
         return None if existing is None else _stored_session(existing)
@@ -92,6 +95,9 @@ class DynamoActivity:
         item = self._marker_key(day, keys.api_active_sk(aid), aid)
         item[keys.TTL_ATTRIBUTE] = num(expires)
         self._tables.put(self._table, item)
+
+    def remove_api_active(self, day: int, aid: str) -> None:
+        self._tables.delete(self._table, self._marker_key(day, keys.api_active_sk(aid), aid))
 
     def add_new_user(self, day: int, aid: str, expires: int) -> None:
         item = self._marker_key(day, keys.new_user_sk(aid), aid)

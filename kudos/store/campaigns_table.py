@@ -4,7 +4,7 @@ the users' partitions (the users table's sends and pending indexes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from kudos.core.identity import UserKey
 from kudos.core.records import SendRecord
 from kudos.store import keys
-from kudos.store.codec import Item, decode, num
+from kudos.store.codec import Item, decode, encode, num
 from kudos.store.ports import CampaignState, CampaignStatus
 from kudos.store.tables import DynamoTables, is_conditional_failure
 
@@ -60,14 +60,16 @@ def _state_of(item: Item) -> CampaignState:
         initial_at=_opt(item, "initial_at"),
         initial_done=item["initial_done"]["BOOL"],
         last_fired=_opt(item, "last_fired"),
+        resumed_at=_opt(item, "resumed_at"),
         version=int(item["v"]["N"]),
     )
 
 
-def _send_of(item: Item) -> tuple[UserKey, SendRecord]:
+def _send_of(item: Item) -> tuple[UserKey | None, SendRecord]:
     record = decode(item)
     assert isinstance(record, SendRecord), "the sends index holds only send items"
-    return keys.user_of_pk(item[keys.PK]["S"]), record
+    pk = item[keys.PK]["S"]
+    return (keys.user_of_pk(pk) if keys.is_user_pk(pk) else None), record
 
 
 class DynamoCampaigns:
@@ -111,20 +113,22 @@ class DynamoCampaigns:
 
     def sends(
         self, campaign: str, *, limit: int, older_than: SendRecord | None = None
-    ) -> list[tuple[UserKey, SendRecord]]:
+    ) -> list[tuple[UserKey | None, SendRecord]]:
         condition, values = "", {}
         if older_than is not None:
             condition = " AND #s < :s"
             values = {":s": {"S": keys.sends_sk(older_than.triggered_at, older_than.send_id)}}
         request = {**self._sends_query(campaign, condition, values, forward=False), "Limit": limit}
-        found: list[tuple[UserKey, SendRecord]] = []
+        found: list[tuple[UserKey | None, SendRecord]] = []
         for page in self._tables.pages(self._tables.client.query, request):
             found.extend(map(_send_of, page))
             if len(found) >= limit:
                 break
         return found[:limit]
 
-    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+    def all_sends(
+        self, campaign: str, since: float, until: float
+    ) -> Iterator[tuple[UserKey | None, SendRecord]]:
         # A sort key is the instant followed by "#id", so the bare `until` excludes that instant.
         values = {":lo": {"S": keys.instant_sk(since)}, ":hi": {"S": keys.instant_sk(until)}}
         request = self._sends_query(campaign, " AND #s BETWEEN :lo AND :hi", values, forward=True)
@@ -132,6 +136,17 @@ class DynamoCampaigns:
             for user, send in map(_send_of, page):
                 if send.triggered_at < until:
                     yield user, send
+
+    def keep_deleted_sends(self, sends: Sequence[SendRecord]) -> None:
+        requests = []
+        for send in sends:
+            # Encoded as a send of some user, then moved to a partition that names nobody.
+            item = encode(UserKey.of_device("deleted"), send)
+            item[keys.PK] = {"S": keys.deleted_send_pk(send.send_id)}
+            item.pop(keys.PENDING_PK, None)
+            item.pop(keys.PENDING_SK, None)
+            requests.append({"PutRequest": {"Item": item}})
+        self._tables.batch_write(self._tables.users_table, requests)
 
     def pending(self, until: float) -> list[tuple[UserKey, str]]:
         bound = keys.instant_sk(until) + "#\uffff"

@@ -154,6 +154,8 @@ def _write_activity(record: ActivityRecord, item: Item) -> None:
     _put_opt(item, "fa", record.first_active_day)
     _put_opt(item, "ad", record.last_api_day)
     item["sd"] = _encode_counts(record.session_days)
+    if record.counted:
+        item["rc"] = {"S": _encode_counted(record.counted)}
 
 
 def _read_activity(item: Item, _: str, version: int) -> ActivityRecord:
@@ -167,7 +169,29 @@ def _read_activity(item: Item, _: str, version: int) -> ActivityRecord:
         first_active_day=_opt_int(item, "fa"),
         last_api_day=_opt_int(item, "ad"),
         session_days=_decode_counts(item.get("sd")),
+        counted=_decode_counted(item["rc"]["S"]) if "rc" in item else {},
     )
+
+
+_MARK_LENGTH = 4  # kudos.ingest.sessions.counted_mark
+
+
+def _encode_counted(counted: dict[str, int]) -> str:
+    """``"491234:h1h2h3;491235:h4"``: the hashes (4 characters each, no separator) counted in each
+    hour (hours since the epoch). A few bytes a session: the record is billed per started KB."""
+    by_hour: dict[int, list[str]] = {}
+    for mark, hour in counted.items():
+        by_hour.setdefault(hour, []).append(mark)
+    return ";".join(f"{hour}:{''.join(sorted(marks))}" for hour, marks in sorted(by_hour.items()))
+
+
+def _decode_counted(text: str) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for group in filter(None, text.split(";")):
+        hour, _, marks = group.partition(":")
+        for start in range(0, len(marks), _MARK_LENGTH):
+            counted[marks[start : start + _MARK_LENGTH]] = int(hour)
+    return counted
 
 
 def _write_attributes(record: AttributesRecord, item: Item) -> None:
@@ -307,9 +331,19 @@ def _write_campaign(record: CampaignRecord, item: Item) -> None:
     item["cv"] = {"BOOL": record.converted}
     item["ic"] = {"BOOL": record.in_control}
     _put_opt(item, "lr", record.last_received)
+    # Written only when there is something: most campaign items stay as small as they were.
+    _put_opt(item, "lo", record.last_opened)
+    if record.open_days:
+        item["od"] = _encode_counts(record.open_days)
+    if record.receive_days:
+        item["rd"] = _encode_counts(record.receive_days)
+    if record.counted:
+        # Push ids are any text the push events carried: a list, not a joined string.
+        item["cp"] = {"L": [{"S": mark} for mark in record.counted]}
 
 
 def _read_campaign(item: Item, campaign_id: str, version: int) -> CampaignRecord:
+    counted = item.get("cp")
     return CampaignRecord(
         campaign_id=campaign_id,
         version=version,
@@ -318,6 +352,10 @@ def _read_campaign(item: Item, campaign_id: str, version: int) -> CampaignRecord
         converted=item["cv"]["BOOL"],
         in_control=item["ic"]["BOOL"],
         last_received=_opt_float(item, "lr"),
+        last_opened=_opt_float(item, "lo"),
+        open_days=_decode_counts(item.get("od")),
+        receive_days=_decode_counts(item.get("rd")),
+        counted=[mark["S"] for mark in counted["L"]] if counted else [],
     )
 
 
@@ -377,6 +415,13 @@ def _write_send(record: SendRecord, item: Item) -> None:
             item[name] = {"S": text}
     _put_opt(item, "sa", record.sent_at)
     _put_opt(item, "pa", record.pending_at)
+    _put_opt(item, "iu", record.influence_until)
+    _put_opt(item, "da", record.delivered_at)
+    _put_opt(item, "oa", record.opened_at)
+    _put_opt(item, "ca", record.converted_at)
+    _put_opt(item, "xa", record.opted_out_at)
+    if record.direct_open:
+        item["do"] = {"BOOL": True}
     item[keys.SENDS_PK] = {"S": keys.sends_pk(record.campaign)}
     item[keys.SENDS_SK] = {"S": keys.sends_sk(record.triggered_at, record.send_id)}
     if record.pending and record.pending_at is not None:
@@ -397,6 +442,12 @@ def _read_send(item: Item, send_id: str, version: int) -> SendRecord:
         title=_opt_str(item, "ti"),
         body=_opt_str(item, "bd"),
         version=version,
+        influence_until=_opt_float(item, "iu"),
+        delivered_at=_opt_float(item, "da"),
+        opened_at=_opt_float(item, "oa"),
+        direct_open="do" in item,
+        converted_at=_opt_float(item, "ca"),
+        opted_out_at=_opt_float(item, "xa"),
     )
 
 

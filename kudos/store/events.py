@@ -15,12 +15,23 @@ from typing import Any
 from kudos.core.settings import Settings
 from kudos.core.timeutil import format_instant
 from kudos.store.clients import LazyClient, lazy_client
-from kudos.store.ports import MembershipChange
+from kudos.store.ports import CampaignState, MembershipChange
 
 PUT_EVENTS_LIMIT = 10
 SEND_ATTEMPTS = 3
 EVENT_SOURCE = "kudos.segments"
 DETAIL_TYPES = {"entered": "Segment Entered", "exited": "Segment Exited"}
+CAMPAIGN_EVENT_SOURCE = "kudos.campaigns"
+CAMPAIGN_PAUSED = "Campaign Paused"
+
+
+def campaign_detail(state: CampaignState) -> dict[str, Any]:
+    return {
+        "campaign": state.name,
+        "status": state.status,
+        "since": format_instant(state.since) if state.since is not None else None,
+        "reason": state.reason,
+    }
 
 
 def change_id(change: MembershipChange) -> str:
@@ -63,6 +74,19 @@ class EventBridgeEvents:
             "Detail": json.dumps(event_detail(change)),
             "EventBusName": self._settings.event_bus_name,
         }
+
+    def announce_pause(self, state: CampaignState) -> bool:
+        """ "Campaign Paused" (a guardrail tripped): whether the bus took it. Without a bus: False."""
+        if not self.enabled:
+            return False
+        entry = {
+            "Source": CAMPAIGN_EVENT_SOURCE,
+            "DetailType": CAMPAIGN_PAUSED,
+            "Detail": json.dumps(campaign_detail(state)),
+            "EventBusName": self._settings.event_bus_name,
+        }
+        response = self.client.put_events(Entries=[entry])
+        return not response.get("FailedEntryCount")
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         undelivered: list[MembershipChange] = []

@@ -225,6 +225,11 @@ def pending_pk(send_id: str) -> str:
     return pending_shard_pk(shard_of(send_id, PENDING_SHARDS))
 
 
+def deleted_send_pk(send_id: str) -> str:
+    """Where a deleted user's send is kept for the figures: a partition that names no user."""
+    return f"GONE#{send_id}"
+
+
 CAMPAIGNS_PK = "CAMPAIGNS"  # activity table: one item per campaign ever deployed, its state
 
 

@@ -74,10 +74,22 @@ class MemoryUserRecords:
             self.partitions.setdefault(user, {})[record.key] = copy.deepcopy(record)
             return True
 
-    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
+    def replace_user(
+        self,
+        user: UserKey,
+        records: list[Record],
+        deletions: list[Slot],
+        *,
+        removals: Sequence[tuple[UserKey, Record]] = (),
+    ) -> bool:
         with self._lock:
             if not all(self._unchanged(user, record) for record in records):
                 return False
+            for owner, record in removals:
+                stored = self.partitions.get(owner, {}).get(record.key)
+                if stored is not None and stored.version != record.version:
+                    return False
+            deletions = [*deletions, *((owner, record.key) for owner, record in removals)]
             for record in records:
                 record.version += 1
                 self.partitions.setdefault(user, {})[record.key] = copy.deepcopy(record)
@@ -191,6 +203,10 @@ class MemoryActivity:
     def mark_api_active(self, day: int, aid: str, expires: int) -> None:
         with self._lock:
             self.api_active.setdefault(day, set()).add(aid)
+
+    def remove_api_active(self, day: int, aid: str) -> None:
+        with self._lock:
+            self.api_active.get(day, set()).discard(aid)
 
     def add_new_user(self, day: int, aid: str, expires: int) -> None:
         with self._lock:
@@ -345,8 +361,15 @@ class MemoryEvents:
 
     def __init__(self) -> None:
         self.published: list[MembershipChange] = []
+        self.paused: list[CampaignState] = []
         self.failing = False
         self.enabled = True
+
+    def announce_pause(self, state: CampaignState) -> bool:
+        if self.failing:
+            return False
+        self.paused.append(state)
+        return True
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if self.failing:
@@ -371,6 +394,7 @@ class MemoryCampaigns:
         self._users = users
         self.state_of: dict[str, CampaignState] = {}
         self.rate_counts: dict[tuple[str, int], int] = {}
+        self.deleted_sends: dict[str, SendRecord] = {}
 
     def states(self) -> dict[str, CampaignState]:
         with self._lock:
@@ -388,18 +412,21 @@ class MemoryCampaigns:
             self.state_of[state.name] = replace(state, version=state.version + 1)
             return True
 
-    def _all(self, campaign: str) -> list[tuple[UserKey, SendRecord]]:
-        found = [
+    def _all(self, campaign: str) -> list[tuple[UserKey | None, SendRecord]]:
+        found: list[tuple[UserKey | None, SendRecord]] = [
             (user, copy.deepcopy(record))
             for user, records in self._users.partitions.items()
             for record in records.values()
             if isinstance(record, SendRecord) and record.campaign == campaign
         ]
+        found += [
+            (None, copy.deepcopy(send)) for send in self.deleted_sends.values() if send.campaign == campaign
+        ]
         return sorted(found, key=lambda pair: (pair[1].triggered_at, pair[1].send_id))
 
     def sends(
         self, campaign: str, *, limit: int, older_than: SendRecord | None = None
-    ) -> list[tuple[UserKey, SendRecord]]:
+    ) -> list[tuple[UserKey | None, SendRecord]]:
         with self._lock:
             newest_first = list(reversed(self._all(campaign)))
         if older_than is not None:
@@ -407,10 +434,17 @@ class MemoryCampaigns:
             newest_first = [pair for pair in newest_first if (pair[1].triggered_at, pair[1].send_id) < bound]
         return newest_first[:limit]
 
-    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+    def all_sends(
+        self, campaign: str, since: float, until: float
+    ) -> Iterator[tuple[UserKey | None, SendRecord]]:
         with self._lock:
             found = self._all(campaign)
         return iter([pair for pair in found if since <= pair[1].triggered_at < until])
+
+    def keep_deleted_sends(self, sends: Sequence[SendRecord]) -> None:
+        with self._lock:
+            for send in sends:
+                self.deleted_sends[send.send_id] = copy.deepcopy(send)
 
     def pending(self, until: float) -> list[tuple[UserKey, str]]:
         with self._lock:

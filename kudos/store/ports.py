@@ -27,6 +27,8 @@ class StoredSession:
     aid: str
     started: float
     ended: float | None
+    # When the server stored it (None for items written before this was kept).
+    received: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,8 @@ class CampaignState:
     initial_at: float | None = None
     initial_done: bool = False
     last_fired: float | None = None  # the latest scheduled instant whose triggers were all recorded
+    # The guardrail counts sends and opt-outs of the triggers since then (the last resume).
+    resumed_at: float | None = None
     version: int = 0
 
 
@@ -156,8 +160,16 @@ class UserRecordsPort(Protocol):
         conflict. On success the record's version is the one now stored."""
         ...
 
-    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
-        """Write ``records`` (each guarded by its version) and delete ``deletions``, atomically."""
+    def replace_user(
+        self,
+        user: UserKey,
+        records: list[Record],
+        deletions: list[Slot],
+        *,
+        removals: Sequence[tuple[UserKey, Record]] = (),
+    ) -> bool:
+        """Write ``records`` (each guarded by its version) and delete ``deletions`` and ``removals``
+        (these only if still at the version read, or already gone), atomically."""
         ...
 
     def delete_record(self, user: UserKey, key: RecordKey) -> None: ...
@@ -219,6 +231,10 @@ class ActivityPort(Protocol):
     ) -> None: ...
 
     def mark_api_active(self, day: int, aid: str, expires: int) -> None: ...
+
+    def remove_api_active(self, day: int, aid: str) -> None:
+        """Take back an API-activity marker (a late write that an identify's merge moved)."""
+        ...
 
     def add_new_user(self, day: int, aid: str, expires: int) -> None: ...
 
@@ -314,12 +330,20 @@ class CampaignsPort(Protocol):
 
     def sends(
         self, campaign: str, *, limit: int, older_than: SendRecord | None = None
-    ) -> list[tuple[UserKey, SendRecord]]:
-        """A campaign's triggers, newest first, before ``older_than`` when given."""
+    ) -> list[tuple[UserKey | None, SendRecord]]:
+        """A campaign's triggers, newest first, before ``older_than`` when given. The user is None
+        for the sends of a deleted user (kept, without anything personal, for the figures)."""
         ...
 
-    def all_sends(self, campaign: str, since: float, until: float) -> Iterator[tuple[UserKey, SendRecord]]:
+    def all_sends(
+        self, campaign: str, since: float, until: float
+    ) -> Iterator[tuple[UserKey | None, SendRecord]]:
         """Every trigger of a campaign at an instant in [since, until), oldest first."""
+        ...
+
+    def keep_deleted_sends(self, sends: Sequence[SendRecord]) -> None:
+        """Keep these sends of a user being deleted, apart from any user (campaigns.md: the campaign
+        figures already recorded stay). Writing the same ones again changes nothing."""
         ...
 
     def pending(self, until: float) -> list[tuple[UserKey, str]]:
@@ -376,6 +400,10 @@ class EventsPort(Protocol):
 
     def publish(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         """Send one event per change, in batches; the changes that could not be delivered."""
+        ...
+
+    def announce_pause(self, state: CampaignState) -> bool:
+        """A "Campaign Paused" event for a campaign its guardrail paused; whether it was delivered."""
         ...
 
 

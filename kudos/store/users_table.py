@@ -92,7 +92,14 @@ class DynamoUserRecords:
         record.version += 1
         return True
 
-    def replace_user(self, user: UserKey, records: list[Record], deletions: list[Slot]) -> bool:
+    def replace_user(
+        self,
+        user: UserKey,
+        records: list[Record],
+        deletions: list[Slot],
+        *,
+        removals: Sequence[tuple[UserKey, Record]] = (),
+    ) -> bool:
         """A merge that needs more than one transaction's worth of items is written in order:
         records first, deletions last."""
         operations: list[dict[str, Any]] = [
@@ -107,6 +114,18 @@ class DynamoUserRecords:
         ]
         operations += [
             {"Delete": {"TableName": self._table, "Key": _key_item(owner, key)}} for owner, key in deletions
+        ]
+        operations += [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": _key_item(owner, record.key),
+                    "ConditionExpression": "attribute_not_exists(#pk) OR #v = :v",
+                    "ExpressionAttributeNames": {"#pk": keys.PK, "#v": "v"},
+                    "ExpressionAttributeValues": {":v": num(record.version)},
+                }
+            }
+            for owner, record in removals
         ]
         client = self._tables.client
         try:
@@ -178,15 +197,17 @@ class DynamoPointers:
     def _table(self) -> str:
         return self._tables.users_table
 
-    def _targets(self, pointers: dict[str, T], sk: str) -> dict[T, UserKey]:
+    def _targets(self, pointers: dict[str, T], sk: str, *, consistent: bool = False) -> dict[T, UserKey]:
         """The user each pointer item ({pk: what}, all with sort key ``sk``) points to, by what."""
         key_items = [{keys.PK: {"S": pk}, keys.SK: {"S": sk}} for pk in pointers]
-        found = self._tables.batch_get(self._table, key_items, consistent=False)
+        found = self._tables.batch_get(self._table, key_items, consistent=consistent)
         return {pointers[item[keys.PK]["S"]]: UserKey.parse(item["to"]["S"]) for item in found}
 
     def resolve_anonymous(self, anonymous: Iterable[UserKey]) -> dict[UserKey, UserKey]:
         aliases = {keys.alias_pk(key): key for key in dict.fromkeys(anonymous)}
-        return self._targets(aliases, keys.ALIAS_SK)
+        # Strongly consistent: a writer that misses a pointer identify just wrote would write to a
+        # profile that was already merged (users.settle_merged checks again after writing).
+        return self._targets(aliases, keys.ALIAS_SK, consistent=True)
 
     def put_alias(self, anonymous: UserKey, target: UserKey) -> None:
         alias = {

@@ -54,6 +54,7 @@ _INSTANT_ATTRIBUTES = {
     "push_opted_in_at",
     "push_unsubscribed_at",
     "last_received_any",
+    "last_opened_any",
 }
 _STRING_ATTRIBUTES = {"push_subscription", "email_subscription"}
 _STANDARD = {
@@ -146,11 +147,23 @@ def read(subject: object, profile: Profile, at: float, memberships: Mapping[str,
             if stats is None
             else _maybe("instant", stats.first if name == "first_event" else stats.last)
         )
+    if name == "pushes_received":
+        return Typed("number", _count_in(profile.pushes_received, windows[0], at))
+    if name == "pushes_opened":
+        return Typed("number", _count_in(profile.pushes_opened, windows[0], at))
     if name == "in_segment":
         return Typed("bool", memberships[names[0]])
     history = profile.campaigns.get(names[0])
     if name == "last_received":
         return UNSET if history is None else _maybe("instant", history.last_received)
+    if name == "last_opened":
+        return UNSET if history is None else _maybe("instant", history.last_opened)
+    if windows:
+        # received("x", WINDOW), opened("x", WINDOW): a push of it received / opened on a day inside.
+        if history is None:
+            return Typed("bool", False)
+        counts = history.receives if name == "received" else history.opens
+        return Typed("bool", _count_in(counts, windows[0], at) >= 1)
     return Typed("bool", False if history is None else getattr(history, name))
 
 

@@ -173,6 +173,38 @@ s.seg:1:13: sessions is a number, not a condition; compare it, e.g. sessions >= 
     segment a { sessions }
                 ^""",
     ),
+    "messaging history written wrong": (
+        'segment a {\n    pushes_received >= 1\n    or pushes_opened("promo", last 7 days) > 0\n'
+        '    or push_received(last 7 days) <= 2\n    or opened("promo", last 91 days)\n'
+        '    or last_opened("promo") > 3\n    or received("promo", last 7 days) >= 1\n'
+        "    or last_open_any >= 7 days ago\n    or pushes_opened(last 30 days)\n}\n",
+        """\
+s.seg:2:5: pushes_received needs arguments: write pushes_received(last N days)
+        pushes_received >= 1
+        ^
+s.seg:3:8: wrong arguments for pushes_opened: write pushes_opened(last N days)
+        or pushes_opened("promo", last 7 days) > 0
+           ^
+s.seg:4:8: unknown field push_received; did you mean pushes_received?
+        or push_received(last 7 days) <= 2
+           ^
+s.seg:5:24: window too long: at most 90 days (12 weeks)
+        or opened("promo", last 91 days)
+                           ^
+s.seg:6:31: last_opened is an instant, not a number; compare it with a date (2026-11-01), an \
+instant (2026-11-01T10:30:00Z), now, or a relative time (7 days ago)
+        or last_opened("promo") > 3
+                                  ^
+s.seg:7:39: >= does not apply to received, which is a bool; use = or !=
+        or received("promo", last 7 days) >= 1
+                                          ^
+s.seg:8:8: unknown field last_open_any; did you mean last_opened_any?
+        or last_open_any >= 7 days ago
+           ^
+s.seg:9:8: pushes_opened is a number, not a condition; compare it, e.g. pushes_opened(last 30 days) >= 1
+        or pushes_opened(last 30 days)
+           ^""",
+    ),
     "bad dates and instants": (
         "segment a { created_at > 2026-02-30 and created_at < 2026-11-01T10:30:00 }",
         """\

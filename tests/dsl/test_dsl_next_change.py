@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dsl import SegmentSet, compile_sources
 from dsl.runtime import EvalContext
-from kudos.core.profile import AttributeInstant, DailyCounts, EventStats, Profile
+from kudos.core.profile import AttributeInstant, CampaignHistory, DailyCounts, EventStats, Profile
 from tests.dsl.support import AT, AT_DAY, DAY, make_profile, rule
 from tests.dsl.test_dsl_properties import CLAUSE_BATCHES, PROPERTY_SETTINGS, profiles_at, programs
 
@@ -151,6 +151,37 @@ def test_spent_and_events_windows() -> None:
     assert next_change("spent(last 7 days) < 1", profile) == midnight_after(1, 7)
     assert next_change('events("buy", last 7 days) >= 1', profile) == midnight_after(6, 7)
     assert next_change('events("open", last 7 days) >= 1', profile) is None
+
+
+def test_messaging_history_turns_with_time() -> None:
+    pushes = sessions_on(1, 3, 3)  # one push yesterday, two three days ago
+    profile = make_profile(pushes_received=pushes, pushes_opened=sessions_on(20), last_opened_any=AT - DAY)
+    profile.campaigns["promo"] = CampaignHistory(
+        received=True,
+        opened=True,
+        last_received=AT - DAY,
+        last_opened=AT - 20 * DAY,
+        receives=pushes,
+        opens=sessions_on(20),
+    )
+    # Three pushes this week: `<= 2` turns true when the day with two leaves, not the first day.
+    assert next_change("pushes_received(last 7 days) <= 2", profile) == midnight_after(3, 7)
+    assert next_change("pushes_received(last 7 days) >= 1", profile) == midnight_after(1, 7)
+    assert next_change("pushes_opened(last 30 days) >= 1", profile) == midnight_after(20, 30)
+    assert next_change("pushes_opened(last 7 days) >= 1", profile) is None  # false for good
+    # A windowed flag turns when its last day inside leaves; only then, and only the one way.
+    assert next_change('received("promo", last 7 days)', profile) == midnight_after(1, 7)
+    assert next_change('received("promo", last 7 days) = false', profile) == midnight_after(1, 7)
+    assert next_change('received("promo", last 7 days) != true', profile) == midnight_after(1, 7)
+    assert next_change('opened("promo", last 30 days) != false', profile) == midnight_after(20, 30)
+    assert next_change('opened("promo", last 7 days)', profile) is None
+    assert next_change('opened("promo", last 7 days) = false', profile) is None
+    assert next_change('opened("other", last 7 days) = false', profile) is None
+    # Open instants against relative times turn at value + offset.
+    assert next_change('last_opened("promo") >= 30 days ago', profile) == AT + 10 * DAY
+    assert next_change("last_opened_any >= 3 days ago", profile) == AT + 2 * DAY
+    assert next_change('last_received("promo") < 2 days ago', profile) == AT + DAY
+    assert next_change('last_opened("other") >= 30 days ago', profile) is None
 
 
 def test_and_or_not_combine_the_bounds_of_their_operands() -> None:

@@ -93,6 +93,11 @@ def _build_subjects(kind: str, earlier_segments: tuple[str, ...]) -> st.SearchSt
             ),
             events.map(lambda name: f"events({name})"),
             st.builds(lambda name, window: f"events({name}, {window})", events, windows),
+            st.builds(
+                lambda name, window: f"{name}({window})",
+                st.sampled_from(["pushes_received", "pushes_opened"]),
+                windows,
+            ),
         )
     if kind == "bool":
         options = [
@@ -101,6 +106,12 @@ def _build_subjects(kind: str, earlier_segments: tuple[str, ...]) -> st.SearchSt
                 lambda function, name: f"{function}({name})",
                 st.sampled_from(["received", "opened", "converted", "in_control"]),
                 campaigns,
+            ),
+            st.builds(
+                lambda function, name, window: f"{function}({name}, {window})",
+                st.sampled_from(["received", "opened"]),
+                campaigns,
+                windows,
             ),
         ]
         if earlier_segments:
@@ -118,6 +129,7 @@ def _build_subjects(kind: str, earlier_segments: tuple[str, ...]) -> st.SearchSt
                     "push_opted_in_at",
                     "push_unsubscribed_at",
                     "last_received_any",
+                    "last_opened_any",
                 ]
             ),
             st.builds(
@@ -125,7 +137,11 @@ def _build_subjects(kind: str, earlier_segments: tuple[str, ...]) -> st.SearchSt
                 st.sampled_from(["first_event", "last_event"]),
                 events,
             ),
-            campaigns.map(lambda name: f"last_received({name})"),
+            st.builds(
+                lambda function, name: f"{function}({name})",
+                st.sampled_from(["last_received", "last_opened"]),
+                campaigns,
+            ),
         )
     return st.sampled_from(["attr.a", "attr.b", 'attr["c d"]'])
 
@@ -313,11 +329,17 @@ class _ProfileMaker:
                     converted=self.chance(0.5),
                     in_control=self.chance(0.5),
                     last_received=self.instant(),
+                    last_opened=self.instant(),
+                    receives=self.counts(),
+                    opens=self.counts(),
                 )
                 for name in CAMPAIGNS
                 if self.chance(0.6)
             },
             last_received_any=self.instant(),
+            last_opened_any=self.instant(),
+            pushes_received=self.counts(),
+            pushes_opened=self.counts(),
         )
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from dsl import DslError, SegmentSet, check_sources, compile_sources
-from kudos.core.profile import AttributeInstant, DailyCounts
+from kudos.core.profile import AttributeInstant, CampaignHistory, DailyCounts
 from tests.dsl.support import AT, AT_DAY, DAY, make_profile
 
 SOURCES = [
@@ -164,6 +164,48 @@ def test_explain_reports_a_miss_with_the_failing_clause() -> None:
     ]
     assert explanation.clauses[1].operator == "="
     assert explanation.clauses[1].threshold is True
+
+
+def test_explain_shows_the_messaging_history_it_saw() -> None:
+    segments = compile_sources(
+        [
+            (
+                "a.seg",
+                """segment engaged {
+    pushes_opened(last 30 days) >= 1
+    and pushes_received(last 7 days) <= 2
+    and opened("promo", last 30 days)
+    and received("promo", last 1 day) = false
+    and last_opened("promo") >= 30 days ago
+    and last_opened_any is set
+}""",
+            )
+        ]
+    )
+    profile = make_profile(
+        pushes_received=DailyCounts(total=3, by_day={AT_DAY: 2, AT_DAY - 7: 1}),
+        pushes_opened=DailyCounts(total=1, by_day={AT_DAY - 2: 1}),
+        last_opened_any=AT - 2 * DAY,
+        campaigns={
+            "promo": CampaignHistory(
+                received=True,
+                opened=True,
+                last_opened=AT - 2 * DAY,
+                receives=DailyCounts(total=1, by_day={AT_DAY - 2: 1}),
+                opens=DailyCounts(total=1, by_day={AT_DAY - 2: 1}),
+            )
+        },
+    )
+    explanation = segments.explain("engaged", profile, AT)
+    assert explanation.matched is True
+    assert [(c.value, c.threshold, c.result) for c in explanation.clauses] == [
+        (1, 1, True),
+        (2, 2, True),
+        (True, True, True),
+        (False, False, True),
+        ("2026-11-18T15:30:00Z", "2026-10-21T15:30:00Z", True),
+        ("2026-11-18T15:30:00Z", None, True),
+    ]
 
 
 def test_explain_includes_in_segment_values(segments: SegmentSet) -> None:

@@ -66,6 +66,30 @@ def _last_received(profile: Profile, value: object) -> None:
         profile.campaigns["welcome"] = CampaignHistory(received=True, last_received=value)  # type: ignore[arg-type]
 
 
+def _last_opened(profile: Profile, value: object) -> None:
+    if value is not None:
+        profile.campaigns["welcome"] = CampaignHistory(opened=True, last_opened=value)  # type: ignore[arg-type]
+
+
+def _today(name: str) -> Setter:
+    """A count of `value` pushes today (inside every window)."""
+
+    def set_today(profile: Profile, value: object) -> None:
+        setattr(profile, name, DailyCounts(total=value, by_day={AT_DAY: value}))  # type: ignore[arg-type,dict-item]
+
+    return set_today
+
+
+def _campaign_today(series: str) -> Setter:
+    """A push of "welcome" received (or opened) today when `value` is true, none ever when false."""
+
+    def set_campaign_today(profile: Profile, value: object) -> None:
+        counts = DailyCounts(total=1, by_day={AT_DAY: 1}) if value else DailyCounts()
+        profile.campaigns["welcome"] = CampaignHistory(**{series: counts})  # type: ignore[arg-type]
+
+    return set_campaign_today
+
+
 @dataclass(frozen=True)
 class FieldCase:
     text: str  # how a rule names the field
@@ -99,6 +123,10 @@ FIELD_CASES = [
     FieldCase('opened("welcome")', "bool", _campaign("opened")),
     FieldCase('converted("welcome")', "bool", _campaign("converted")),
     FieldCase('in_control("welcome")', "bool", _campaign("in_control")),
+    FieldCase('received("welcome", last 7 days)', "bool", _campaign_today("receives")),
+    FieldCase('opened("welcome", last 30 days)', "bool", _campaign_today("opens")),
+    FieldCase("pushes_received(last 7 days)", "number", _today("pushes_received")),
+    FieldCase("pushes_opened(last 30 days)", "number", _today("pushes_opened")),
     FieldCase("created_at", "instant", _attribute("created_at")),
     FieldCase("first_session", "instant", _attribute("first_session")),
     FieldCase("last_session", "instant", _attribute("last_session")),
@@ -110,6 +138,8 @@ FIELD_CASES = [
     FieldCase('last_event("signup")', "instant", _event_instant("last")),
     FieldCase('last_received("welcome")', "instant", _last_received),
     FieldCase("last_received_any", "instant", _attribute("last_received_any")),
+    FieldCase('last_opened("welcome")', "instant", _last_opened),
+    FieldCase("last_opened_any", "instant", _attribute("last_opened_any")),
 ]
 
 WEEK_AGO = AT - 7 * DAY
@@ -279,6 +309,12 @@ def test_counts_with_nothing_recorded_are_zero() -> None:
         "spent(last 90 days) = 0",
         'received("never") = false',
         'last_received("never") is not set',
+        'received("never", last 90 days) = false',
+        'opened("never", last 1 day) = false',
+        'last_opened("never") is not set',
+        "last_opened_any is not set",
+        "pushes_received(last 7 days) = 0",
+        "pushes_opened(last 30 days) = 0",
     ):
         assert holds(clause, empty), clause
 
@@ -321,11 +357,44 @@ def test_window_edges(window: str, days_ago: int, expected: int) -> None:
     assert holds(f"purchases({window}) = {expected}", profile)
     assert holds(f'events("opened_app", {window}) = {expected}', profile)
     assert holds(f"spent({window}) = {9.5 * expected}", profile)
+    profile.pushes_received = profile.pushes_opened = counts
+    profile.campaigns["welcome"] = CampaignHistory(received=True, opened=True, receives=counts, opens=counts)
+    assert holds(f"pushes_received({window}) = {expected}", profile)
+    assert holds(f"pushes_opened({window}) = {expected}", profile)
+    flag = "true" if expected else "false"
+    assert holds(f'received("welcome", {window}) = {flag}', profile)
+    assert holds(f'opened("welcome", {window}) = {flag}', profile)
 
 
 def test_window_sums_every_day_inside() -> None:
     profile = make_profile(sessions=DailyCounts(total=10, by_day={AT_DAY: 2, AT_DAY - 3: 5, AT_DAY - 40: 3}))
     assert holds("sessions(last 7 days) = 7 and sessions(last 60 days) = 10 and sessions = 10", profile)
+
+
+def test_messaging_history_windows() -> None:
+    """The two rules of issue 9: "opened a push in the last 30 days", "at most 2 pushes this week"."""
+    profile = make_profile(
+        pushes_received=DailyCounts(total=4, by_day={AT_DAY: 1, AT_DAY - 3: 1, AT_DAY - 10: 2}),
+        pushes_opened=DailyCounts(total=1, by_day={AT_DAY - 29: 1}),
+    )
+    profile.campaigns["welcome"] = CampaignHistory(
+        received=True,
+        opened=True,
+        last_received=AT - 3 * DAY,
+        last_opened=AT - 29 * DAY,
+        receives=DailyCounts(total=2, by_day={AT_DAY - 3: 1, AT_DAY - 10: 1}),
+        opens=DailyCounts(total=1, by_day={AT_DAY - 29: 1}),
+    )
+    assert holds("pushes_opened(last 30 days) >= 1 and pushes_received(last 7 days) <= 2", profile)
+    assert not holds("pushes_opened(last 30 days) >= 1", profile, at=AT + DAY)
+    assert holds("pushes_received(last 14 days) = 4 and pushes_received(last 1 day) = 1", profile)
+    assert holds('received("welcome", last 7 days) and opened("welcome", last 7 days) = false', profile)
+    assert holds('opened("welcome", last 30 days) and not opened("welcome", last 29 days)', profile)
+    assert holds('last_opened("welcome") < 4 weeks ago and last_received("welcome") >= 3 days ago', profile)
+    # Bare windowed flags are `= true`, and a day with a count of 0 received nothing.
+    profile.campaigns["welcome"].receives = DailyCounts(total=0, by_day={AT_DAY: 0})
+    assert not holds('received("welcome", last 7 days)', profile)
+    assert holds('received("welcome") and received("welcome", last 7 days) = false', profile)
 
 
 @pytest.mark.parametrize(

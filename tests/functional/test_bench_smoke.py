@@ -33,6 +33,9 @@ def test_every_benchmark_runs_quick(ddblocal_endpoint: str, capsys: pytest.Captu
         "raw Scan path speedup",
         "workers (Scan TotalSegments) for 10M",
         "full sweep of 10M",
+        "baseline: bare SNS publish loop",
+        "kudos sender (DynamoDB Local + SNS)",
+        "billed write units per send",
     ):
         assert headline in out, f"{headline!r} missing from:\n{out}"
     assert "disagree" not in out

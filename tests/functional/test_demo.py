@@ -154,7 +154,7 @@ def test_the_demo_prints_api_md_applied_to_the_requests_it_sent() -> None:
 def check_membership_section(output: str, seen: dict[str, Any]) -> None:
     report: demo_run.MembershipReport = seen["report"]
     listed: dict[str, list[dict[str, Any]]] = seen["listed"]
-    assert re.search(r"\d+ sweeps \(SweepFunction at each UTC midnight and now: 1 full, \d+ steady\)", output)
+    assert re.search(r"\d+ sweeps \(SweepFunction every 6 hours and now: 1 full, \d+ steady\)", output)
     assert "0 failed" in output
 
     # Counted per day from the route, paged differently: the same entries and exits.

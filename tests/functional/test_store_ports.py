@@ -98,6 +98,15 @@ def test_every_record_kind_round_trips_through_load_user(store: Any) -> None:
         ),
         TokenRecord(device_id="d-1", platform="ios", token="tok", enabled=True, updated_at=4.0),
         CampaignRecord(campaign_id="thanks", received=True, last_received=6.0),
+        CampaignRecord(
+            campaign_id="promo",
+            received=True,
+            opened=True,
+            last_opened=6.5,
+            open_days={20_001: 1},
+            receive_days={20_000: 1},
+            counted=["r@6.0", "o@6.0", "os-9"],
+        ),
     ]
     for record in records:
         assert store.users.save(ANA, record)

@@ -3,84 +3,17 @@ the sender publishes it once, and each rule of campaigns.md stops what it should
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from dsl import SegmentSet, compile_sources
-from kudos.campaigns.sender import deliver
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.identity import UserKey
-from kudos.core.records import SendRecord, UserRecords
-from kudos.core.settings import Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
 from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
-from kudos.segments.membership import reevaluate
+from kudos.ingest.users import delete_users, identify_users
 from kudos.segments.sweep import run_sweep
-from kudos.store.memory import MemoryStore, RecordingPush
 from kudos.store.ports import QueuedSend
-
-NOW = parse_instant("2026-11-22T12:00:00Z")
-SETTINGS = Settings()
-
-RULES = """
-segment vips "VIPs" { attr.vip = true }
-campaign thank_vips "Thanks" {
-    audience vips
-    send on entry
-    holdout 0%
-    push {
-        title "Thank you, {{ first_name | default: 'friend' }}!"
-        body "{{ attr.coins | default: 500 }} coins"
-        deep_link "myapp://rewards"
-    }
-}
-"""
-
-
-def rules(text: str = RULES) -> SegmentSet:
-    return compile_sources([("rules.seg", text)])
-
-
-class World:
-    def __init__(self, segments: SegmentSet) -> None:
-        self.store = MemoryStore()
-        self.push = RecordingPush()
-        self.segments = segments
-        self.now = NOW
-        # Existing users are swept once before the tests' entries, so the campaign's first sweep
-        # (every current member) is behind them.
-        run_sweep(self.store, segments, self.now, self.clock)
-
-    def clock(self) -> float:
-        return self.now
-
-    def track(self, user_id: str, **attributes: Any) -> None:
-        body = {"attributes": [{"external_id": user_id, **attributes}]}
-        track_users(self.store, self.segments, SETTINGS, self.now, body)
-
-    def token(self, user_id: str, device_id: str = "d-1", token: str = "tok-1") -> None:
-        body = {
-            "user_id": user_id,
-            "device_id": device_id,
-            "platform": "ios",
-            "token": token,
-            "enabled": True,
-        }
-        register_token(self.store, self.segments, self.now, body)
-
-    def drain(self) -> list[SendRecord | None]:
-        done = []
-        for message in self.store.send_queue.take():
-            done.append(deliver(self.store, self.push, self.segments, message, self.clock, self.reevaluate))
-        return done
-
-    def reevaluate(self, user: UserRecords, at: float) -> None:
-        reevaluate(self.store, self.segments, user, at, "ingest")
-
-    def sends(self, user_id: str) -> list[SendRecord]:
-        return list(self.store.users.load_user(UserKey.of_user(user_id)).sends.values())
+from tests.campaign_world import NOW, RULES, SETTINGS, World, rules
 
 
 @pytest.fixture
@@ -202,3 +135,61 @@ def test_a_template_that_fails_to_render_fails_the_send_with_its_reason(world: W
     assert failed.reason is not None
     assert failed.reason.startswith("template does not render")
     assert world.push.published == []
+
+
+def test_a_send_queued_for_a_device_is_made_to_the_user_it_was_identified_as(world: World) -> None:
+    body = {"device_id": "d-9", "platform": "android", "token": "tok-9", "enabled": True}
+    register_token(world.store, world.segments, world.now, body)
+    track_users(
+        world.store, world.segments, SETTINGS, world.now, {"attributes": [{"device_id": "d-9", "vip": True}]}
+    )
+    identify = {"aliases_to_identify": [{"device_id": "d-9", "external_id": "u-9"}]}
+    identify_users(world.store, world.segments, world.now, identify)
+    (sent,) = world.drain()
+    assert sent is not None
+    assert sent.status == "sent"
+    # Identify makes u-9 enter too: that trigger is recorded, but the queued one stands for it.
+    outcomes = {send.send_id: send.status for send in world.sends("u-9")}
+    assert sorted(outcomes.values()) == ["not_eligible", "sent"]
+    assert outcomes[sent.send_id] == "sent"
+    assert len(world.push.published) == 1
+    assert world.store.users.load_user(UserKey.of_device("d-9")).sends == {}
+
+
+def test_a_user_held_out_as_a_device_stays_held_out_once_identified() -> None:
+    world = World(rules(RULES.replace("holdout 0%", "holdout 50%")))
+    held = None
+    for n in range(40):  # find a device the hash holds out
+        device = f"d-h{n}"
+        body = {"device_id": device, "platform": "ios", "token": f"tok-h{n}", "enabled": True}
+        register_token(world.store, world.segments, world.now, body)
+        attributes = {"attributes": [{"device_id": device, "vip": True}]}
+        track_users(world.store, world.segments, SETTINGS, world.now, attributes)
+        sends = world.store.users.load_user(UserKey.of_device(device)).sends
+        if any(send.status == "held_out" for send in sends.values()):
+            held = device
+            break
+    assert held is not None
+    identify_users(
+        world.store,
+        world.segments,
+        world.now,
+        {"aliases_to_identify": [{"device_id": held, "external_id": "u-h"}]},
+    )
+    world.track("u-h", vip=False)
+    world.now += 400 * SECONDS_PER_DAY
+    world.track("u-h", vip=True)
+    statuses = sorted(send.status for send in world.sends("u-h"))
+    assert "sent" not in statuses
+    assert "queued" not in statuses
+
+
+def test_deleting_a_user_dismisses_its_queued_send_and_keeps_the_figures(world: World) -> None:
+    world.token("u-10")
+    world.track("u-10", vip=True, first_name="Grace")
+    delete_users(world.store, world.now, {"external_ids": ["u-10"]})
+    assert world.drain() == [None]  # the message finds nothing to send
+    assert world.push.published == []
+    ((user, kept),) = world.store.campaigns.sends("thank_vips", limit=10)
+    assert user is None
+    assert (kept.status, kept.reason, kept.title) == ("dismissed", "the user was deleted", None)

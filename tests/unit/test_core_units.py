@@ -134,6 +134,7 @@ RECORDS = [
         first_active_day=1,
         last_api_day=2,
         session_days={20400: 3, 20401: 1},
+        counted={"abcd": 491234, "ef-_": 491234, "gh12": 491235},
     ),
     AttributesRecord(
         version=1,
@@ -156,6 +157,16 @@ RECORDS = [
     ),
     TokenRecord(device_id="d-1", platform="ios", token="t", enabled=True, valid=False, updated_at=3.0),
     CampaignRecord(campaign_id="thanks", received=True, opened=True, last_received=7.0),
+    CampaignRecord(
+        campaign_id="promo",
+        received=True,
+        opened=True,
+        last_received=7.0,
+        last_opened=8.5,
+        open_days={20400: 1, 20403: 2},
+        receive_days={20400: 1},
+        counted=["r@7.0", "o@7.0", "os-1"],
+    ),
 ]
 
 

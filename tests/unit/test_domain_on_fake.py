@@ -14,11 +14,14 @@ from dsl import load_segments
 from kudos.core.identity import UserKey
 from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
 from kudos.core.timeutil import SECONDS_PER_DAY, day_of, format_instant, parse_instant
+from kudos.ingest import sessions as sessions_module
 from kudos.ingest.push import register_token
 from kudos.ingest.sessions import ingest_sessions
 from kudos.ingest.track import track_users
 from kudos.ingest.users import delete_users, identify_users
 from kudos.metrics.active_users import active_users_report
+from kudos.store.capacity import write_units
+from kudos.store.codec import encode
 from kudos.store.memory import MemoryStore
 
 NOW = parse_instant("2026-11-22T12:00:00Z")
@@ -81,6 +84,32 @@ def test_a_session_counts_once_however_often_it_comes(store: MemoryStore) -> Non
         ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body)
     assert figures(store, "2026-11-22")["sessions"] == 1
     assert store.users.load_user(UserKey.of_user("u-1")).activity.sessions_total == 1
+
+
+def test_a_hash_collision_never_drops_a_new_session(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The activity record keeps short hashes of the sessions it counted (for retries and racing
+    # copies); a first write that wins consults none of them, so even every hash alike loses nothing.
+    monkeypatch.setattr(sessions_module, "counted_mark", lambda session_id: "AAAA")
+    for index in range(3):
+        body = {"sessions": [session(f"s-{index}", NOW - 3600 * (index + 1), user="u-1")]}
+        assert ingest_sessions(store, SEGMENTS, SETTINGS, NOW, body).new_sessions == 1
+    assert store.users.load_user(UserKey.of_user("u-1")).activity.sessions_total == 3
+
+
+def test_the_activity_record_stays_within_one_write_unit_at_200_sessions_a_day(store: MemoryStore) -> None:
+    # Every new session rewrites it, billed per started KB; it remembers each session counted in
+    # the last day (docs/data-model.md), here 200 spread over 29 days, all received within an hour.
+    for index in range(200):
+        started = NOW - (index % 29) * SECONDS_PER_DAY - 3600
+        ingest_sessions(
+            store, SEGMENTS, SETTINGS, NOW, {"sessions": [session(f"s-{index}", started, user="u-1")]}
+        )
+    user = UserKey.of_user("u-1")
+    activity = store.users.load_user(user).activity
+    assert activity.sessions_total == len(activity.counted) == 200
+    assert write_units(encode(user, activity)) == 1
 
 
 def test_sent_at_shifts_sessions_by_the_device_clock_error(store: MemoryStore) -> None:

@@ -20,6 +20,7 @@ from bench.replay import Recorded, error_response, page_response, replaying_clie
 from kudos.core.identity import UserAlias, UserKey
 from kudos.core.profile import AttributeInstant
 from kudos.core.records import (
+    COUNTED_PUSHES_KEPT,
     SESSION_REPORTED,
     ActivityRecord,
     AttributesRecord,
@@ -130,6 +131,10 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         converted=st.booleans(),
         in_control=st.booleans(),
         last_received=opt_instants,
+        last_opened=opt_instants,
+        open_days=counts,
+        receive_days=counts,
+        counted=st.lists(texts, max_size=COUNTED_PUSHES_KEPT),
     ),
     RecordKind.MERGED_DEVICE: st.builds(MergedDeviceRecord, device_id=names, version=versions),
     RecordKind.MERGED_ALIAS: st.builds(
@@ -152,6 +157,12 @@ records_by_kind: dict[RecordKind, st.SearchStrategy[Any]] = {
         title=st.none() | texts,
         body=st.none() | texts,
         version=versions,
+        influence_until=opt_instants,
+        delivered_at=opt_instants,
+        opened_at=opt_instants,
+        direct_open=st.booleans(),
+        converted_at=opt_instants,
+        opted_out_at=opt_instants,
     ),
 }
 assert set(records_by_kind) == set(RecordKind), "a strategy for every record kind"
