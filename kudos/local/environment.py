@@ -22,7 +22,7 @@ from kudos.local.dynamodb import (
     dynamodb_endpoint,
     is_local_endpoint,
 )
-from kudos.local.messaging import embedded_messaging, in_process_messaging
+from kudos.local.messaging import embedded_messaging
 
 # Where `make demo` leaves its DynamoDB Local data, and where `make serve` and the CLI read it.
 DEFAULT_DATA_DIR = Path(".kudos-data")
@@ -151,8 +151,7 @@ def local_runtime(
 def in_process_runtime(
     settings: Settings | None = None, *, template_environment: Mapping[str, str] | None = None
 ) -> Iterator[Settings]:
-    """moto's DynamoDB, SQS and SNS without an HTTP server: every boto3 call in this process is
-    answered in memory.
+    """moto's DynamoDB without its HTTP server: every boto3 call in this process is answered in memory.
 
     About three times cheaper per call than the embedded server (no socket, no second thread
     contending for the GIL), for work that replays many requests here, like `kudos demo`. Yields
@@ -162,11 +161,7 @@ def in_process_runtime(
 
     from kudos.store.schema import create_tables
 
-    base = (settings or Settings.from_env()).model_copy(update={"dynamodb_endpoint_url": None})
-    with (
-        mock_aws(),
-        in_process_messaging(base) as effective,
-        handler_environment(effective, local=True, template_environment=template_environment),
-    ):
+    effective = (settings or Settings.from_env()).model_copy(update={"dynamodb_endpoint_url": None})
+    with mock_aws(), handler_environment(effective, local=True, template_environment=template_environment):
         create_tables(dynamodb_client(None, region=effective.region), effective)
         yield effective

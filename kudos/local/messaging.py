@@ -174,23 +174,10 @@ def embedded_messaging(settings: Settings) -> Iterator[Settings]:
         delete_messaging(messaging)
 
 
-@contextmanager
-def in_process_messaging(settings: Settings) -> Iterator[Settings]:
-    """The same inside moto's in-process mock (``mock_aws`` must be active): no endpoints."""
-    if settings.send_queue_url is not None:
-        yield settings
-        return
-    messaging = create_messaging(settings.region)
-    try:
-        yield messaging.settings(settings)
-    finally:
-        delete_messaging(messaging)
-
-
 def drains_locally(settings: Settings) -> bool:
     """Whether nobody but this process takes the send queue: one on an emulator on this machine (the
     embedded one), as opposed to a queue on AWS, which SendFunction's event source mapping drains.
-    (moto in process, `kudos demo`'s, cannot be told from AWS: the demo says so itself.)"""
+    (moto in process, with no endpoint, cannot be told from AWS by its URL.)"""
     if settings.send_queue_url is None or settings.sqs_endpoint_url is None:
         return False
     return is_local_endpoint(settings.sqs_endpoint_url)

@@ -15,7 +15,6 @@ demand, for `kudos invoke` and `kudos demo`, and ``wait_idle`` is how the Lambda
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from kudos.core.settings import Settings
 from kudos.local.gateway import LocalLambda
 from kudos.local.messaging import SEND_QUEUE, drains_locally, messaging_client
 from kudos.local.routes import Function, QueueSource, Template
+from kudos.local.sqs import failed_ids, received_event
 
 # The longest a receive waits for a message (SQS long polling): how soon the thread sees a stop.
 POLL_SECONDS = 1
@@ -39,54 +39,6 @@ _BACKLOG = (
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
-
-
-def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """One message of a ReceiveMessage answer as Lambda's SQS event writes it."""
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            name: attributes[name]
-            for name in (
-                "ApproximateReceiveCount",
-                "SentTimestamp",
-                "SenderId",
-                "ApproximateFirstReceiveTimestamp",
-            )
-            if name in attributes
-        },
-        "messageAttributes": {
-            name: {
-                key[0].lower() + key[1:]: value
-                for key, value in attribute.items()
-                if key in ("StringValue", "BinaryValue", "DataType")
-            }
-            for name, attribute in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """The event Lambda invokes an SQS-triggered function with, for these received messages."""
-    return {"Records": [sqs_record(message, queue_arn, region) for message in messages]}
-
-
-def failed_ids(result: Any) -> set[str]:
-    """The message ids a ReportBatchItemFailures answer names."""
-    if not isinstance(result, dict):
-        return set()
-    return {
-        str(failure.get("itemIdentifier"))
-        for failure in result.get("batchItemFailures") or []
-        if isinstance(failure, dict)
-    }
 
 
 class QueueDrainer:
@@ -162,7 +114,7 @@ class QueueDrainer:
         ).get("Messages", [])
         if not received:
             return 0
-        event = sqs_event(received, self.queue_arn, self.runtime.region)
+        event = received_event(received, self.queue_arn, self.runtime.region)
         started = time.perf_counter()
         try:
             result = self.runtime.invoke(self.function, event)

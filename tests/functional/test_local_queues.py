@@ -23,8 +23,9 @@ from kudos.local.messaging import (
     messaging_client,
     messaging_endpoint,
 )
-from kudos.local.queues import QueueDrainer, failed_ids, send_queue_drainer, sqs_event
+from kudos.local.queues import QueueDrainer, send_queue_drainer
 from kudos.local.routes import QueueSource, find_template, load_template
+from kudos.local.sqs import failed_ids, received_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +174,7 @@ def test_no_send_queue_drainer_for_a_queue_on_aws(local_app_template: Path) -> N
     assert send_queue_drainer(LocalLambda(), load_template(local_app_template), local) is None
 
 
-def test_sqs_event_and_failures_are_lambdas_shapes() -> None:
+def test_a_received_message_is_lambdas_sqs_record_and_failures_are_read() -> None:
     message = {
         "MessageId": "m-1",
         "ReceiptHandle": "r-1",
@@ -182,7 +183,7 @@ def test_sqs_event_and_failures_are_lambdas_shapes() -> None:
         "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1795348800150", "Other": "x"},
         "MessageAttributes": {"kind": {"StringValue": "send", "DataType": "String"}},
     }
-    (record,) = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")["Records"]
+    (record,) = received_event([message], "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")["Records"]
     assert record == {
         "messageId": "m-1",
         "receiptHandle": "r-1",
