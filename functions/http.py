@@ -51,6 +51,11 @@ ROUTES: dict[str, dict[str, str]] = {
     "/v1/segments/{name}/members": {"GET": "SegmentsFunction"},
     "/v1/segments/{name}/explain": {"GET": "SegmentsFunction"},
     "/v1/segments/{name}/changes": {"GET": "SegmentsFunction"},
+    "/v1/campaigns": {"GET": "CampaignsFunction"},
+    "/v1/campaigns/{name}/sends": {"GET": "CampaignsFunction"},
+    "/v1/campaigns/{name}/explain": {"GET": "CampaignsFunction"},
+    "/v1/campaigns/{name}/pause": {"POST": "CampaignsFunction"},
+    "/v1/campaigns/{name}/resume": {"POST": "CampaignsFunction"},
     # The OpenAPI description of this table (functions/openapi.json), served by a small read-only
     # function rather than a function of its own.
     "/v1/openapi.json": {"GET": "MetricsFunction"},

@@ -122,7 +122,12 @@ COUNT = {"type": "integer", "minimum": 0}
 
 
 def read(
-    summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], *, not_found: bool
+    summary: str,
+    parameters: list[dict[str, Any]],
+    ok: dict[str, Any],
+    *,
+    not_found: bool,
+    what: str = "no such segment, or no such user",
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "the answer", "content": json_content(ok)},
@@ -131,7 +136,7 @@ def read(
         "405": WRONG_METHOD,
     }
     if not_found:
-        responses["404"] = error("no such segment, or no such user")
+        responses["404"] = error(what)
     return {
         "get": {
             "summary": summary,
@@ -140,6 +145,129 @@ def read(
             "responses": responses,
         }
     }
+
+
+CAMPAIGN = {**NAME, "example": "thank_top_users"}
+CAMPAIGN_STATUS = {"enum": ["active", "paused", "paused_by_guardrail"]}
+SEND_STATUS = {
+    "enum": [
+        "queued",
+        "held",
+        "paused",
+        "not_eligible",
+        "unreachable",
+        "held_out",
+        "expired",
+        "dismissed",
+        "capped",
+        "failed",
+        "sent",
+    ]
+}
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_INSTANT = {**INSTANT, "type": ["string", "null"]}
+SCHEMAS["Campaign"] = {
+    "type": "object",
+    "required": ["name", "title", "audience", "trigger", "status", "source", "since", "reason", "counts"],
+    "properties": {
+        "name": {"type": "string"},
+        "title": NULLABLE_STRING,
+        "audience": NULLABLE_STRING,
+        "trigger": {
+            **NULLABLE_STRING,
+            "description": "as written: send on entry, send daily at HH:MM UTC, ...",
+        },
+        "status": CAMPAIGN_STATUS,
+        "source": NULLABLE_STRING,
+        "since": NULLABLE_INSTANT,
+        "reason": NULLABLE_STRING,
+        "counts": {
+            "type": "object",
+            "required": SEND_STATUS["enum"],
+            "properties": {status: COUNT for status in SEND_STATUS["enum"]},
+        },
+    },
+}
+SCHEMAS["Send"] = {
+    "type": "object",
+    "required": [
+        "send_id",
+        "user",
+        "status",
+        "trigger",
+        "triggered_at",
+        "sent_at",
+        "title",
+        "body",
+        "reason",
+    ],
+    "properties": {
+        "send_id": {"type": "string"},
+        "user": {"oneOf": [{"type": "null"}, ref("User")], "description": "null: a deleted user's send"},
+        "status": SEND_STATUS,
+        "trigger": {"enum": ["entry", "initial", "scheduled"]},
+        "triggered_at": INSTANT,
+        "sent_at": NULLABLE_INSTANT,
+        "title": NULLABLE_STRING,
+        "body": NULLABLE_STRING,
+        "reason": NULLABLE_STRING,
+    },
+}
+SCHEMAS["Rule"] = {
+    "type": "object",
+    "required": ["rule", "stops", "status", "reason", "seen"],
+    "properties": {
+        "rule": {
+            "enum": [
+                "paused",
+                "not_eligible",
+                "unreachable",
+                "held_out",
+                "expired",
+                "dismissed",
+                "capped",
+                "quiet_hours",
+                "render",
+            ]
+        },
+        "stops": {"type": "boolean"},
+        "status": {"oneOf": [{"type": "null"}, SEND_STATUS]},
+        "reason": NULLABLE_STRING,
+        "seen": {"description": "the value the rule saw (null when it lets the send through)"},
+        "until": {**INSTANT, "description": "held: when quiet hours end"},
+    },
+}
+CAMPAIGN_STATE = {
+    "type": "object",
+    "required": ["campaign", "status", "since", "reason", "changed"],
+    "properties": {
+        "campaign": {"type": "string"},
+        "status": CAMPAIGN_STATUS,
+        "since": NULLABLE_INSTANT,
+        "reason": NULLABLE_STRING,
+        "changed": {"type": "boolean", "description": "false when it already was in that status"},
+    },
+}
+
+
+def command(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    """A POST on a campaign that answers its state; ``body``: the optional request body's schema."""
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"ServerKey": []}, {"ServerBearer": []}],
+        "parameters": [CAMPAIGN],
+        "responses": {
+            "200": {"description": "the campaign's state now", "content": json_content(CAMPAIGN_STATE)},
+            "400": error("the body is not a JSON object, or a field of it is wrong"),
+            "401": UNAUTHORIZED,
+            "404": error("no such campaign in the deployed rule files"),
+            "405": WRONG_METHOD,
+            "413": TOO_LARGE,
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": False, "content": json_content(body)}
+    return {"post": operation}
 
 
 SESSION = {
@@ -441,6 +569,103 @@ PATHS: dict[str, Any] = {
         },
         not_found=True,
     ),
+    "/v1/campaigns": read(
+        "Every campaign: deployed ones in file order, then those removed from the files (paused)",
+        [],
+        {
+            "type": "object",
+            "required": ["campaigns"],
+            "properties": {"campaigns": {"type": "array", "items": ref("Campaign")}},
+        },
+        not_found=False,
+    ),
+    "/v1/campaigns/{name}/sends": read(
+        "A campaign's sends (one per trigger), newest first, one page; with a user, only that user's",
+        [
+            CAMPAIGN,
+            query("user_id", {"type": "string"}, "only this user's sends"),
+            query("device_id", {"type": "string"}, "only this anonymous user's sends"),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 100)"),
+            query("next", {"type": "string"}, "the `next` token of the previous page"),
+        ],
+        {
+            "type": "object",
+            "required": ["campaign", "sends", "next"],
+            "properties": {
+                "campaign": {"type": "string"},
+                "user": ref("User"),
+                "sends": {"type": "array", "items": ref("Send")},
+                "next": {"type": ["string", "null"]},
+            },
+        },
+        not_found=True,
+        what="no such campaign, or no such user",
+    ),
+    "/v1/campaigns/{name}/explain": read(
+        "One user's history with a campaign, and whether a trigger now would send (exactly one of"
+        " user_id and device_id)",
+        [
+            CAMPAIGN,
+            query("user_id", {"type": "string"}, "the user's id"),
+            query("device_id", {"type": "string"}, "an anonymous device's id"),
+            query("at", INSTANT, "the instant of the would-be trigger (default: now)"),
+        ],
+        {
+            "type": "object",
+            "required": [
+                "campaign",
+                "user",
+                "at",
+                "status",
+                "since",
+                "reason",
+                "would_send",
+                "stop",
+                "rules",
+                "push",
+                "history",
+            ],
+            "properties": {
+                "campaign": {"type": "string"},
+                "user": ref("User"),
+                "at": INSTANT,
+                "status": CAMPAIGN_STATUS,
+                "since": NULLABLE_INSTANT,
+                "reason": NULLABLE_STRING,
+                "would_send": {"type": "boolean"},
+                "stop": {"oneOf": [{"type": "null"}, ref("Rule")]},
+                "rules": {"type": "array", "items": ref("Rule")},
+                "push": {
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "required": ["title", "body", "deep_link", "image"],
+                            "properties": {
+                                "title": {"type": "string"},
+                                "body": {"type": "string"},
+                                "deep_link": NULLABLE_STRING,
+                                "image": NULLABLE_STRING,
+                            },
+                        },
+                    ]
+                },
+                "history": {"type": "array", "items": ref("Send")},
+            },
+        },
+        not_found=True,
+        what="no such campaign, or no such user",
+    ),
+    "/v1/campaigns/{name}/pause": command(
+        "Pause a campaign: its triggers and the sends not yet made end `paused` (idempotent)",
+        {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
+        },
+    ),
+    "/v1/campaigns/{name}/resume": command(
+        "Resume a campaign paused by hand or by its guardrail (idempotent)", None
+    ),
     "/v1/openapi.json": read(
         "This description (OpenAPI 3.1)",
         [],
@@ -462,7 +687,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "kudos HTTP API",
             "version": "1",
-            "description": "Active-user figures and segments for an app (docs/api.md). Every route needs "
+            "description": "Active-user figures, segments and campaigns for an app (docs/api.md). Every route needs "
             "a key on AWS: an app key on the SDK routes, a server key on the others.",
         },
         "paths": PATHS,

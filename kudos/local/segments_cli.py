@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -13,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kudos.core.identity import UserKey
-from kudos.core.settings import DEFAULT_SEGMENTS_DIR
-from kudos.local import LocalError
-from kudos.local.environment import DEFAULT_DATA_DIR
+from kudos.local.stored import add_store_arguments, stored_data
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     members.add_argument(
         "--limit", type=int, default=100, help="print at most this many members, 1 to 1000 (default 100)"
     )
-    _add_data_arguments(members)
+    add_data_arguments(members)
     members.set_defaults(run=run_members)
 
     explain = commands.add_parser("explain", help="why a user is in a segment or not, clause by clause")
@@ -47,27 +44,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     who.add_argument("--user-id", metavar="ID", help="the user: its external id (user_id)")
     who.add_argument("--device-id", metavar="ID", help="the anonymous user of this device (device_id)")
     explain.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
-    _add_data_arguments(explain)
+    add_data_arguments(explain)
     explain.set_defaults(run=run_explain)
 
 
-def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--at", help="the evaluation instant, RFC 3339 (default: now)")
-    parser.add_argument(
-        "--segments", type=Path, metavar="DIR", help=f"rule files (default: {DEFAULT_SEGMENTS_DIR})"
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--endpoint-url",
-        help="DynamoDB to read (DynamoDB Local or AWS); default: DYNAMODB_ENDPOINT_URL if set, else --data",
-    )
-    where.add_argument(
-        "--data",
-        type=Path,
-        metavar="DIR",
-        help=f"the DynamoDB Local data of `kudos serve --data DIR` (default {DEFAULT_DATA_DIR}, "
-        "where `make demo` leaves its data)",
-    )
+def add_data_arguments(parser: argparse.ArgumentParser, *, at: bool = True) -> None:
+    """--at unless ``at`` is False, and the stored data's options (also for the campaigns CLI)."""
+    if at:
+        parser.add_argument("--at", help="the evaluation instant, RFC 3339 (default: now)")
+    else:
+        parser.set_defaults(at=None)
+    add_store_arguments(parser)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -85,36 +72,21 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _store_and_rules(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
-    """The store, the compiled segments and the evaluation instant the arguments ask for."""
-    from kudos.local.environment import local_runtime
-    from kudos.runtime import reset, services
-    from kudos.segments.queries import deployed_segments, instant_parameter
+def store_and_rules(args: argparse.Namespace) -> Iterator[tuple[Any, Any, float]]:
+    """The store, the compiled segments and the evaluation instant the arguments ask for (the
+    arguments of add_data_arguments); a missing local data directory is a LocalError, not an empty answer."""
+    from kudos.segments.queries import instant_parameter
 
     at = instant_parameter("--at", args.at, time.time())
-    if args.endpoint_url is None and os.environ.get("DYNAMODB_ENDPOINT_URL") and args.data is None:
-        reset()
-        svc = services()
-        yield svc.store, deployed_segments(args.segments or svc.settings.segments_dir), at
-        return
-    data = args.data
-    if args.endpoint_url is None:
-        data = data or DEFAULT_DATA_DIR
-        if not data.is_dir():
-            # Reading an empty new database would answer "0 members": say what is missing instead.
-            raise LocalError(
-                f"no local data in {data}/: run `make demo` (or `kudos serve --data {data}`) first, "
-                "or name a DynamoDB with --endpoint-url"
-            )
-    with local_runtime(endpoint_url=args.endpoint_url, data_dir=data, segments_dir=args.segments) as settings:
-        yield services().store, deployed_segments(settings.segments_dir), at
+    with stored_data(args) as (store, segments, _):
+        yield store, segments, at
 
 
 def run_members(args: argparse.Namespace) -> int:
     """As GET /v1/segments/{name}/members: stored membership, or the rules evaluated at --at."""
     from kudos.segments.queries import segment_members
 
-    with _store_and_rules(args) as (store, segments, _):
+    with store_and_rules(args) as (store, segments, _):
         if args.name not in segments:
             print(f"no segment named {args.name!r}; known: {', '.join(segments)}", file=sys.stderr)
             return 1
@@ -136,7 +108,7 @@ def run_members(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     from kudos.segments.queries import explain_membership
 
-    with _store_and_rules(args) as (store, segments, at):
+    with store_and_rules(args) as (store, segments, at):
         explanation = explain_membership(store, segments, at, args.name, args.user_id, args.device_id, None)
     if args.json:
         print(json.dumps(explanation, indent=2))

@@ -45,12 +45,12 @@ def instant_parameter(name: str, text: str | None, default: float) -> float:
     if text is None:
         return default
     try:
-        return _evaluation_instant(parse_instant(text))
+        return evaluation_instant(parse_instant(text))
     except InstantError as error:
         raise BadRequest(f"{name}: {error}") from None
 
 
-def _evaluation_instant(at: float) -> float:
+def evaluation_instant(at: float) -> float:
     earliest, latest = EVALUATION_RANGE
     if not earliest <= at < latest:  # also false for NaN
         raise InstantError("out of range: rules are evaluated from 1900 to 8999")
@@ -119,11 +119,11 @@ def matching_users(store: Storage, segments: SegmentSet, name: str, at: float) -
             yield user.key
 
 
-def _encode_token(payload: dict[str, Any]) -> str:
+def encode_token(payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
-def _decode_token(token: str) -> dict[str, Any]:
+def decode_token(token: str) -> dict[str, Any]:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
         if not isinstance(decoded, dict):
@@ -135,10 +135,10 @@ def _decode_token(token: str) -> dict[str, Any]:
 
 def _member_token(token: str) -> tuple[float | None, str]:
     """(the evaluation instant, or None for stored membership; the last user of the page before)."""
-    decoded = _decode_token(token)
+    decoded = decode_token(token)
     try:
         at = decoded.get("at")
-        return (None if at is None else _evaluation_instant(float(at))), str(decoded["after"])
+        return (None if at is None else evaluation_instant(float(at))), str(decoded["after"])
     except (ValueError, KeyError, TypeError, InstantError):
         raise BadRequest("next: not a token this API returned") from None
 
@@ -159,7 +159,7 @@ def segment_members(
     token carries its mode (and ``at``), so paging sees one consistent answer.
     """
     _require_segment(segments, name)
-    limit = _limit(limit_text)
+    limit = page_limit(limit_text)
     at = instant_parameter("at", at_text, now) if at_text is not None else None
     after = ""
     if next_token:
@@ -177,7 +177,7 @@ def segment_members(
         "at": format_instant(at),
         "count": len(members),
         "members": [user.identity() for user in page],
-        "next": _encode_token({"at": at, "after": page[-1].token}) if more else None,
+        "next": encode_token({"at": at, "after": page[-1].token}) if more else None,
     }
 
 
@@ -194,7 +194,7 @@ def _stored_members(store: Storage, name: str, now: float, limit: int, after: st
         "at": format_instant(now),
         "count": store.memberships.count_members(name),
         "members": [user.identity() for user in page],
-        "next": _encode_token({"after": page[-1].token}) if len(found) > limit else None,
+        "next": encode_token({"after": page[-1].token}) if len(found) > limit else None,
     }
 
 
@@ -214,7 +214,7 @@ def segment_changes(
     without ``to``, up to the later of now and the last sweep's instant.
     """
     _require_segment(segments, name)
-    limit = _limit(limit_text)
+    limit = page_limit(limit_text)
     earliest = instant_parameter("from", from_text, now - CHANGE_RETENTION_DAYS * SECONDS_PER_DAY)
     # No `to`: no bound (campaigns.md). Changes are recorded at the clock of the call or sweep that
     # found them, which a sweep's event may set past the wall clock (campaigns.md "Clock").
@@ -248,7 +248,7 @@ def segment_changes(
             }
             for change in page
         ],
-        "next": _encode_token(_change_json(page[-1])) if len(found) > limit else None,
+        "next": encode_token(_change_json(page[-1])) if len(found) > limit else None,
     }
 
 
@@ -257,7 +257,7 @@ def _change_json(change: MembershipChange) -> dict[str, Any]:
 
 
 def _change_token(token: str, segment: str) -> MembershipChange:
-    decoded = _decode_token(token)
+    decoded = decode_token(token)
     try:
         kind = decoded["change"]
         if kind not in ("entered", "exited"):
@@ -266,7 +266,7 @@ def _change_token(token: str, segment: str) -> MembershipChange:
             user=UserKey.parse(str(decoded["user"])),
             segment=segment,
             change=kind,
-            at=_evaluation_instant(float(decoded["at"])),
+            at=evaluation_instant(float(decoded["at"])),
             by="sweep",
             definition=str(decoded["def"]),
         )
@@ -274,7 +274,7 @@ def _change_token(token: str, segment: str) -> MembershipChange:
         raise BadRequest("next: not a token this API returned") from None
 
 
-def _limit(text: str | None) -> int:
+def page_limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_PAGE
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:

@@ -4,6 +4,7 @@ the users' partitions (the users table's sends and pending indexes)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -130,8 +131,14 @@ class DynamoCampaigns:
         self, campaign: str, since: float, until: float
     ) -> Iterator[tuple[UserKey | None, SendRecord]]:
         # A sort key is the instant followed by "#id", so the bare `until` excludes that instant.
-        values = {":lo": {"S": keys.instant_sk(since)}, ":hi": {"S": keys.instant_sk(until)}}
-        request = self._sends_query(campaign, " AND #s BETWEEN :lo AND :hi", values, forward=True)
+        # An infinite `until` (no end: the report without `to`, the guardrail) is no upper bound:
+        # instant_sk(inf) is "000...inf", which sorts before every real instant.
+        if math.isfinite(until):
+            values = {":lo": {"S": keys.instant_sk(since)}, ":hi": {"S": keys.instant_sk(until)}}
+            condition = " AND #s BETWEEN :lo AND :hi"
+        else:
+            values, condition = {":lo": {"S": keys.instant_sk(since)}}, " AND #s >= :lo"
+        request = self._sends_query(campaign, condition, values, forward=True)
         for page in self._tables.pages(self._tables.client.query, request):
             for user, send in map(_send_of, page):
                 if send.triggered_at < until:

@@ -98,6 +98,12 @@ def every_route(url: str) -> list[tuple[str, Reply]]:
         get(f"/v1/segments/top_users/explain?device_id={DEVICE}"),
         get("/v1/segments/top_users/changes"),
         get("/v1/openapi.json"),
+        get("/v1/campaigns"),
+        get(f"/v1/campaigns/thank_top_users/sends?user_id={USER}"),
+        get(f"/v1/campaigns/thank_top_users/explain?user_id={USER}"),
+        get(f"/v1/campaigns/thank_top_users/explain?device_id={OTHER_DEVICE}"),
+        post("/v1/campaigns/thank_top_users/pause", {"reason": f"complaint from {EMAIL}"}, server),
+        post("/v1/campaigns/thank_top_users/resume", {}, server),
         # Refused keys, wrong methods, unknown paths that hold ids.
         (
             "wrong key",
@@ -178,7 +184,11 @@ def test_no_personal_data_in_any_log_line(
         statuses
     )
     assert {path for path in ROUTES} <= {
-        what.split(" ", 1)[-1].split("?")[0].replace("top_users", "{name}") for what in statuses
+        what.split(" ", 1)[-1]
+        .split("?")[0]
+        .replace("thank_top_users", "{name}")
+        .replace("top_users", "{name}")
+        for what in statuses
     }
     # The capture works: these lines are there, each without what they are about.
     assert "key refused" in text

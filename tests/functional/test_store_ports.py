@@ -308,3 +308,28 @@ def test_an_alias_only_user_is_stored_listed_and_due_like_any_other(store: Any) 
     assert store.memberships.due_users(480_000 * 3600.0, 480_000 * 3600.0 + 1) == [ALIAS]
     assert [u.key for u in store.users.scan_users()] == [ALIAS]
     assert set(store.users.delete_user(ALIAS).events) == {"e"}
+
+
+def test_a_campaigns_sends_are_read_newest_first_by_page_and_by_window(store: Any) -> None:
+    from math import inf
+
+    from kudos.core.records import SendRecord
+
+    for n, user in enumerate((ANA, DEVICE, ALIAS)):
+        for k in range(2):
+            at = 1_796_000_000.0 + 60 * n + k
+            assert store.users.save(user, SendRecord(f"s{n}{k}", "thanks", "entry", at, "queued"))
+    assert store.users.save(ANA, SendRecord("other", "another", "entry", 1_796_000_000.0, "queued"))
+    newest = store.campaigns.sends("thanks", limit=4)
+    assert [send.send_id for _, send in newest] == ["s21", "s20", "s11", "s10"]
+    assert newest[0][0] == ALIAS
+    rest = store.campaigns.sends("thanks", limit=4, older_than=newest[-1][1])
+    assert [send.send_id for _, send in rest] == ["s01", "s00"]
+
+    def window(since: float, until: float) -> list[str]:
+        return [send.send_id for _, send in store.campaigns.all_sends("thanks", since, until)]
+
+    assert window(0.0, inf) == ["s00", "s01", "s10", "s11", "s20", "s21"]
+    # An open end (the report without `to`, the guardrail since the last resume) is no bound at all.
+    assert window(1_796_000_060.0, inf) == ["s10", "s11", "s20", "s21"]
+    assert window(1_796_000_001.0, 1_796_000_120.0) == ["s01", "s10", "s11"]

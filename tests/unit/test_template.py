@@ -47,6 +47,7 @@ FUNCTIONS: dict[str, str] = {
     "BackendIngestFunction": "functions.backend_ingest.handler",
     "MetricsFunction": "functions.metrics.handler",
     "SegmentsFunction": "functions.segments.handler",
+    "CampaignsFunction": "functions.campaigns.handler",
     "RollupFunction": "functions.rollup.handler",
     "SweepFunction": "functions.sweep.handler",
     "SendFunction": "functions.send.handler",
