@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from kudos.core.settings import ENVIRONMENT_VARIABLES, Settings
@@ -22,6 +22,7 @@ from kudos.local.dynamodb import (
     dynamodb_endpoint,
     is_local_endpoint,
 )
+from kudos.local.messaging import embedded_messaging
 
 # Where `make demo` leaves its DynamoDB Local data, and where `make serve` and the CLI read it.
 DEFAULT_DATA_DIR = Path(".kudos-data")
@@ -112,15 +113,18 @@ def local_runtime(
     create_tables: bool | None = None,
     settings: Settings | None = None,
     template_environment: Mapping[str, str] | None = None,
+    messaging: bool = True,
 ) -> Iterator[Settings]:
-    """Everything a handler needs to run here: a DynamoDB with the tables, and the environment.
+    """Everything a handler needs to run here: a DynamoDB with the tables, the send queue and the
+    push service, and the environment.
 
     DynamoDB is ``endpoint_url`` if given, else DynamoDB Local persisted in ``data_dir`` if given,
     else the embedded one. Without ``segments_dir``, a data directory's own rules (its ``segments/``,
     where the demo keeps the rules it ran with) are used when it has them. Tables are created where missing on local endpoints; on any other
     endpoint (AWS) only when ``create_tables`` is True. ``settings`` (default: from the environment)
     gives table names and limits; the endpoint and segments directory chosen here replace its own.
-    Yields the settings the handlers see.
+    The send queue and SNS are moto's (kudos.local.messaging), unless ``settings`` name a send queue
+    or ``messaging`` is False. Yields the settings the handlers see.
     """
     if segments_dir is not None and not segments_dir.is_dir():
         raise LocalError(f"segments directory {segments_dir} does not exist")
@@ -136,7 +140,10 @@ def local_runtime(
         local = is_local_endpoint(url)
         if create_tables if create_tables is not None else local:
             create_local_tables(url, effective)
-        with handler_environment(effective, local=local, template_environment=template_environment):
+        with (
+            embedded_messaging(effective) if messaging else nullcontext(effective) as effective,
+            handler_environment(effective, local=local, template_environment=template_environment),
+        ):
             yield effective
 
 

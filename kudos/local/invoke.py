@@ -17,9 +17,11 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, TextIO
 
+from kudos.core.settings import Settings
 from kudos.local import LocalError
 from kudos.local.environment import local_runtime
 from kudos.local.gateway import LocalLambda, missing_http_fields
+from kudos.local.queues import send_queue_drainer
 from kudos.local.routes import Function, TemplateError, find_template, load_template
 from kudos.local.serve import add_runtime_arguments
 
@@ -112,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
         result_stream() as out,
     ):
         started = time.perf_counter()
+        runtime = LocalLambda(region=settings.region)
         try:
-            result = LocalLambda(region=settings.region).invoke(function, event)
+            result = runtime.invoke(function, event)
             text = json.dumps(result)
         except Exception as error:
             missing = missing_http_fields(event) if function.routes else []
@@ -140,4 +143,25 @@ def run(args: argparse.Namespace) -> int:
         elapsed = (time.perf_counter() - started) * 1000
         print(text, file=out)
         print(f"kudos invoke: {function.logical_id} ({function.handler}) {elapsed:.0f} ms", file=sys.stderr)
+        _take_queued_sends(runtime, args.template, settings)
     return 0
+
+
+def _take_queued_sends(runtime: LocalLambda, template_path: Path | None, settings: Settings) -> None:
+    """The sends the invocation queued, taken by SendFunction before the embedded queue goes away,
+    as `kudos serve` would (its pushes go to the embedded SNS). Without them the sends would stay
+    pending in DynamoDB until a later sweep queues them again."""
+    try:
+        template = load_template(template_path or find_template())
+    except TemplateError:
+        return  # a bare handler: no SendFunction to take them
+    drainer = send_queue_drainer(runtime, template, settings, log=False)
+    if drainer is None:
+        return
+    taken = drainer.drain()
+    if taken:
+        print(
+            f"kudos invoke: then {drainer.function.logical_id} took {taken} queued send(s) "
+            f"({drainer.failures} failed)",
+            file=sys.stderr,
+        )

@@ -6,7 +6,10 @@ on a payload 2.0 event). The body is the event; the answer is the handler's resu
 Lambda's error JSON with `X-Amz-Function-Error: Unhandled` when the handler raised (still 200, as
 Lambda answers), or a 404 ResourceNotFoundException for a function the template lacks.
 
-It runs through the gateway's Lambda runner: one event at a time with everything else.
+It runs through the gateway's Lambda runner: one event at a time with everything else. A
+RequestResponse invocation returns once what it queued is done too (``settle``: on `kudos serve`,
+the sends a sweep queued, taken by SendFunction), so that a test or a script that invokes the sweep
+finds its pushes made when the call returns (campaigns.md "Locally").
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import re
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -38,9 +42,12 @@ def is_invoke_path(raw_path: str) -> bool:
 class LocalLambdaApi:
     """Lambda's Invoke API for the functions of one template, on the gateway's Lambda runner."""
 
-    def __init__(self, template: Template, runtime: LocalLambda) -> None:
+    def __init__(
+        self, template: Template, runtime: LocalLambda, *, settle: Callable[[], object] | None = None
+    ) -> None:
         self.template = template
         self.runtime = runtime
+        self.settle = settle
 
     def handle(
         self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes
@@ -77,6 +84,8 @@ class LocalLambdaApi:
                 request_id,
             )
         payload, failed = self.invoke(function, event)
+        if self.settle is not None and invocation_type == "RequestResponse":
+            self.settle()
         if invocation_type == "Event":
             # Lambda queues the event and answers at once; here it has already run (one at a time).
             return _response(202, b"", request_id)

@@ -91,6 +91,18 @@ class Schedule:
     input: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueueSource:
+    """One SQS event: the queue (its logical id) and how Lambda's event source mapping batches it."""
+
+    name: str
+    queue: str
+    batch_size: int = 10
+    window_s: float = 0.0
+    # ReportBatchItemFailures: the handler names the failed messages; the others are deleted.
+    reports_failures: bool = False
+
+
 @dataclass(frozen=True)
 class Function:
     logical_id: str
@@ -100,6 +112,7 @@ class Function:
     timeout_s: float = DEFAULT_TIMEOUT_S
     routes: tuple[Route, ...] = ()
     schedules: tuple[Schedule, ...] = ()
+    queues: tuple[QueueSource, ...] = ()
     # Plain values from Globals and the function (intrinsics such as !Ref cannot be resolved locally).
     environment: Mapping[str, str] = field(default_factory=dict)
 
@@ -204,6 +217,14 @@ class Template:
         known = ", ".join(sorted(self.functions)) or "none"
         raise TemplateError(f"no function {name!r} in {self.path} (functions: {known})")
 
+    def queue_consumer(self, queue: str) -> tuple[Function, QueueSource] | None:
+        """The function whose SQS event reads the queue of logical id ``queue``, if any."""
+        for function in self.functions.values():
+            for source in function.queues:
+                if source.queue == queue:
+                    return function, source
+        return None
+
 
 def find_template(start: Path | None = None) -> Path:
     """template.yaml in the cwd or a parent, else this repository's."""
@@ -233,7 +254,7 @@ def load_template(path: Path) -> Template:
         code_uri = properties.get("CodeUri", ".")
         if not isinstance(code_uri, str):
             raise TemplateError(f"{path}: {logical_id}: only a local CodeUri directory can run locally")
-        routes, schedules = _events(path, logical_id, resource.get("Properties") or {})
+        routes, schedules, queues = _events(path, logical_id, resource.get("Properties") or {})
         functions[logical_id] = Function(
             logical_id=logical_id,
             handler=handler,
@@ -242,6 +263,7 @@ def load_template(path: Path) -> Template:
             timeout_s=float(properties.get("Timeout", DEFAULT_TIMEOUT_S)),
             routes=routes,
             schedules=schedules,
+            queues=queues,
             environment={**globals_environment, **_plain_variables(resource.get("Properties") or {})},
         )
     return Template(
@@ -265,9 +287,10 @@ def _parameter_defaults(document: Mapping[str, Any]) -> dict[str, Any]:
 
 def _events(
     path: Path, logical_id: str, properties: dict[str, Any]
-) -> tuple[tuple[Route, ...], tuple[Schedule, ...]]:
+) -> tuple[tuple[Route, ...], tuple[Schedule, ...], tuple[QueueSource, ...]]:
     routes: list[Route] = []
     schedules: list[Schedule] = []
+    queues: list[QueueSource] = []
     for name, event in (properties.get("Events") or {}).items():
         kind = event.get("Type")
         props = event.get("Properties") or {}
@@ -282,7 +305,29 @@ def _events(
             expression = props.get("Schedule") or props.get("ScheduleExpression")
             if isinstance(expression, str):
                 schedules.append(Schedule(name, expression, props.get("Input")))
-    return tuple(routes), tuple(schedules)
+        elif kind == "SQS":
+            queue = _queue_logical_id(props.get("Queue"))
+            if queue is not None:
+                queues.append(
+                    QueueSource(
+                        name,
+                        queue,
+                        batch_size=int(props.get("BatchSize", 10)),
+                        window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                        reports_failures="ReportBatchItemFailures"
+                        in (props.get("FunctionResponseTypes") or []),
+                    )
+                )
+    return tuple(routes), tuple(schedules), tuple(queues)
+
+
+def _queue_logical_id(queue: Any) -> str | None:
+    """The queue an SQS event names as `!GetAtt Name.Arn` (a queue of the stack); None otherwise."""
+    if isinstance(queue, dict) and isinstance(queue.get("Fn::GetAtt"), list):
+        name, attribute = (queue["Fn::GetAtt"] + [None])[:2]
+        if attribute == "Arn" and isinstance(name, str):
+            return name
+    return None
 
 
 def _plain_variables(properties: Mapping[str, Any]) -> dict[str, str]:

@@ -24,9 +24,12 @@ from kudos.core.settings import Settings
 from kudos.ingest.validation import MAX_BODY_BYTES
 from kudos.local import LocalError
 from kudos.local.apigw import HttpResponse, json_response
+from kudos.local.dynamodb import is_local_endpoint
 from kudos.local.environment import local_runtime
 from kudos.local.gateway import LocalGateway
 from kudos.local.lambda_api import INVOKE_ROUTE, LocalLambdaApi, is_invoke_path
+from kudos.local.messaging import PushLog
+from kudos.local.queues import QueueDrainer, send_queue_drainer
 from kudos.local.routes import Template, find_template, load_template
 from kudos.local.schedule import Sweeper, default_sweep_every, sweep_function
 
@@ -35,6 +38,9 @@ DEFAULT_PORT = 3000
 # A body over the limit is still read (and dropped) up to API Gateway's own 10 MB payload limit:
 # a client still sending when we close would see a broken pipe instead of our 413.
 _DRAIN_LIMIT = 10 * 1024 * 1024
+# How long a Lambda Invoke API call waits for the sends it queued (boto3 and the aws CLI give up
+# on a response after 60 s): a failing send is received again every 10 s, three times.
+SETTLE_TIMEOUT_S = 45.0
 # What the standard library's request parsing refuses, said as api.md's {"message": ...} bodies
 # rather than its HTML page (whose text would also echo the request line, query and all).
 _REFUSALS = {
@@ -209,9 +215,18 @@ class LocalServer(ThreadingHTTPServer):
     # beyond it are reset (macOS) or stall in SYN retries (Linux). The kernel caps it at somaxconn.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], gateway: LocalGateway, *, log: bool = True) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        gateway: LocalGateway,
+        *,
+        log: bool = True,
+        drainer: QueueDrainer | None = None,
+    ) -> None:
         self.gateway = gateway
-        self.lambda_api = LocalLambdaApi(gateway.template, gateway.lambda_runtime)
+        # An invocation returns once the sends it queued are done (campaigns.md "Locally").
+        settle = (lambda: drainer.wait_idle(SETTLE_TIMEOUT_S)) if drainer is not None else None
+        self.lambda_api = LocalLambdaApi(gateway.template, gateway.lambda_runtime, settle=settle)
         self.log = log
         try:
             super().__init__(address, _RequestHandler)
@@ -251,6 +266,32 @@ def scheduled_sweep(
 
 
 @contextmanager
+def drained_send_queue(
+    gateway: LocalGateway, template: Template, settings: Settings, *, log: bool = True
+) -> Iterator[QueueDrainer | None]:
+    """SendFunction taking the send queue while the block runs, as its SQS event source mapping does
+    on AWS (campaigns.md "Locally": a queued send is taken within 2 seconds), each push the embedded
+    SNS takes logged when ``log``. None when the template has no SendFunction or the queue is not
+    a local one. On exit a running batch finishes first."""
+    pushes = PushLog(settings) if log else None
+    drainer = send_queue_drainer(
+        gateway.lambda_runtime,
+        template,
+        settings,
+        log=log,
+        on_batch=(lambda taken, failed: pushes.print_new()) if pushes is not None else None,
+    )
+    if drainer is None:
+        yield None
+        return
+    drainer.start()
+    try:
+        yield drainer
+    finally:
+        drainer.stop()
+
+
+@contextmanager
 def serve_in_thread(
     *,
     template: Path | Template | None = None,
@@ -280,16 +321,17 @@ def serve_in_thread(
         template_environment=loaded.globals_environment,
     ) as effective:
         gateway = LocalGateway(loaded, region=effective.region)
-        server = LocalServer((host, port), gateway, log=log)
-        thread = threading.Thread(target=server.serve_forever, name="kudos-serve", daemon=True)
-        thread.start()
-        try:
-            with scheduled_sweep(gateway, loaded, sweep_every, log=log):
-                yield server.url
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
+        with drained_send_queue(gateway, loaded, effective, log=log) as drainer:
+            server = LocalServer((host, port), gateway, log=log, drainer=drainer)
+            thread = threading.Thread(target=server.serve_forever, name="kudos-serve", daemon=True)
+            thread.start()
+            try:
+                with scheduled_sweep(gateway, loaded, sweep_every, log=log):
+                    yield server.url
+            finally:
+                server.shutdown()
+                server.server_close()
+                thread.join()
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -357,19 +399,26 @@ def run(args: argparse.Namespace) -> int:
         template_environment=template.globals_environment,
     ) as settings:
         gateway = LocalGateway(template, region=settings.region)
-        server = LocalServer((args.host, args.port), gateway)
-        _print_banner(server.url, template, settings, args, sweep_every)
         # SIGTERM (make, a supervisor) stops as cleanly as Ctrl-C: DynamoDB Local must not outlive us.
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
-            with scheduled_sweep(gateway, template, sweep_every):
+            with drained_send_queue(gateway, template, settings) as drainer:
+                server = LocalServer((args.host, args.port), gateway, drainer=drainer)
+                _print_banner(server.url, template, settings, args, sweep_every, drainer)
                 try:
-                    server.serve_forever()
-                except KeyboardInterrupt:
-                    # Leaving the block lets a running sweep finish before DynamoDB stops.
-                    print("\nstopping", file=sys.stderr, flush=True)
+                    with scheduled_sweep(gateway, template, sweep_every):
+                        try:
+                            server.serve_forever()
+                        except KeyboardInterrupt:
+                            # Leaving the blocks lets a running sweep, then a running batch of
+                            # sends, finish before the queue and DynamoDB stop.
+                            print("\nstopping", file=sys.stderr, flush=True)
+                finally:
+                    server.server_close()
+        except KeyboardInterrupt:
+            # Ctrl-C before the server ran (while the queue started, say).
+            print("\nstopping", file=sys.stderr, flush=True)
         finally:
-            server.server_close()
             signal.signal(signal.SIGTERM, previous)
     return 0
 
@@ -389,8 +438,46 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _sends_lines(settings: Settings, drainer: QueueDrainer | None) -> list[str]:
+    """Where sends wait and where pushes go."""
+    if settings.send_queue_url is None:
+        return ["  sends     no send queue (SEND_QUEUE_URL): a campaign trigger fails"]
+    if drainer is None:
+        return [
+            f"  sends     {settings.send_queue_url} (not drained here: no SendFunction, or not a local queue)"
+        ]
+    where = settings.sqs_endpoint_url or "in process"
+    lines = [
+        f"  sends     {drainer.source.queue}: moto's SQS at {where}; {drainer.function.logical_id} takes "
+        f"each batch as it comes (up to {drainer.source.batch_size}), as its event source mapping would",
+    ]
+    applications = [
+        f"{label} {arn}"
+        for label, arn in (
+            ("APNs", settings.apns_application_arn),
+            ("APNs sandbox", settings.apns_sandbox_application_arn),
+            ("FCM", settings.fcm_application_arn),
+        )
+        if arn
+    ]
+    if settings.sns_endpoint_url is not None and is_local_endpoint(settings.sns_endpoint_url):
+        lines += [
+            f"  pushes    moto's SNS at {settings.sns_endpoint_url}, never a device; each is logged here,",
+            f"            and kept in {settings.sns_endpoint_url}/moto-api/data.json (sns, PlatformEndpoint, messages)",
+        ]
+    else:
+        lines.append(f"  pushes    SNS at {settings.sns_endpoint_url or 'AWS'}")
+    lines.append(f"            platform applications: {', '.join(applications) or 'none'}")
+    return lines
+
+
 def _print_banner(
-    url: str, template: Template, settings: Settings, args: argparse.Namespace, sweep_every: float
+    url: str,
+    template: Template,
+    settings: Settings,
+    args: argparse.Namespace,
+    sweep_every: float,
+    drainer: QueueDrainer | None = None,
 ) -> None:
     if args.endpoint_url:
         database = f"{settings.dynamodb_endpoint_url}"
@@ -406,6 +493,7 @@ def _print_banner(
         f"  segments  {settings.segments_dir}",
         f"  auth      {'API keys required' if settings.app_keys or settings.server_keys else 'none'}",
         f"  sweep     {_sweep_line(template, sweep_every)}",
+        *_sends_lines(settings, drainer),
         f"  Lambda    {INVOKE_ROUTE} (aws lambda invoke --endpoint-url {url} ...)",
         f"            for {', '.join(template.functions) or 'no function'}",
         "  routes:",

@@ -5,6 +5,7 @@ token. Another push service (FCM or APNs directly) is another implementation of 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from botocore.config import Config
@@ -20,6 +21,9 @@ _GONE = frozenset({"EndpointDisabled", "NotFound"})
 # publish sent twice may push twice (campaigns.md "At most once"). The sender retries, through SQS,
 # only a publish it knows went nowhere (PushRefused).
 SINGLE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
+# CreatePlatformEndpoint's InvalidParameter when SNS already has an endpoint for the token with other
+# attributes (a disabled one, typically): the message names it (AWS's documented way to find it).
+_EXISTING_ENDPOINT = re.compile(r"Endpoint (arn:aws[\w-]*:sns:\S+) already exists with the same [Tt]oken")
 
 
 class PushNotConfiguredError(RuntimeError):
@@ -88,16 +92,30 @@ class SnsPush:
         return arn
 
     def endpoint(self, platform: str, token: str) -> str | None:
-        # SNS returns the existing endpoint for a token it knows (with the same attributes).
+        """The token's platform endpoint, made or found, and enabled.
+
+        The sender asks only for a token without an endpoint on its record: one registered (again)
+        since its last push. SNS keeps one endpoint per token, and disables it when the platform
+        rejects the token; a token the app registers again is valid again, so its endpoint is
+        enabled again (else it would be found gone at every push, for good).
+        """
         try:
             response = self.client.create_platform_endpoint(
                 PlatformApplicationArn=self.application_arn(platform), Token=token
             )
+            arn = str(response["EndpointArn"])
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "InvalidParameter":
+            error_info = error.response.get("Error", {})
+            if error_info.get("Code") != "InvalidParameter":
+                raise
+            existing = _EXISTING_ENDPOINT.search(str(error_info.get("Message", "")))
+            if existing is None:
                 return None  # a token the platform does not accept
-            raise
-        return str(response["EndpointArn"])
+            arn = existing.group(1)
+        attributes = self.client.get_endpoint_attributes(EndpointArn=arn).get("Attributes", {})
+        if str(attributes.get("Enabled", "true")).lower() != "true":
+            self.client.set_endpoint_attributes(EndpointArn=arn, Attributes={"Enabled": "true"})
+        return arn
 
     def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult:
         try:

@@ -144,3 +144,18 @@ def test_kudos_invoke_runs_the_sweep_on_its_sample_event(
     result = json.loads(out)
     assert result["kind"] in ("full", "steady")
     assert "kudos invoke: SweepFunction" in err
+
+
+def test_kudos_invoke_runs_the_sender_on_its_sample_event(
+    moto_endpoint: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # An SQS batch of one send: on fresh tables there is no such send, which is no failure (the
+    # user may have been deleted since), and the batch reports none.
+    code = main(
+        ["invoke", "SendFunction", "--event", str(EVENTS / "send.json"), "--endpoint-url", moto_endpoint]
+    )
+
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert json.loads(out) == {"batchItemFailures": []}
+    assert "kudos invoke: SendFunction (functions.send.handler)" in err

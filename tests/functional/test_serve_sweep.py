@@ -119,6 +119,12 @@ def test_kudos_serve_sweeps_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
             process.wait()
     assert process.returncode == 0, err
     assert "sweep     SweepFunction every 0.5 s" in out
+    # Where sends wait and pushes go: the embedded queue, drained by SendFunction, and moto's SNS.
+    assert "sends     SendQueue: moto's SQS at http://127.0.0.1:" in out
+    assert "SendFunction takes each batch as it comes" in out
+    assert "pushes    moto's SNS at http://127.0.0.1:" in out
+    assert "/moto-api/data.json" in out
+    assert "platform applications: APNs arn:aws:sns:us-east-1:123456789012:app/APNS/kudos-local-" in out
     assert "full sweep" in "".join(stderr_lines)
     assert "stopping" in err
     assert "Traceback" not in err

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl
 import pytest
 import yaml
 
+from kudos.store.send_queue import queued_send
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*.json"))
 
@@ -88,14 +90,36 @@ def test_event_is_well_formed(path: Path) -> None:
 
 
 def check_queue_event(event: dict[str, Any]) -> None:
-    """An SQS batch as Lambda's event source mapping delivers it: each body a sweep part."""
+    """An SQS batch as Lambda's event source mapping delivers it, from a queue of template.yaml:
+    each body a sweep part (SweepPartsQueue) or a queued send (SendQueue)."""
+    queues = {record["eventSourceARN"] for record in event["Records"]}
+    assert len(queues) == 1, "one batch comes from one queue"
+    (queue,) = queues
+    assert queue.startswith("arn:aws:sqs:")
+    assert declared_queue(queue) in ("SweepPartsQueue", "SendQueue")
     for record in event["Records"]:
         assert record["eventSource"] == "aws:sqs"
-        assert record["eventSourceARN"].startswith("arn:aws:sqs:")
         body = json.loads(record["body"])
-        assert set(body) == {"at", "part", "parts"}
-        assert 0 <= body["part"] < body["parts"]
+        if declared_queue(queue) == "SweepPartsQueue":
+            assert set(body) == {"at", "part", "parts"}
+            assert 0 <= body["part"] < body["parts"]
+        else:
+            assert set(body) == {"user", "send_id", "at"}
+            send = queued_send(record["body"])
+            assert send.send_id
+            assert send.at > 0
         assert int(record["attributes"]["SentTimestamp"]) > 0
+
+
+def declared_queue(arn: str) -> str:
+    """The queue of the template an SQS ARN names (CloudFormation names it <stack>-<LogicalId>-<id>)."""
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # a SafeLoader
+    queues = [
+        name for name, resource in template["Resources"].items() if resource["Type"] == "AWS::SQS::Queue"
+    ]
+    name = arn.rsplit(":", 1)[-1]
+    (found,) = [queue for queue in queues if f"-{queue}-" in f"-{name}-"]
+    return found
 
 
 def check_http_event(event: dict[str, Any]) -> None:

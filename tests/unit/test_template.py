@@ -9,7 +9,7 @@ import re
 import tomllib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +24,10 @@ from moto import mock_aws
 
 from functions.http import ROUTES
 from kudos.core.clock import fixed_clock
-from kudos.core.settings import DEFAULT_SEGMENTS_DIR, Settings
+from kudos.core.identity import UserKey
+from kudos.core.records import SendRecord
+from kudos.core.settings import DEFAULT_SEGMENTS_DIR, ENVIRONMENT_VARIABLES, Settings
+from kudos.local.sqs import received_event
 from kudos.runtime import Services, install, reset
 from kudos.store.dynamo import Store
 from kudos.store.keys import TTL_ATTRIBUTE
@@ -47,10 +50,11 @@ FUNCTIONS: dict[str, str] = {
     "CampaignsFunction": "functions.campaigns.handler",
     "RollupFunction": "functions.rollup.handler",
     "SweepFunction": "functions.sweep.handler",
+    "SendFunction": "functions.send.handler",
 }
 TABLES = ("UsersTable", "ActivityTable")
 # Beside the tables: what a function may do on the stack's other resources, each on its own.
-NON_DYNAMODB_RESOURCES = ("EventBus", "SweepPartsQueue")
+NON_DYNAMODB_RESOURCES = ("EventBus", "SweepPartsQueue", "SendQueue")
 NON_DYNAMODB_ACTIONS = ("events:PutEvents", "sqs:SendMessage")
 
 
@@ -210,21 +214,73 @@ def test_the_layer_installs_every_runtime_dependency() -> None:
 # and so does a grant never used (least privilege). A new route or function needs a sample in
 # events/ (tests/unit/test_events.py insists), and then this test tells what its policy must hold.
 
-# A resource as the test compares it: "UsersTable" (a table's own ARN), "UsersTable/index/*" (its
-# indexes), "parameter:AppKeysParameter" (the SSM parameter a stack parameter names).
+# A resource as the test compares it: "UsersTable" (a table's own ARN, or a queue's, an event
+# bus's), "UsersTable/index/*" (its indexes), "parameter:AppKeysParameter" (the SSM parameter a stack
+# parameter names), "app:FcmApplicationArn" (the SNS platform application a stack parameter names),
+# "endpoints:FcmApplicationArn" (that application's platform endpoints, one per device token).
 _INDEXES = re.compile(r"^\$\{(\w+)\.Arn\}/index/([\w.-]+)$")
 _SSM_PARAMETER = re.compile(
     r"^arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:\$\{AWS::AccountId\}:parameter\$\{(\w+)\}$"
 )
+# The stack parameters naming SNS platform applications, and the platform each is for.
+PUSH_APPLICATIONS = {
+    "ApnsApplicationArn": "APNS",
+    "ApnsSandboxApplicationArn": "APNS_SANDBOX",
+    "FcmApplicationArn": "GCM",
+}
+# The parameters the replay deploys with: APNs and FCM configured, no APNs sandbox (ios pushes go
+# to APNs when it is set, so a sandbox grant would be one never used).
+REPLAY_PARAMETERS = {"ApnsApplicationArn": "set", "FcmApplicationArn": "set"}
+_NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
-def statements(name: str) -> list[dict[str, Any]]:
+def parameter_value(name: str, parameters: dict[str, str]) -> Any:
+    return parameters.get(name, template()["Parameters"][name].get("Default"))
+
+
+def condition_holds(node: Any, parameters: dict[str, str]) -> bool:
+    """A condition of template.yaml (Fn::Not, Fn::Equals, Fn::Or, Fn::And, Condition) for ``parameters``."""
+    if isinstance(node, str):
+        return condition_holds(template()["Conditions"][node], parameters)
+    ((function, arguments),) = node.items()
+    if function == "Fn::Condition":
+        return condition_holds(arguments, parameters)
+    if function == "Fn::Not":
+        return not condition_holds(arguments[0], parameters)
+    if function == "Fn::Or":
+        return any(condition_holds(argument, parameters) for argument in arguments)
+    if function == "Fn::And":
+        return all(condition_holds(argument, parameters) for argument in arguments)
+    if function == "Fn::Equals":
+        left, right = (
+            parameter_value(value["Ref"], parameters) if isinstance(value, dict) else value
+            for value in arguments
+        )
+        return bool(left == right)
+    raise AssertionError(f"condition {node!r} is not modelled here")
+
+
+def resolved(node: Any, parameters: dict[str, str] | None) -> list[Any]:
+    """``node`` with its Fn::If chosen for ``parameters`` ([] for AWS::NoValue); both branches
+    when ``parameters`` is None (every grant the template could make)."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        condition, when_true, when_false = node["Fn::If"]
+        if parameters is None:
+            branches = [when_true, when_false]
+        else:
+            branches = [when_true if condition_holds(condition, parameters) else when_false]
+        return [value for branch in branches for value in resolved(branch, parameters)]
+    return [] if node == _NO_VALUE else [node]
+
+
+def statements(name: str, parameters: dict[str, str] | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for policy in functions()[name]["Properties"].get("Policies", []):
         # Only inline documents: SAM policy templates and managed policies are not least privilege here.
         assert isinstance(policy, dict), f"{name}: policy {policy!r} is not an inline document"
         assert "Statement" in policy, f"{name}: policy {policy!r} is not an inline document"
-        found.extend(policy["Statement"])
+        for statement in policy["Statement"]:
+            found.extend(resolved(statement, parameters))
     return found
 
 
@@ -232,31 +288,60 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _endpoints_of(resource: dict[str, Any]) -> str | None:
+    """The parameter P when ``resource`` is every platform endpoint of the application P names:
+    `!Sub ["${Prefix}:endpoint/${Path}/*", {Prefix, Path}]`, P's ARN split at ":app/" (an
+    application arn:...:app/GCM/kudos has its endpoints at arn:...:endpoint/GCM/kudos/<id>)."""
+    text, variables = resource["Fn::Sub"]
+    if text != "${Prefix}:endpoint/${Path}/*":
+        return None
+    for name in PUSH_APPLICATIONS:
+        split = {"Fn::Split": [":app/", {"Ref": name}]}
+        if variables == {"Prefix": {"Fn::Select": [0, split]}, "Path": {"Fn::Select": [1, split]}}:
+            return name
+    return None
+
+
 def resource_name(resource: Any) -> str:
-    """The test's name for a policy resource; fails on anything broader than one table or parameter."""
+    """The test's name for a policy resource; fails on anything broader than one table, queue,
+    parameter, platform application or its endpoints."""
     if isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}:
         table, attribute = resource["Fn::GetAtt"]
         assert attribute == "Arn", resource
         return str(table)
+    if isinstance(resource, dict) and set(resource) == {"Ref"} and resource["Ref"] in PUSH_APPLICATIONS:
+        return f"app:{resource['Ref']}"
     if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
         text = resource["Fn::Sub"]
         if match := _INDEXES.match(text):
             return f"{match.group(1)}/index/{match.group(2)}"
         if match := _SSM_PARAMETER.match(text):
             return f"parameter:{match.group(1)}"
-    raise AssertionError(f"resource {resource!r} is neither a table, its indexes, nor a named SSM parameter")
+    sub_with_variables = isinstance(resource, dict) and set(resource) == {"Fn::Sub"}
+    if (
+        sub_with_variables
+        and isinstance(resource["Fn::Sub"], list)
+        and (application := _endpoints_of(resource))
+    ):
+        return f"endpoints:{application}"
+    raise AssertionError(
+        f"resource {resource!r} is neither a table, its indexes, a queue, a named SSM parameter, "
+        "nor a named platform application or its endpoints"
+    )
 
 
-def granted(name: str) -> set[tuple[str, str]]:
-    """(resource, "service:Action") for every pair the function's policy allows."""
+def granted(name: str, parameters: dict[str, str] | None = None) -> set[tuple[str, str]]:
+    """(resource, "service:Action") for every pair the function's policy allows, deployed with
+    ``parameters`` (default: the replay's)."""
     pairs: set[tuple[str, str]] = set()
-    for statement in statements(name):
+    for statement in statements(name, REPLAY_PARAMETERS if parameters is None else parameters):
         assert statement["Effect"] == "Allow"
         assert "Condition" not in statement, f"{name}: conditions are not modelled here"
         for action in as_list(statement["Action"]):
             assert "*" not in action, f"{name}: wildcard action {action}"
             for resource in as_list(statement["Resource"]):
-                pairs.add((resource_name(resource), action))
+                for chosen in resolved(resource, REPLAY_PARAMETERS if parameters is None else parameters):
+                    pairs.add((resource_name(chosen), action))
     return pairs
 
 
@@ -274,7 +359,8 @@ def test_no_policy_anywhere_grants_a_wildcard() -> None:
     for statement in walk(template()["Resources"]):
         assert all("*" not in a for a in as_list(statement["Action"])), statement
         for resource in as_list(statement["Resource"]):
-            resource_name(resource)
+            for chosen in resolved(resource, None):
+                resource_name(chosen)
 
 
 # What one AWS API call is authorized against: (resource, IAM action) for each item it touches.
@@ -309,6 +395,11 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> list[tu
     if service == "sqs" and operation in ("SendMessage", "SendMessageBatch"):
         # SendMessageBatch is authorized as sqs:SendMessage.
         return [(params["QueueUrl"].rsplit("/", 1)[-1], "sqs:SendMessage")]
+    if service == "sns":
+        # On the platform application (CreatePlatformEndpoint) or the endpoint (the others).
+        for name in ("PlatformApplicationArn", "EndpointArn", "TargetArn", "TopicArn"):
+            if name in params:
+                return [(params[name], f"sns:{operation}")]
     return [("?", f"{service}:{operation}")]
 
 
@@ -449,6 +540,168 @@ def rare_paths() -> list[tuple[str, dict[str, Any], float]]:
     ]
 
 
+# --- campaign sends in the replay -------------------------------------------------------------------
+# Entries into thank_top_users (segments/top_users.seg: `send on entry`, `rate`, 10 % holdout that
+# none of these users falls in), each queued by the function that records it, then taken by
+# SendFunction as the queue's event source mapping would: every path of the sender that calls AWS
+# in its own way. Each path is checked to have gone the way it is meant to, or the grants it
+# exercises could be missing unnoticed.
+CAMPAIGN = "thank_top_users"
+SENDS_FROM = datetime.fromisoformat("2026-11-24T12:00:00Z").timestamp()
+HOUR = 3600.0
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class SendPaths:
+    invoke: Any  # (function, event, now) -> result, recorded
+    drain: Any  # (now=None) -> messages taken by SendFunction
+    store: Store
+    sqs: Any
+    sns: Any
+    send_queue_url: str
+    apns_application: str
+    fcm_application: str
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def top_user_sessions(
+    user: str | None, device: str, at: float, *, spread: float = 12 * DAY
+) -> dict[str, Any]:
+    """12 sessions spread over ``spread`` before ``at``, the last an hour before: enough for top_users."""
+    sessions = []
+    for index in range(12):
+        started = at - HOUR - (11 - index) * spread / 12
+        item = {
+            "session_id": f"{device}-{index}",
+            "device_id": device,
+            "started_at": iso(started),
+            "ended_at": iso(started + 600),
+        }
+        sessions.append(item | ({"user_id": user} if user else {}))
+    return {"sent_at": iso(at), "sessions": sessions}
+
+
+def token(user: str | None, device: str, platform: str, value: str) -> dict[str, Any]:
+    return {"device_id": device, "platform": platform, "token": value, "enabled": True} | (
+        {"user_id": user} if user else {}
+    )
+
+
+def sweep_at(at: float) -> tuple[str, dict[str, Any], float]:
+    event = json.loads((ROOT / "events" / "sweep_steady.json").read_text())
+    event["time"] = iso(at)
+    return scheduled_function(event), event, at
+
+
+def sends_of(store: Store, user: UserKey) -> list[SendRecord]:
+    return [send for send in store.users.load_user(user).sends.values() if send.campaign == CAMPAIGN]
+
+
+def send_paths(ctx: SendPaths) -> list[str]:
+    """Run each path; what did not go as meant."""
+    problems: list[str] = []
+
+    def http(sample: str, at: float, body: Any) -> None:
+        name, event, now = variant(sample, iso(at), body=body)
+        ctx.invoke(name, event, now)
+
+    def top_user(user: str, device: str, platform: str, at: float, **options: Any) -> None:
+        http("push_tokens", at - 60, token(user, device, platform, f"tok-{device}"))
+        http("sessions", at, top_user_sessions(user, device, at, **options))
+
+    def expect(user: UserKey, status: str, why: str) -> None:
+        # One send of the campaign with that status (identify may add a not_eligible trigger).
+        statuses = [send.status for send in sends_of(ctx.store, user)]
+        if statuses.count(status) != 1:
+            problems.append(f"{why}: {user.token}'s sends are {statuses}, not one {status}")
+
+    # 1. An entry by a session upload (SdkIngestFunction queues it); an APNs token, a new endpoint.
+    at = SENDS_FROM
+    top_user("u-s1", "d-s1", "ios", at)
+    ctx.drain()
+    expect(UserKey.of_user("u-s1"), "sent", "an APNs push through a new endpoint")
+
+    # 2. An entry by /v1/users/track (BackendIngestFunction queues it); an FCM token for which SNS
+    #    has an endpoint it disabled: found, enabled again (the token was registered again), pushed to.
+    at += 60
+    disabled = ctx.sns.create_platform_endpoint(PlatformApplicationArn=ctx.fcm_application, Token="tok-d-s2")
+    ctx.sns.set_endpoint_attributes(EndpointArn=disabled["EndpointArn"], Attributes={"Enabled": "false"})
+    http("users_track", at - 120, {"attributes": [{"external_id": "u-s2", "is_employee": True}]})
+    top_user("u-s2", "d-s2", "android", at - 30)
+    http("users_track", at, {"attributes": [{"external_id": "u-s2", "is_employee": False}]})
+    ctx.drain()
+    expect(UserKey.of_user("u-s2"), "sent", "an FCM push through an endpoint enabled again")
+
+    # 3. A token whose endpoint SNS disabled since its last push: gone, marked invalid, token_invalid.
+    at += 60
+    user = UserKey.of_user("u-s3")
+    http("push_tokens", at - 120, token("u-s3", "d-s3", "ios", "tok-d-s3"))
+    gone = ctx.sns.create_platform_endpoint(PlatformApplicationArn=ctx.apns_application, Token="tok-d-s3")
+    ctx.sns.set_endpoint_attributes(EndpointArn=gone["EndpointArn"], Attributes={"Enabled": "false"})
+    stored = ctx.store.users.load_user(user).tokens["d-s3"]
+    stored.endpoint = gone["EndpointArn"]
+    ctx.store.users.save(user, stored)
+    http("sessions", at, top_user_sessions("u-s3", "d-s3", at))
+    ctx.drain()
+    expect(user, "unreachable", "a push to a disabled endpoint")
+    if ctx.store.users.load_user(user).tokens["d-s3"].valid:
+        problems.append("the gone token was not marked invalid")
+
+    # 4. The campaign's `rate` already reached this minute: queued again, for the next minute.
+    at += 60
+    top_user("u-s4", "d-s4", "ios", at)
+    ctx.store.tables.client.put_item(
+        TableName=ctx.store.tables.activity_table,
+        Item={"pk": {"S": f"RATE#{CAMPAIGN}#{int(at // 60)}"}, "sk": {"S": "N"}, "n": {"N": "1000"}},
+    )
+    ctx.drain()
+    expect(UserKey.of_user("u-s4"), "queued", "a send over the campaign's rate")
+
+    # 5. An anonymous device enters; identify merges it into a user before the sender takes it.
+    at += 60
+    top_user("", "d-s5", "ios", at)
+    http("users_identify", at + 30, {"aliases_to_identify": [{"device_id": "d-s5", "external_id": "u-s5"}]})
+    ctx.drain()
+    expect(UserKey.of_user("u-s5"), "sent", "a send of a device identified since")
+
+    # 6. The message is lost: the next sweep queues the send again (SweepFunction), then it is sent;
+    #    through an APNs endpoint SNS had disabled, enabled again as in 2.
+    at += 60
+    disabled = ctx.sns.create_platform_endpoint(PlatformApplicationArn=ctx.apns_application, Token="tok-d-s6")
+    ctx.sns.set_endpoint_attributes(EndpointArn=disabled["EndpointArn"], Attributes={"Enabled": "false"})
+    top_user("u-s6", "d-s6", "ios", at)
+    for message in ctx.sqs.receive_message(QueueUrl=ctx.send_queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        ctx.sqs.delete_message(QueueUrl=ctx.send_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    ctx.invoke(*sweep_at(at + 10 * 60))
+    if not ctx.drain():
+        problems.append("the sweep queued no lost send again")
+    expect(UserKey.of_user("u-s6"), "sent", "a send whose message was lost")
+
+    # 7. A user in new_users too when the entry fires; by the time the sender pushes, the week is
+    #    over: the push's re-evaluation records the exit (and announces it).
+    at += 60
+    top_user("u-s7", "d-s7", "ios", at, spread=7.5 * DAY)  # the first session 6.9 days before
+    ctx.drain(now=at + 0.2 * DAY)
+    expect(UserKey.of_user("u-s7"), "sent", "a push that ends a membership")
+    if "new_users" in ctx.store.users.load_user(UserKey.of_user("u-s7")).memberships:
+        problems.append("the push's re-evaluation recorded no exit from new_users")
+
+    # 8. The first user opts out (SdkIngestFunction): the opt-out counts against the push, and the
+    #    campaign's guardrail reads its sends since the last resume (the sends index).
+    at += 60
+    event = {"type": "opted_out", "user_id": "u-s1", "device_id": "d-s1", "time": iso(at - 5)}
+    http("push_events", at, {"events": [event]})
+    if not any(send.opted_out_at for send in sends_of(ctx.store, UserKey.of_user("u-s1"))):
+        problems.append("the opt-out was not counted against the push")
+    return problems
+
+
 def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
     """What API Gateway sends the authorizer (REQUEST, payload 2.0) for an HTTP event."""
     context = event["requestContext"]
@@ -482,8 +735,9 @@ def handler_of(name: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-# The queue events/sweep_part.json comes from (its eventSourceARN).
+# The queues events/sweep_part.json and events/send.json come from (their eventSourceARN).
 SWEEP_QUEUE = "kudos-SweepPartsQueue-EXAMPLE"
+SEND_QUEUE = "kudos-SendQueue-EXAMPLE"
 # The keys events/ send.
 APP_KEY = "kudos-app-key-EXAMPLE-0000000001"
 SERVER_KEY = "kudos-server-key-EXAMPLE-00000001"
@@ -518,14 +772,22 @@ def replay() -> Replay:
     logical = {
         environment["EVENT_BUS_NAME"]: "EventBus",
         SWEEP_QUEUE: "SweepPartsQueue",
+        SEND_QUEUE: "SendQueue",
         environment["USERS_TABLE"]: "UsersTable",
         environment["ACTIVITY_TABLE"]: "ActivityTable",
         **{physical: f"parameter:{name}" for name, physical in parameter_names.items()},
     }
 
+    # Platform application ARN -> the stack parameter naming it (filled in once they are made).
+    applications: dict[str, str] = {}
+
     def logical_name(resource: str) -> str:
         if resource in logical:
             return logical[resource]
+        for arn, parameter in applications.items():
+            # arn:...:app/GCM/name has its endpoints at arn:...:endpoint/GCM/name/<id>.
+            if resource.startswith(arn.replace(":app/", ":endpoint/", 1) + "/"):
+                return f"endpoints:{parameter}"
         table, slash, rest = resource.partition("/")
         return logical.get(table, table) + slash + rest
 
@@ -554,7 +816,31 @@ def replay() -> Replay:
                 "QueueUrl"
             ]
             monkeypatch.setenv("SWEEP_QUEUE_URL", queue_url)
-            settings = settings.model_copy(update={"sweep_queue_url": queue_url})
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            send_queue_url = sqs.create_queue(QueueName=SEND_QUEUE)["QueueUrl"]
+            monkeypatch.setenv("SEND_QUEUE_URL", send_queue_url)
+            sns = boto3.client("sns", region_name="us-east-1")
+            for parameter in REPLAY_PARAMETERS:
+                arn = sns.create_platform_application(
+                    Name=f"kudos-{suffix}", Platform=PUSH_APPLICATIONS[parameter], Attributes={}
+                )["PlatformApplicationArn"]
+                applications[arn] = parameter
+                logical[arn] = f"app:{parameter}"
+            application_settings = {
+                field: next((arn for arn, name in applications.items() if name == parameter), None)
+                for field, parameter in (
+                    ("apns_application_arn", "ApnsApplicationArn"),
+                    ("apns_sandbox_application_arn", "ApnsSandboxApplicationArn"),
+                    ("fcm_application_arn", "FcmApplicationArn"),
+                )
+            }
+            settings = settings.model_copy(
+                update={
+                    "sweep_queue_url": queue_url,
+                    "send_queue_url": send_queue_url,
+                    **application_settings,
+                }
+            )
             store = Store(settings)
             create_tables(store.client, settings)
             ssm = boto3.client("ssm", region_name="us-east-1")
@@ -580,9 +866,9 @@ def replay() -> Replay:
                 used[name].update((logical_name(resource), action) for resource, action in calls)
                 return result
 
-            for name, event, now in [*sample_events(), *rare_paths()]:
+            def invoke(name: str, event: dict[str, Any], now: float) -> Any:
                 install(Services(settings=settings, store=store, clock=fixed_clock(now)))
-                what = event.get("routeKey", event.get("detail-type"))
+                what = event.get("routeKey", event.get("detail-type", "an SQS batch"))
                 if "routeKey" in event:
                     decision = run("AuthorizerFunction", authorizer_event(event), what)
                     if not (isinstance(decision, dict) and decision.get("isAuthorized") is True):
@@ -592,6 +878,44 @@ def replay() -> Replay:
                     problems.append(
                         f"{name} answered {what} with {result['statusCode']}: {result.get('body')}"
                     )
+                if isinstance(result, dict) and result.get("batchItemFailures"):
+                    problems.append(f"{name} failed messages of {what}: {result['batchItemFailures']}")
+                return result
+
+            def drain(now: float | None = None) -> int:
+                """SendFunction takes what is queued, as its event source mapping would; its clock
+                ``now``, or each batch's latest trigger instant."""
+                arn = sqs.get_queue_attributes(QueueUrl=send_queue_url, AttributeNames=["QueueArn"])
+                taken = 0
+                while messages := sqs.receive_message(
+                    QueueUrl=send_queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+                ).get("Messages", []):
+                    at = max(float(json.loads(message["Body"])["at"]) for message in messages)
+                    event = received_event(messages, arn["Attributes"]["QueueArn"], "us-east-1")
+                    invoke("SendFunction", event, at if now is None else now)
+                    for message in messages:
+                        sqs.delete_message(QueueUrl=send_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    taken += len(messages)
+                return taken
+
+            for name, event, now in [*sample_events(), *rare_paths()]:
+                invoke(name, event, now)
+            problems.extend(
+                send_paths(
+                    SendPaths(
+                        invoke=invoke,
+                        drain=drain,
+                        store=store,
+                        sqs=sqs,
+                        sns=sns,
+                        send_queue_url=send_queue_url,
+                        apns_application=next(
+                            a for a, p in applications.items() if p == "ApnsApplicationArn"
+                        ),
+                        fcm_application=next(a for a, p in applications.items() if p == "FcmApplicationArn"),
+                    )
+                )
+            )
         finally:
             reset()
     return Replay(used, problems)
@@ -796,3 +1120,146 @@ def test_ingest_functions_have_reserved_concurrency(name: str) -> None:
     properties = functions()[name]["Properties"]
     assert properties["ReservedConcurrentExecutions"] == {"Ref": "IngestReservedConcurrency"}
     assert template()["Parameters"]["IngestReservedConcurrency"]["MinValue"] >= 1
+
+
+# --- campaign sends ---------------------------------------------------------------------------------
+
+
+def send_function() -> dict[str, Any]:
+    return functions()["SendFunction"]["Properties"]
+
+
+def queue_source() -> dict[str, Any]:
+    (source,) = [event for event in send_function()["Events"].values() if event["Type"] == "SQS"]
+    return dict(source["Properties"])
+
+
+def test_the_sender_drains_the_send_queue_with_partial_batch_failures() -> None:
+    source = queue_source()
+    assert source["Queue"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}
+    # One failing send is retried alone (functions/send.py returns batchItemFailures).
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= source["BatchSize"] <= 10
+    # A push is at most a few seconds late.
+    assert source.get("MaximumBatchingWindowInSeconds", 0) <= 5
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SendMaxConcurrency"}
+    declared = template()["Parameters"]["SendMaxConcurrency"]
+    assert 2 <= declared["MinValue"] <= declared["Default"] <= declared["MaxValue"] <= 1000
+
+
+def test_a_send_message_stays_invisible_six_times_the_senders_timeout() -> None:
+    # Lambda's advice for an SQS event source: a message being processed must not come back.
+    queue = resources("AWS::SQS::Queue")["SendQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * prop(functions()["SendFunction"], "Timeout")
+
+
+def test_a_send_that_keeps_failing_goes_to_a_dead_letter_queue_that_alarms() -> None:
+    queues = resources("AWS::SQS::Queue")
+    redrive = queues["SendQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["SendDeadLetters", "Arn"]}
+    assert 1 <= redrive["maxReceiveCount"] <= 10
+    # Kept longer than the queue keeps a message, so nothing expires before someone looks.
+    assert (
+        queues["SendDeadLetters"]["Properties"]["MessageRetentionPeriod"]
+        > queues["SendQueue"]["Properties"]["MessageRetentionPeriod"]
+    )
+    for queue in ("SendQueue", "SendDeadLetters"):
+        assert queues[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    alarms = [
+        alarm["Properties"]
+        for alarm in resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SendDeadLetters", "QueueName"]}}]
+    ]
+    assert len(alarms) == 1
+    (alarm,) = alarms
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_every_function_that_queues_sends_is_told_where() -> None:
+    # The functions allowed to send to the queue are the ones given its URL, and the replay above
+    # shows which call it: the ingest functions (entries), the sweep, the sender itself (`rate`).
+    senders = {name for name in functions() if ("SendQueue", "sqs:SendMessage") in granted(name)}
+    told = {
+        name
+        for name, function in functions().items()
+        if function["Properties"].get("Environment", {}).get("Variables", {}).get("SEND_QUEUE_URL")
+        == {"Ref": "SendQueue"}
+    }
+    assert senders == told == {"SdkIngestFunction", "BackendIngestFunction", "SweepFunction", "SendFunction"}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_variable_a_function_sets_is_one_settings_reads(name: str) -> None:
+    variables = functions()[name]["Properties"].get("Environment", {}).get("Variables", {})
+    assert set(variables) <= set(ENVIRONMENT_VARIABLES.values())
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable", "field", "platform"),
+    [
+        ("ApnsApplicationArn", "APNS_APPLICATION_ARN", "apns_application_arn", "APNS"),
+        (
+            "ApnsSandboxApplicationArn",
+            "APNS_SANDBOX_APPLICATION_ARN",
+            "apns_sandbox_application_arn",
+            "APNS_SANDBOX",
+        ),
+        ("FcmApplicationArn", "FCM_APPLICATION_ARN", "fcm_application_arn", "GCM"),
+    ],
+)
+def test_platform_applications_are_optional_stack_parameters_the_sender_reads(
+    parameter: str, variable: str, field: str, platform: str
+) -> None:
+    declared = template()["Parameters"][parameter]
+    assert declared["Type"] == "String"
+    assert declared["Default"] == ""
+    pattern = re.compile(declared["AllowedPattern"])
+    arn = f"arn:aws:sns:eu-west-1:123456789012:app/{platform}/kudos-prod"
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch(arn)
+    for other in set(PUSH_APPLICATIONS.values()) - {platform}:
+        assert not pattern.fullmatch(f"arn:aws:sns:eu-west-1:123456789012:app/{other}/kudos-prod")
+    assert not pattern.fullmatch(f"arn:aws:sns:eu-west-1:123456789012:endpoint/{platform}/kudos-prod/1")
+    assert send_function()["Environment"]["Variables"][variable] == {"Ref": parameter}
+    # An empty parameter is no application at all.
+    assert getattr(Settings.from_env({variable: ""}), field) is None
+    assert getattr(Settings.from_env({variable: arn}), field) == arn
+
+
+def test_push_grants_name_only_the_configured_applications_and_their_endpoints() -> None:
+    sns = lambda pairs: {pair for pair in pairs if pair[1].startswith("sns:")}  # noqa: E731
+    assert sns(granted("SendFunction", {})) == set()
+    assert sns(granted("SendFunction", {"ApnsSandboxApplicationArn": "set"})) == {
+        ("app:ApnsSandboxApplicationArn", "sns:CreatePlatformEndpoint"),
+        ("endpoints:ApnsSandboxApplicationArn", "sns:Publish"),
+        ("endpoints:ApnsSandboxApplicationArn", "sns:GetEndpointAttributes"),
+        ("endpoints:ApnsSandboxApplicationArn", "sns:SetEndpointAttributes"),
+    }
+    every = {parameter: "set" for parameter in PUSH_APPLICATIONS}
+    assert {resource for resource, _ in sns(granted("SendFunction", every))} == {
+        f"{kind}:{parameter}" for parameter in PUSH_APPLICATIONS for kind in ("app", "endpoints")
+    }
+    # No other function pushes.
+    for name in set(FUNCTIONS) - {"SendFunction"}:
+        assert sns(granted(name, every)) == set()
+
+
+def test_an_endpoint_grant_covers_the_endpoints_sns_makes_for_the_application() -> None:
+    # What CloudFormation makes of `${Prefix}:endpoint/${Path}/*` for an application ARN, against
+    # the endpoint ARNs SNS gives (moto writes them as AWS does).
+    application = "arn:aws:sns:us-east-1:123456789012:app/GCM/kudos"
+    prefix, path = application.split(":app/")
+    granted_pattern = f"{prefix}:endpoint/{path}/*"
+    with mock_aws():
+        sns = boto3.client("sns", region_name="us-east-1")
+        arn = sns.create_platform_application(Name="kudos", Platform="GCM", Attributes={})[
+            "PlatformApplicationArn"
+        ]
+        assert arn == application
+        endpoint = sns.create_platform_endpoint(PlatformApplicationArn=arn, Token="t-1")["EndpointArn"]
+    assert re.fullmatch(re.escape(granted_pattern[:-1]) + r"[^/]+", endpoint)

@@ -55,3 +55,18 @@ def put_user(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"received": event, "function_name": context.function_name}
+
+
+# The bodies of every SQS batch jobs() was given, in order (tests of the local event source mapping).
+JOBS_SEEN: list[list[str]] = []
+
+
+def jobs(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An SQS-triggered handler with partial batch failures: a body "fail" fails alone, "raise"
+    fails the whole invocation."""
+    bodies = [record["body"] for record in event["Records"]]
+    JOBS_SEEN.append(bodies)
+    if "raise" in bodies:
+        raise RuntimeError("the batch failed")
+    failed = [record["messageId"] for record in event["Records"] if record["body"] == "fail"]
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
