@@ -41,6 +41,8 @@ def _send(record: SQSRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Every batch is counted, so that a batch of sends still waiting (rate, quiet hours) has a metric.
+    metrics.add_metric(name="SendMessages", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     return dict(
         process_partial_response(event=event, record_handler=_send, processor=processor, context=context)
     )

@@ -878,10 +878,31 @@ def _print_a_push(context: DemoContext, name: str) -> None:
     )
 
 
+# Where the demo writes its pictures (`kudos report` of the demo's data).
+REPORT_FILE = Path("report.html")
+
+
+def write_html_report(context: DemoContext) -> Path:
+    """The pictures of what was printed: `kudos report --out report.html` on the demo's data."""
+    from kudos.report.gather import write_report
+    from kudos.segments.queries import deployed_segments
+
+    segments = deployed_segments(context.settings.segments_dir)
+    write_report(REPORT_FILE, context.store, segments, context.now, settings=context.settings)
+    context.console.print(
+        f"\nwrote {REPORT_FILE} (active users, segment sizes with entries and exits, each campaign's "
+        "funnel beside its holdout): open it in a browser. Then `make serve` answers with this data "
+        "on http://127.0.0.1:3000, e.g. curl 'http://127.0.0.1:3000/v1/campaigns/thank_top_users/report'",
+        soft_wrap=True,
+    )
+    return REPORT_FILE
+
+
 # The reports after the replay, in order; each one call on the context (tests may add their own).
 REPORTS: list[Callable[[DemoContext], object]] = [
     show_active_users,
     show_segments,
     show_membership_changes,
     show_campaigns,
+    write_html_report,
 ]

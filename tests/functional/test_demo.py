@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,7 +49,9 @@ def run_demo() -> tuple[int, str, dict[str, Any]]:
         patch.setattr(demo_run, "REPORTS", [*demo_run.REPORTS, check_against_the_api])
         # DynamoDB Local, as `make demo` runs it, in a directory of the test's own.
         with tempfile.TemporaryDirectory() as data:
+            patch.setattr(demo_run, "REPORT_FILE", Path(data) / "report.html")
             code = cli.main(["demo", "--users", str(USERS), "--days", str(DAYS), "--data", data])
+            seen["html"] = (Path(data) / "report.html").read_text()
     return code, out.getvalue(), seen
 
 
@@ -149,6 +152,18 @@ def test_the_demo_prints_api_md_applied_to_the_requests_it_sent() -> None:
         ], day["date"]
 
     check_membership_section(output, seen)
+    check_campaign_sections(output, seen)
+
+
+def check_campaign_sections(output: str, seen: dict[str, Any]) -> None:
+    """Each campaign's table from the report route, its results, one rendered push, and the pictures."""
+    for name in ("thank_top_users", "daily_top_nudge"):
+        assert f"Campaign {name} " in output
+    assert re.search(r"opens [\d,]+ \([\d,]+ direct, [\d,]+ influenced\); opt-outs [\d,]+", output)
+    assert re.search(r"one push as sent to user_id u-\d+ at [^:]+:\d\d:\d\dZ: Thank you, \w+!", output)
+    assert "wrote " in output
+    assert 'data-series="dau"' in seen["html"]
+    assert 'data-campaign="thank_top_users"' in seen["html"]
 
 
 def check_membership_section(output: str, seen: dict[str, Any]) -> None:
