@@ -1,4 +1,4 @@
-"""Campaign routes: list, sends, explain one user, pause and resume, with a server key."""
+"""Campaign routes: list, sends, explain one user, report, pause and resume, with a server key."""
 
 from aws_lambda_powertools.event_handler import Response
 
@@ -8,6 +8,7 @@ from kudos.campaigns.queries import (
     explain_campaign,
     list_campaigns,
     pause_campaign,
+    report_campaign,
     resume_campaign,
 )
 from kudos.runtime import services
@@ -49,6 +50,15 @@ def get_explain(name: str) -> Response:
         query_parameter(app, "at"),
     )
     return json_response(200, explanation)
+
+
+@app.get("/v1/campaigns/<name>/report")
+def get_report(name: str) -> Response:
+    svc = services()
+    report = report_campaign(
+        svc.store, svc.segments(), name, query_parameter(app, "from"), query_parameter(app, "to")
+    )
+    return json_response(200, report)
 
 
 @app.post("/v1/campaigns/<name>/pause")

@@ -54,6 +54,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "/v1/campaigns": {"GET": "CampaignsFunction"},
     "/v1/campaigns/{name}/sends": {"GET": "CampaignsFunction"},
     "/v1/campaigns/{name}/explain": {"GET": "CampaignsFunction"},
+    "/v1/campaigns/{name}/report": {"GET": "CampaignsFunction"},
     "/v1/campaigns/{name}/pause": {"POST": "CampaignsFunction"},
     "/v1/campaigns/{name}/resume": {"POST": "CampaignsFunction"},
     # The OpenAPI description of this table (functions/openapi.json), served by a small read-only

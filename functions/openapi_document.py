@@ -113,6 +113,48 @@ def ingest(
     }
 
 
+# The figures of a campaign report (kudos/campaigns/report.py), in total and per day.
+REPORT_COUNTS = (
+    "triggers", "queued", "held", "held_out", "not_eligible", "paused", "dismissed", "unreachable",
+    "capped", "expired", "failed", "sent", "delivered", "direct_opens", "influenced_opens", "opens",
+    "opt_outs",
+)  # fmt: skip
+NULLABLE_COUNT = {"type": ["integer", "null"], "minimum": 0}
+NULLABLE_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+REPORT_FIGURES = (
+    *REPORT_COUNTS,
+    "conversions",
+    "control_conversions",
+    "conversion_rate",
+    "control_conversion_rate",
+    "lift",
+    "opt_out_rate",
+)
+REPORT_PROPERTIES: dict[str, Any] = {
+    **{name: {"type": "integer", "minimum": 0} for name in REPORT_COUNTS},
+    "conversions": NULLABLE_COUNT,
+    "control_conversions": NULLABLE_COUNT,
+    "conversion_rate": NULLABLE_RATE,
+    "control_conversion_rate": NULLABLE_RATE,
+    "opt_out_rate": NULLABLE_RATE,
+    "lift": {
+        "oneOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["absolute", "ci95", "minimum_detectable", "verdict"],
+                "properties": {
+                    "absolute": {"type": "number", "minimum": -1, "maximum": 1},
+                    "ci95": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                    "minimum_detectable": {"type": ["number", "null"]},
+                    "verdict": {"enum": ["conclusive", "too small to conclude"]},
+                },
+            },
+        ]
+    },
+}
+
+
 def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
@@ -655,6 +697,35 @@ PATHS: dict[str, Any] = {
         },
         not_found=True,
         what="no such campaign, or no such user",
+    ),
+    "/v1/campaigns/{name}/report": read(
+        "A campaign's triggers, outcomes and results, in total and per UTC day of the trigger",
+        [
+            CAMPAIGN,
+            query("from", DATE, "the first day (default: the campaign's first trigger)"),
+            query("to", DATE, "the last day (default: the campaign's last trigger)"),
+        ],
+        {
+            "type": "object",
+            "required": ["campaign", "status", "since", "reason", *REPORT_FIGURES, "days"],
+            "properties": {
+                "campaign": {"type": "string"},
+                "status": CAMPAIGN_STATUS,
+                "since": NULLABLE_INSTANT,
+                "reason": NULLABLE_STRING,
+                **REPORT_PROPERTIES,
+                "days": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["date", *REPORT_FIGURES],
+                        "properties": {"date": DATE, **REPORT_PROPERTIES},
+                    },
+                },
+            },
+        },
+        not_found=True,
+        what="no such campaign",
     ),
     "/v1/campaigns/{name}/pause": command(
         "Pause a campaign: its triggers and the sends not yet made end `paused` (idempotent)",

@@ -19,6 +19,7 @@ from dsl.campaigns import CompiledCampaign, template_values
 from dsl.model import SendDaily, SendOnce, SendOnEntry, Trigger
 from dsl.templates import TemplateRenderError
 from kudos.campaigns import rules
+from kudos.campaigns.report import campaign_report
 from kudos.campaigns.rules import Stop
 from kudos.core.errors import BadRequest, NotFound
 from kudos.core.identity import UserKey
@@ -26,6 +27,7 @@ from kudos.core.profile import Profile
 from kudos.core.records import SendRecord, SendStatus, UserRecords
 from kudos.core.timeutil import InstantError, format_instant
 from kudos.ingest.updates import ConcurrentUpdateError
+from kudos.metrics.active_users import query_date
 from kudos.segments.queries import (
     EVALUATION_RANGE,
     decode_token,
@@ -420,3 +422,16 @@ def resume_campaign(store: Storage, segments: SegmentSet, now: float, name: str)
     """POST /v1/campaigns/{name}/resume: active again, whether it was paused by hand or by its guardrail."""
     _deployed(store, segments, name)
     return _change_state(store, now, name, "active", None)
+
+
+def report_campaign(
+    store: Storage, segments: SegmentSet, name: str, date_from: str | None, date_to: str | None
+) -> dict[str, Any]:
+    """GET /v1/campaigns/{name}/report?from=YYYY-MM-DD&to=YYYY-MM-DD: both optional (the campaign's
+    whole life), triggers and sends counted by the UTC day of their trigger."""
+    campaign, state = _known(store, segments, name)
+    first = query_date("from", date_from) if date_from is not None else None
+    last = query_date("to", date_to) if date_to is not None else None
+    if first is not None and last is not None and first > last:
+        raise BadRequest("from: after to")
+    return campaign_report(store, name, campaign, state, first, last)

@@ -4,7 +4,9 @@ publishes it to each of the user's valid, enabled tokens.
 At most once: the send is recorded `sent` with reason `unconfirmed` *before* the first publish, under
 optimistic concurrency, so a redelivered message, a second sender or a retry after a crash finds it
 no longer queued and publishes nothing. After publishing, the reason is cleared. A crash between
-the two leaves `unconfirmed`, as campaigns.md asks, rather than risk a second push.
+the two leaves `unconfirmed`, as campaigns.md asks, rather than risk a second push. So does a publish
+that raised anything but PushRefused: it may have reached the service (a timeout after the push went
+out); only a refusal says that nothing did, and only then is the send given back to the queue.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from kudos.core.clock import Clock
 from kudos.core.records import UNCONFIRMED, SendRecord, TokenRecord, UserRecords
 from kudos.core.timeutil import day_of
 from kudos.ingest.updates import ConcurrentUpdateError
-from kudos.store.ports import PushEvent, PushMessage, PushPort, QueuedSend, Storage
+from kudos.store.ports import PushEvent, PushMessage, PushPort, PushRefused, QueuedSend, Storage
 
 MAX_ATTEMPTS = 4
 # Push events recorded by the sender (a token found gone) are kept as long as the ones apps send.
@@ -43,13 +45,20 @@ def deliver(
     reevaluate: Reevaluate,
 ) -> SendRecord | None:
     """Take one queued send; the send as it now stands (None: no such send, e.g. its user was
-    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent.
-    ConcurrentUpdateError when the send kept changing under us: nothing was published, retry."""
+    deleted). ``reevaluate`` re-evaluates the user's segments after a push was sent, and again on a
+    redelivery of a send already sent. ConcurrentUpdateError when the send kept changing under us:
+    nothing was published, retry."""
     at = max(clock(), message.at)
     for _ in range(MAX_ATTEMPTS):
         user = _load(store, message)
         send = user.sends.get(message.send_id) if user is not None else None
-        if user is None or send is None or not send.pending:
+        if user is None or send is None:
+            return send
+        if not send.pending:
+            if send.status == "sent":
+                # Made already, by a sender that may have died before re-evaluating the user whose
+                # messaging history the send changed: this redelivery does it (only differences are written).
+                reevaluate(user, at)
             return send
         outcome = _decide(store, segments, user, send, at)
         if outcome is None:
@@ -59,6 +68,10 @@ def deliver(
                 return outcome
             continue  # another sender or a sweep changed it: look again
         campaign, rendered = outcome
+        # Endpoints are made before the claim, so that nothing but the publish itself lies between
+        # the claim and the publish: a sender that dies making one leaves the send queued, not
+        # `unconfirmed` with nothing pushed.
+        targets = _targets(store, push, user)
         claimed = replace(
             send,
             status="sent",
@@ -71,7 +84,7 @@ def deliver(
         )
         if not store.users.save(user.key, claimed):
             continue
-        return _publish(store, push, user, campaign, claimed, rendered, at, reevaluate)
+        return _publish(store, push, user, campaign, claimed, rendered, targets, at, reevaluate)
     # The message is retried (SQS redelivers it): nothing was published.
     raise ConcurrentUpdateError(f"send {message.send_id} kept changing under the sender")
 
@@ -114,6 +127,25 @@ def _stopped(send: SendRecord, stop: Stop) -> SendRecord:
     return replace(send, status=stop.status, reason=stop.reason, pending_at=None)
 
 
+def _targets(store: Storage, push: PushPort, user: UserRecords) -> list[tuple[TokenRecord, str | None]]:
+    """The user's valid, enabled tokens, each token once (even when two devices report the same one),
+    with its endpoint, made now if it has none (None: the push service refused the token)."""
+    targets: list[tuple[TokenRecord, str | None]] = []
+    seen: set[str] = set()
+    for token in sorted(user.tokens.values(), key=lambda token: token.device_id):
+        if not token.usable or token.token in seen:
+            continue
+        seen.add(token.token)
+        if token.endpoint is None:
+            endpoint = push.endpoint(token.platform, token.token)
+            if endpoint is not None:
+                # Kept with the token, so the endpoint is made once (best effort: a lost race makes it again).
+                token.endpoint = endpoint
+                store.users.save(user.key, token)
+        targets.append((token, token.endpoint))
+    return targets
+
+
 def _publish(
     store: Storage,
     push: PushPort,
@@ -121,6 +153,7 @@ def _publish(
     campaign: CompiledCampaign,
     claimed: SendRecord,
     rendered: RenderedPush,
+    targets: list[tuple[TokenRecord, str | None]],
     at: float,
     reevaluate: Reevaluate,
 ) -> SendRecord:
@@ -128,14 +161,10 @@ def _publish(
         campaign.name, claimed.send_id, rendered.title, rendered.body, rendered.deep_link, rendered.image
     )
     accepted = gone = 0
-    published_to: set[str] = set()
-    for token in sorted(user.tokens.values(), key=lambda token: token.device_id):
-        if not token.usable or token.token in published_to:
-            continue  # one push per token, even when two devices report the same one
-        published_to.add(token.token)
+    for token, endpoint in targets:
         try:
-            result = _publish_to(store, push, user, token, message)
-        except Exception:
+            result = "gone" if endpoint is None else push.publish(endpoint, token.platform, message)
+        except PushRefused:
             if accepted or gone:
                 raise  # something was published: the send stays `sent`, unconfirmed
             # Nothing went out: give the send back to the queue, and let SQS retry the message.
@@ -166,20 +195,6 @@ def _publish(
         user.add(final)
     reevaluate(user, at)
     return final
-
-
-def _publish_to(
-    store: Storage, push: PushPort, user: UserRecords, token: TokenRecord, message: PushMessage
-) -> str:
-    endpoint = token.endpoint
-    if endpoint is None:
-        endpoint = push.endpoint(token.platform, token.token)
-        if endpoint is None:
-            return "gone"
-        # Kept with the token, so the endpoint is made once (best effort: a lost race makes it again).
-        token.endpoint = endpoint
-        store.users.save(user.key, token)
-    return push.publish(endpoint, token.platform, message)
 
 
 def _token_gone(store: Storage, user: UserRecords, token: TokenRecord, at: float) -> None:

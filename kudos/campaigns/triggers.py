@@ -167,11 +167,17 @@ def _fire(
         made: list[tuple[UserKey, SendRecord]] = []
         for key in page:
             user = store.users.load_user(key)
+            earlier = user.sends.get(send_id_for(campaign.name, key, instant))
+            if earlier is not None:
+                # Fired before, by a sweep that did not finish, perhaps before the re-evaluation.
+                if earlier.status == "held_out":
+                    reevaluate(user)
+                continue
             if kind == "initial" and user.sends_of(campaign.name):
                 continue  # campaigns.md: each current member *without a trigger of it* gets one
             send = new_trigger(campaign, state, user, kind, instant, at)
             if not store.users.save(key, send):
-                continue  # fired before, by a sweep that did not finish
+                continue  # fired at the same time by an overlapping sweep
             made.append((key, send))
             result.triggers += 1
             result.by_status[send.status] = result.by_status.get(send.status, 0) + 1

@@ -829,29 +829,12 @@ def _mark(holds: bool) -> str:
     return "[green]yes[/]  " if holds else "[red]no[/]   "
 
 
-CAMPAIGN_COLUMNS = (
-    ("triggers", "triggers"),
-    ("sent", "sent"),
-    ("held out", "held_out"),
-    ("not eligible", "not_eligible"),
-    ("unreachable", "unreachable"),
-    ("dismissed", "dismissed"),
-    ("still held", "held"),
-    ("capped", "capped"),
-    ("expired", "expired"),
-    ("paused", "paused"),
-    ("delivered", "delivered"),
-    ("opens", "opens"),
-    ("conv.", "conversions"),
-    ("control conv.", "control_conversions"),
-    ("opt-outs", "opt_outs"),
-)
-
-
 def show_campaigns(context: DemoContext) -> dict[str, dict[str, Any]]:
     """Each campaign's triggers and their outcomes per simulated day, its results, and one push as
     it was rendered, through the campaign routes."""
     from rich.table import Table
+
+    from kudos.local.campaigns_cli import REPORT_COLUMNS, count_text, results_line
 
     listed = context.api.request("GET", "/v1/campaigns", at=context.now)
     reports: dict[str, dict[str, Any]] = {}
@@ -865,15 +848,15 @@ def show_campaigns(context: DemoContext) -> dict[str, dict[str, Any]]:
             caption="by UTC day of the trigger; held = waiting for the end of the user's quiet hours",
         )
         table.add_column("date")
-        for title, _ in CAMPAIGN_COLUMNS:
+        for title, _ in REPORT_COLUMNS:
             table.add_column(title, justify="right")
         for day in report["days"]:
-            table.add_row(day["date"], *(_count(day[key]) for _, key in CAMPAIGN_COLUMNS))
+            table.add_row(day["date"], *(count_text(day[key]) for _, key in REPORT_COLUMNS))
         table.add_section()
-        table.add_row("total", *(_count(report[key]) for _, key in CAMPAIGN_COLUMNS))
+        table.add_row("total", *(count_text(report[key]) for _, key in REPORT_COLUMNS))
         context.console.print()
         context.console.print(table)
-        context.console.print(_results_line(report), soft_wrap=True)
+        context.console.print(results_line(report), soft_wrap=True)
         if campaign["status"] != "active":
             context.console.print(
                 f"[bold]{name} is {campaign['status']}[/] since {campaign['since']}: {campaign['reason']}",
@@ -881,30 +864,6 @@ def show_campaigns(context: DemoContext) -> dict[str, dict[str, Any]]:
             )
         _print_a_push(context, name)
     return reports
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else (f"{value:,}" if value else ".")
-
-
-def _results_line(report: dict[str, Any]) -> str:
-    def rate(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1%}"
-
-    line = (
-        f"opens {report['opens']:,} ({report['direct_opens']:,} direct, {report['influenced_opens']:,} "
-        f"influenced); opt-outs {report['opt_outs']:,} ({rate(report['opt_out_rate'])} of sent)"
-    )
-    if report["conversion_rate"] is not None or report["control_conversion_rate"] is not None:
-        line += (
-            f"; conversion {rate(report['conversion_rate'])} sent vs "
-            f"{rate(report['control_conversion_rate'])} held out"
-        )
-    lift = report.get("lift")
-    if lift is not None:
-        low, high = lift["ci95"]
-        line += f"; lift {lift['absolute']:+.1%} (95% CI {low:+.1%} to {high:+.1%}, {lift['verdict']})"
-    return line
 
 
 def _print_a_push(context: DemoContext, name: str) -> None:

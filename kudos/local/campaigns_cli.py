@@ -1,4 +1,4 @@
-"""`kudos campaigns list|sends|explain|pause|resume`: the campaign routes from a terminal, on the data of
+"""`kudos campaigns list|sends|explain|report|pause|resume`: the campaign routes from a terminal, on the data of
 `kudos serve --data DIR` (default .kudos-data) or a DynamoDB named with --endpoint-url."""
 
 from __future__ import annotations
@@ -42,6 +42,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_json(explain)
     add_data_arguments(explain)
     explain.set_defaults(run=run_explain)
+
+    report = commands.add_parser(
+        "report", help="a campaign's triggers, outcomes and results, in total and per UTC day"
+    )
+    report.add_argument("name", metavar="NAME", help="the campaign's name, as in its .seg file")
+    report.add_argument(
+        "--from", dest="date_from", metavar="YYYY-MM-DD", help="the first day (default: the first trigger's)"
+    )
+    report.add_argument(
+        "--to", dest="date_to", metavar="YYYY-MM-DD", help="the last day (default: the last trigger's)"
+    )
+    _add_json(report)
+    add_data_arguments(report, at=False)
+    report.set_defaults(run=run_report)
 
     pause = commands.add_parser("pause", help="pause a campaign: its triggers and queued sends end `paused`")
     pause.add_argument("name", metavar="NAME", help="the campaign's name, as in its .seg file")
@@ -92,6 +106,77 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"  {campaign['trigger']}, audience {campaign['audience']}, in {campaign['source']}")
         counts = ", ".join(f"{n} {status}" for status, n in campaign["counts"].items() if n)
         print(f"  sends: {counts or 'none yet'}")
+    return 0
+
+
+# The report's columns, as the text report and `make demo` print them: (heading, field).
+REPORT_COLUMNS = (
+    ("triggers", "triggers"),
+    ("sent", "sent"),
+    ("held out", "held_out"),
+    ("not eligible", "not_eligible"),
+    ("unreachable", "unreachable"),
+    ("dismissed", "dismissed"),
+    ("still held", "held"),
+    ("capped", "capped"),
+    ("expired", "expired"),
+    ("paused", "paused"),
+    ("delivered", "delivered"),
+    ("opens", "opens"),
+    ("conv.", "conversions"),
+    ("control conv.", "control_conversions"),
+    ("opt-outs", "opt_outs"),
+)
+
+
+def count_text(value: int | None) -> str:
+    return "-" if value is None else (f"{value:,}" if value else ".")
+
+
+def results_line(report: dict[str, Any]) -> str:
+    """Opens, opt-outs, conversions beside the holdout and the lift, in one line."""
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    line = (
+        f"opens {report['opens']:,} ({report['direct_opens']:,} direct, {report['influenced_opens']:,} "
+        f"influenced); opt-outs {report['opt_outs']:,} ({rate(report['opt_out_rate'])} of sent)"
+    )
+    if report["conversion_rate"] is not None or report["control_conversion_rate"] is not None:
+        line += (
+            f"; conversion {rate(report['conversion_rate'])} sent vs "
+            f"{rate(report['control_conversion_rate'])} held out"
+        )
+    lift = report.get("lift")
+    if lift is not None:
+        low, high = lift["ci95"]
+        line += f"; lift {lift['absolute']:+.1%} (95% CI {low:+.1%} to {high:+.1%}, {lift['verdict']}"
+        if lift["verdict"] != "conclusive" and lift["minimum_detectable"] is not None:
+            line += f": this sample could detect {lift['minimum_detectable']:.1%}"
+        line += ")"
+    return line
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from kudos.campaigns.queries import report_campaign
+
+    with store_and_rules(args) as (store, segments, _):
+        report = report_campaign(store, segments, args.name, args.date_from, args.date_to)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    status = report["status"] + (f" since {report['since']} ({report['reason']})" if report["reason"] else "")
+    print(f"{args.name}: {status}")
+    widths = [max(len(heading), 6) for heading, _ in REPORT_COLUMNS]
+    print("date        " + "  ".join(h.rjust(w) for (h, _), w in zip(REPORT_COLUMNS, widths, strict=True)))
+    rows = [(day["date"], day) for day in report["days"]] + [("total", report)]
+    for label, figures in rows:
+        cells = (
+            count_text(figures[key]).rjust(w) for (_, key), w in zip(REPORT_COLUMNS, widths, strict=True)
+        )
+        print(f"{label:<10}  " + "  ".join(cells))
+    print(results_line(report))
     return 0
 
 

@@ -140,8 +140,8 @@ def active_users_report(
     today and `from` to the 29 days before `to` (a month, the span of MAU)."""
     today = day_of(now)
     # Days to come have no figures: `to` stops at today, and a `from` after today is refused.
-    last = today if date_to is None else min(_query_date("to", date_to), today)
-    first = last - (MONTH - 1) if date_from is None else _query_date("from", date_from)
+    last = today if date_to is None else min(query_date("to", date_to), today)
+    first = last - (MONTH - 1) if date_from is None else query_date("from", date_from)
     if first > today:
         raise BadRequest(
             f"from: {format_day(first)} is after today ({format_day(today)}); there are no figures for days to come"
@@ -153,7 +153,8 @@ def active_users_report(
     return {"days": [_figures_json(f) for f in daily_figures(store, settings, now, first, last)]}
 
 
-def _query_date(name: str, text: str) -> int:
+def query_date(name: str, text: str) -> int:
+    """A YYYY-MM-DD query parameter as an epoch day; BadRequest naming the parameter."""
     try:
         return parse_date(text)
     except InstantError as error:

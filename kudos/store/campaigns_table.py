@@ -130,18 +130,20 @@ class DynamoCampaigns:
     def all_sends(
         self, campaign: str, since: float, until: float
     ) -> Iterator[tuple[UserKey | None, SendRecord]]:
-        # A sort key is the instant followed by "#id", so the bare `until` excludes that instant.
-        # An infinite `until` (no end: the report without `to`, the guardrail) is no upper bound:
-        # instant_sk(inf) is "000...inf", which sorts before every real instant.
+        # A sort key is the instant to the millisecond, then "#id": the keys take in every send of
+        # the bounds' milliseconds, and the exact bounds are checked on the send. An infinite `until`
+        # (no end: the report without `to`, the guardrail) is no upper bound: instant_sk(inf) is
+        # "000...inf", which sorts before every real instant.
+        values = {":lo": {"S": keys.instant_sk(since)}}
         if math.isfinite(until):
-            values = {":lo": {"S": keys.instant_sk(since)}, ":hi": {"S": keys.instant_sk(until)}}
+            values[":hi"] = {"S": keys.instant_sk(until) + "#\uffff"}
             condition = " AND #s BETWEEN :lo AND :hi"
         else:
-            values, condition = {":lo": {"S": keys.instant_sk(since)}}, " AND #s >= :lo"
+            condition = " AND #s >= :lo"
         request = self._sends_query(campaign, condition, values, forward=True)
         for page in self._tables.pages(self._tables.client.query, request):
             for user, send in map(_send_of, page):
-                if send.triggered_at < until:
+                if since <= send.triggered_at < until:
                     yield user, send
 
     def keep_deleted_sends(self, sends: Sequence[SendRecord]) -> None:

@@ -27,7 +27,7 @@ from kudos.core.records import (
     merged_marker,
 )
 from kudos.core.timeutil import day_of
-from kudos.store.keys import due_bucket
+from kudos.store.keys import due_bucket, instant_sk, sends_sk
 from kudos.store.ports import (
     CampaignState,
     DayActivity,
@@ -37,6 +37,7 @@ from kudos.store.ports import (
     PublishResult,
     PushEvent,
     PushMessage,
+    PushRefused,
     QueuedSend,
     Slot,
     StoredSession,
@@ -412,6 +413,8 @@ class MemoryCampaigns:
             self.state_of[state.name] = replace(state, version=state.version + 1)
             return True
 
+    # Ordered and bounded by the sort keys of DynamoDB's sends and pending indexes: the instant to the
+    # millisecond, then the send id (two sends in one millisecond are in id order, not time order).
     def _all(self, campaign: str) -> list[tuple[UserKey | None, SendRecord]]:
         found: list[tuple[UserKey | None, SendRecord]] = [
             (user, copy.deepcopy(record))
@@ -422,7 +425,7 @@ class MemoryCampaigns:
         found += [
             (None, copy.deepcopy(send)) for send in self.deleted_sends.values() if send.campaign == campaign
         ]
-        return sorted(found, key=lambda pair: (pair[1].triggered_at, pair[1].send_id))
+        return sorted(found, key=lambda pair: sends_sk(pair[1].triggered_at, pair[1].send_id))
 
     def sends(
         self, campaign: str, *, limit: int, older_than: SendRecord | None = None
@@ -430,8 +433,10 @@ class MemoryCampaigns:
         with self._lock:
             newest_first = list(reversed(self._all(campaign)))
         if older_than is not None:
-            bound = (older_than.triggered_at, older_than.send_id)
-            newest_first = [pair for pair in newest_first if (pair[1].triggered_at, pair[1].send_id) < bound]
+            bound = sends_sk(older_than.triggered_at, older_than.send_id)
+            newest_first = [
+                pair for pair in newest_first if sends_sk(pair[1].triggered_at, pair[1].send_id) < bound
+            ]
         return newest_first[:limit]
 
     def all_sends(
@@ -447,17 +452,18 @@ class MemoryCampaigns:
                 self.deleted_sends[send.send_id] = copy.deepcopy(send)
 
     def pending(self, until: float) -> list[tuple[UserKey, str]]:
+        bound = instant_sk(until)
         with self._lock:
             found = [
-                (record.pending_at, user, record.send_id)
+                (sends_sk(record.pending_at, record.send_id), user, record.send_id)
                 for user, records in self._users.partitions.items()
                 for record in records.values()
                 if isinstance(record, SendRecord)
                 and record.pending
                 and record.pending_at is not None
-                and record.pending_at <= until
+                and instant_sk(record.pending_at) <= bound
             ]
-        return [(user, send_id) for _, user, send_id in sorted(found, key=lambda t: (t[0], t[2]))]
+        return [(user, send_id) for _, user, send_id in sorted(found, key=lambda t: t[0])]
 
     def take_rate_slot(self, campaign: str, minute: int, limit: int) -> bool:
         with self._lock:
@@ -501,7 +507,7 @@ class MemoryStore:
 
 class RecordingPush:
     """A push service that records what it was asked to publish. Tokens in ``gone`` are rejected
-    as an unregistered token is; ``failing`` makes every publish raise, as an outage would."""
+    as an unregistered token is; ``failing`` makes every publish refused, as an outage would."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, PushMessage]] = []  # (endpoint, message)
@@ -516,7 +522,7 @@ class RecordingPush:
 
     def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult:
         if self.failing:
-            raise ConnectionError("push service unavailable")
+            raise PushRefused("push service unavailable")
         if endpoint.rpartition("/")[2] in self.gone:
             return "gone"
         self.published.append((endpoint, message))

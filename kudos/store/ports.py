@@ -378,6 +378,11 @@ class PushMessage:
 PublishResult = Literal["accepted", "gone"]
 
 
+class PushRefused(Exception):
+    """The push service answered that it did not take a message: nothing was published, and trying
+    again cannot publish it twice. Any other exception from a publish leaves its outcome unknown."""
+
+
 class PushPort(Protocol):
     """A push service (Amazon SNS mobile push by default)."""
 
@@ -386,7 +391,10 @@ class PushPort(Protocol):
         None when the service refuses the token."""
         ...
 
-    def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult: ...
+    def publish(self, endpoint: str, platform: str, message: PushMessage) -> PublishResult:
+        """Publish once (never retried inside: a retry may publish twice); PushRefused when the
+        service surely took nothing."""
+        ...
 
 
 class EventsPort(Protocol):
@@ -458,6 +466,7 @@ __all__ = [
     "PushEvent",
     "PushMessage",
     "PushPort",
+    "PushRefused",
     "QueuedSend",
     "SendQueuePort",
     "Slot",

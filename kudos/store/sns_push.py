@@ -8,14 +8,19 @@ import json
 import re
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from kudos.core.settings import Settings
 from kudos.store.clients import LazyClient, lazy_client
-from kudos.store.ports import PublishResult, PushMessage
+from kudos.store.ports import PublishResult, PushMessage, PushRefused
 
 # SNS's answers to a publish that mean the token will never take a push again.
 _GONE = frozenset({"EndpointDisabled", "NotFound"})
+# One attempt per call: botocore sends a request again after a timeout or a server error, and a
+# publish sent twice may push twice (campaigns.md "At most once"). The sender retries, through SQS,
+# only a publish it knows went nowhere (PushRefused).
+SINGLE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 # CreatePlatformEndpoint's InvalidParameter when SNS already has an endpoint for the token with other
 # attributes (a disabled one, typically): the message names it (AWS's documented way to find it).
 _EXISTING_ENDPOINT = re.compile(r"Endpoint (arn:aws[\w-]*:sns:\S+) already exists with the same [Tt]oken")
@@ -67,7 +72,9 @@ def sns_message(message: PushMessage) -> str:
 class SnsPush:
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self._settings = settings
-        self._client = LazyClient(lazy_client("sns", settings.region, settings.sns_endpoint_url), client)
+        self._client = LazyClient(
+            lazy_client("sns", settings.region, settings.sns_endpoint_url, SINGLE_ATTEMPT), client
+        )
 
     @property
     def client(self) -> Any:
@@ -114,7 +121,13 @@ class SnsPush:
         try:
             self.client.publish(TargetArn=endpoint, MessageStructure="json", Message=sns_message(message))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _GONE:
+            code = error.response.get("Error", {}).get("Code")
+            if code in _GONE:
                 return "gone"
-            raise
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500) < 500:
+                # A refusal (throttled, invalid, not authorized): SNS took nothing.
+                raise PushRefused(f"SNS refused the publish: {code}") from error
+            raise  # a server error: it may have been published
+        except EndpointConnectionError as error:
+            raise PushRefused(f"SNS could not be reached: {error}") from error
         return "accepted"

@@ -23,6 +23,7 @@ from tests.apiclient import ApiClient
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CAMPAIGN = "thank_top_users"
+REPORT = f"/v1/campaigns/{CAMPAIGN}/report"
 STATUSES = {
     "queued",
     "held",
@@ -244,6 +245,26 @@ def test_pause_makes_a_queued_send_end_paused_and_resume_lets_triggers_through_a
     }
     assert api.post(f"/v1/campaigns/{CAMPAIGN}/resume").body["changed"] is False
     assert api.get(f"/v1/campaigns/{CAMPAIGN}/explain", user_id=second).body["would_send"] is True
+
+
+def test_the_report_counts_each_trigger_by_its_outcome_and_day(api):
+    (reachable,) = outside_holdout("u-report", 1)
+    enter(api, reachable)
+    enter(api, "u-report-no-token", token=False)
+    push = RecordingPush()
+    (sent,) = [send for send in drain(api, push) if send is not None]
+    opened = {"type": "opened", "user_id": reachable, "campaign_id": CAMPAIGN, "send_id": sent.send_id}
+    assert api.post("/v1/push/events", {"events": [{**opened, "time": NOW.isoformat()}]}).status == 201
+    report = api.get(REPORT).body
+    assert (report["triggers"], report["sent"], report["unreachable"], report["held_out"]) == (2, 1, 1, 0)
+    assert (report["opens"], report["direct_opens"], report["delivered"]) == (1, 1, 1)
+    # thank_top_users converts on claimed_reward: nobody did, and nobody was held out to compare with.
+    assert (report["conversions"], report["conversion_rate"], report["lift"]) == (0, 0.0, None)
+    assert report["control_conversion_rate"] is None
+    (day,) = report["days"]
+    assert day["date"] == "2026-11-22"
+    assert day["triggers"] == 2
+    assert api.get(REPORT, **{"from": "2026-11-23"}).body["triggers"] == 0
 
 
 def test_resume_clears_a_guardrail_pause(api):
@@ -476,6 +497,17 @@ EXPLAIN = f"/v1/campaigns/{CAMPAIGN}/explain"
             "user_id: give exactly one of user_id and device_id",
         ),
         ("GET", EXPLAIN, {"device_id": "d-99"}, None, 404, 'no user with device_id "d-99"'),
+        ("GET", REPORT, {"from": "2026-11-31"}, None, 400, None),
+        ("GET", REPORT, {"to": "22/11/2026"}, None, 400, None),
+        ("GET", REPORT, {"from": "2026-11-22", "to": "2026-11-01"}, None, 400, "from: after to"),
+        (
+            "GET",
+            "/v1/campaigns/no_such_campaign/report",
+            {},
+            None,
+            404,
+            "no campaign named 'no_such_campaign'",
+        ),
         ("GET", EXPLAIN, {"user_id": "u-1", "at": "yesterday"}, None, 400, None),
         ("GET", EXPLAIN, {"user_id": "u-1", "at": "2026-11-22T10:00:00"}, None, 400, "at: no time zone"),
         ("GET", EXPLAIN, {"user_id": "u-1", "at": "0001-01-01T00:00:00Z"}, None, 400, None),
@@ -511,6 +543,8 @@ def test_bad_input_is_a_4xx_naming_the_field(api, method, path, query, body, sta
     assert response.status == status, response.body
     if message is not None:
         assert response.body["message"] == message
+    elif path == REPORT:
+        assert response.body["message"].split(":")[0] in ("from", "to")
     else:
         assert response.body["message"].split(":")[0] == "at"
     # Nothing a bad request did is left behind: the campaign is still active and listed.

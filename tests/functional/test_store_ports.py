@@ -22,12 +22,21 @@ from kudos.core.records import (
     DueRecord,
     EventRecord,
     PurchasesRecord,
+    SendRecord,
+    SendStatus,
     TokenRecord,
     event_key,
 )
 from kudos.store.dynamo import Store
 from kudos.store.memory import MemoryStore
-from kudos.store.ports import DayFigures, FullSweepPlan, MembershipChange, StoredSession, SweepRun
+from kudos.store.ports import (
+    CampaignState,
+    DayFigures,
+    FullSweepPlan,
+    MembershipChange,
+    StoredSession,
+    SweepRun,
+)
 from tests.conftest import fresh_tables
 
 ANA = UserKey.of_user("ana")
@@ -333,3 +342,208 @@ def test_a_campaigns_sends_are_read_newest_first_by_page_and_by_window(store: An
     # An open end (the report without `to`, the guardrail since the last resume) is no bound at all.
     assert window(1_796_000_060.0, inf) == ["s10", "s11", "s20", "s21"]
     assert window(1_796_000_001.0, 1_796_000_120.0) == ["s01", "s10", "s11"]
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+
+
+def a_send(
+    send_id: str,
+    at: float,
+    campaign: str = "thanks",
+    status: SendStatus = "sent",
+    pending_at: float | None = None,
+) -> SendRecord:
+    return SendRecord(
+        send_id=send_id,
+        campaign=campaign,
+        trigger="entry",
+        triggered_at=at,
+        status=status,
+        reason="why" if status not in ("sent", "queued") else None,
+        sent_at=at + 1 if status == "sent" else None,
+        pending_at=pending_at,
+        title="Thanks" if status == "sent" else None,
+        body="500 coins" if status == "sent" else None,
+    )
+
+
+def test_a_send_record_round_trips_with_every_field(store: Any) -> None:
+    sent = a_send("s-1", 1_728_000_000.25)
+    held = a_send("s-2", 1_728_000_100.5, status="held", pending_at=1_728_003_600.0)
+    for record in (sent, held):
+        assert store.users.save(ANA, record)
+    assert store.users.load_user(ANA).sends == {"s-1": sent, "s-2": held}
+    assert not store.users.save(ANA, a_send("s-1", 1_728_000_000.25))  # a trigger is recorded once
+
+
+def test_campaign_states_are_written_under_optimistic_concurrency(store: Any) -> None:
+    assert store.campaigns.states() == {}
+    assert store.campaigns.state("thanks") is None
+    first = CampaignState("thanks", first_seen=1_728_000_000.5)
+    assert store.campaigns.save_state(first)
+    assert not store.campaigns.save_state(first)  # version 0 again: it exists now
+    stored = store.campaigns.state("thanks")
+    assert stored == replace(first, version=1)
+    changed = replace(
+        stored,
+        status="paused_by_guardrail",
+        since=1_728_000_100.0,
+        reason="opt_outs 3% above 2%",
+        initial_at=1_728_000_000.5,
+        initial_done=True,
+        last_fired=1_728_000_050.0,
+    )
+    assert store.campaigns.save_state(changed)
+    assert not store.campaigns.save_state(changed)  # stale: version 1 was replaced
+    assert not store.campaigns.save_state(replace(changed, version=5))
+    assert store.campaigns.state("thanks") == replace(changed, version=2)
+    other = CampaignState("daily", first_seen=7.0)
+    assert store.campaigns.save_state(other)
+    assert store.campaigns.states() == {
+        "thanks": replace(changed, version=2),
+        "daily": replace(other, version=1),
+    }
+    resumed = replace(changed, version=2, status="active", reason=None, since=None)
+    assert store.campaigns.save_state(resumed)
+    assert store.campaigns.state("thanks") == replace(resumed, version=3)
+
+
+def test_a_campaigns_sends_are_paged_newest_first(store: Any) -> None:
+    users = [ANA, DEVICE, ALIAS, UserKey.of_user("bob")]
+    # Two at the same instant (ordered by id), one of another campaign.
+    instants = [1_728_000_000.0, 1_728_000_010.0, 1_728_000_010.0, 1_728_000_020.0, 1_728_000_030.0]
+    made = []
+    for n, at in enumerate(instants):
+        user = users[n % len(users)]
+        send = a_send(f"s-{n}", at, status="sent" if n % 2 else "queued", pending_at=at + 120)
+        assert store.users.save(user, send)
+        made.append((user, send))
+    other = a_send("other-1", 1_728_000_015.0, campaign="other")
+    assert store.users.save(ANA, other)
+    newest_first = list(reversed(made))
+    first = store.campaigns.sends("thanks", limit=2)
+    assert first == newest_first[:2]
+    second = store.campaigns.sends("thanks", limit=2, older_than=first[-1][1])
+    assert second == newest_first[2:4]
+    third = store.campaigns.sends("thanks", limit=2, older_than=second[-1][1])
+    assert third == newest_first[4:]
+    assert store.campaigns.sends("thanks", limit=2, older_than=third[-1][1]) == []
+    assert store.campaigns.sends("thanks", limit=10) == newest_first
+    assert store.campaigns.sends("other", limit=10) == [(ANA, other)]
+    assert store.campaigns.sends("nobody", limit=10) == []
+
+
+def test_a_campaigns_sends_in_a_range_include_since_and_exclude_until(store: Any) -> None:
+    instants = [99.0, 100.0, 100.5, 150.0, 199.999, 200.0, 250.0]
+    for n, at in enumerate(instants):
+        assert store.users.save(UserKey.of_user(f"u-{n}"), a_send(f"s-{n}", 1_728_000_000.0 + at))
+    assert store.users.save(ANA, a_send("other", 1_728_000_150.0, campaign="other"))
+    found = list(store.campaigns.all_sends("thanks", 1_728_000_100.0, 1_728_000_200.0))
+    assert [(user.token, send.send_id) for user, send in found] == [
+        ("u:u-1", "s-1"),
+        ("u:u-2", "s-2"),
+        ("u:u-3", "s-3"),
+        ("u:u-4", "s-4"),
+    ]
+    assert found[0][1] == replace(a_send("s-1", 1_728_000_100.0), version=1)
+    assert list(store.campaigns.all_sends("thanks", 1_728_000_300.0, 1_728_000_400.0)) == []
+    assert len(list(store.campaigns.all_sends("thanks", 0.0, 2_000_000_000.0))) == len(instants)
+
+
+def test_pending_is_the_queued_and_held_sends_due_by_then_in_every_shard(store: Any) -> None:
+    base = 1_728_000_000.0
+    due = []
+    # Enough ids to land in every shard of the pending index.
+    for n in range(24):
+        user = UserKey.of_user(f"u-{n % 5}")
+        status: SendStatus = "held" if n % 3 == 0 else "queued"
+        send = a_send(f"p-{n:02}", base, status=status, pending_at=base + 60 * (n % 4))
+        assert store.users.save(user, send)
+        due.append((send.pending_at, send.send_id, user))
+    # Not pending: ended sends, even with a pending instant left on them, and a pending one without.
+    assert store.users.save(ANA, a_send("done", base, status="sent", pending_at=base))
+    assert store.users.save(ANA, a_send("capped", base, status="capped", pending_at=base))
+    assert store.users.save(ANA, a_send("no-instant", base, status="queued"))
+    until = base + 120  # pending_at at the bound is included
+    expected = [(user, send_id) for at, send_id, user in sorted(due) if at <= until]
+    assert store.campaigns.pending(until) == expected
+    assert len(expected) == 18
+    assert store.campaigns.pending(base - 1) == []
+    # A send that ends leaves the index; one that waits again moves in it.
+    user, send_id = expected[0]
+    ended = store.users.load_user(user).sends[send_id]
+    assert store.users.save(user, replace(ended, status="sent", pending_at=None, sent_at=base + 5))
+    waiting = store.users.load_user(*expected[1][:1]).sends[expected[1][1]]
+    assert store.users.save(expected[1][0], replace(waiting, pending_at=base + 3600))
+    assert store.campaigns.pending(until) == expected[2:]
+    assert expected[1] in store.campaigns.pending(base + 3600)
+
+
+def test_a_rate_slot_is_taken_up_to_the_limit_per_campaign_and_minute(store: Any) -> None:
+    minute = 28_800_000
+    assert [store.campaigns.take_rate_slot("thanks", minute, 2) for _ in range(3)] == [True, True, False]
+    assert store.campaigns.take_rate_slot("thanks", minute + 1, 2)
+    assert store.campaigns.take_rate_slot("other", minute, 2)
+    assert not store.campaigns.take_rate_slot("thanks", minute, 1)
+    assert store.campaigns.take_rate_slot("thanks", minute, 3)
+    assert not store.campaigns.take_rate_slot("thanks", minute, 3)
+
+
+def test_an_entry_and_the_triggers_it_fires_are_written_together_or_not_at_all(store: Any) -> None:
+    fired = [a_send("t-1", 1_728_000_000.0, status="queued", pending_at=1_728_000_120.0)]
+    fired.append(a_send("t-2", 1_728_000_000.0, campaign="other", status="held_out"))
+    assert store.memberships.record_change(change(ANA, "entered", 1_728_000_000.0), new_records=fired)
+    assert [send.version for send in fired] == [1, 1]
+    loaded = store.users.load_user(ANA)
+    assert set(loaded.memberships) == {"top"}
+    assert loaded.sends == {send.send_id: send for send in fired}
+    assert store.campaigns.pending(1_728_000_120.0) == [(ANA, "t-1")]
+    assert store.memberships.record_change(change(ANA, "exited", 1_728_000_050.0))
+    # The same trigger again (a duplicate id) makes the whole entry fail: nothing of it is written.
+    again = [
+        a_send("t-3", 1_728_000_100.0, status="queued", pending_at=1_728_000_220.0),
+        a_send("t-1", 1_728_000_000.0, status="queued", pending_at=1_728_000_120.0),
+    ]
+    assert not store.memberships.record_change(change(ANA, "entered", 1_728_000_100.0), new_records=again)
+    assert [send.version for send in again] == [0, 0]
+    loaded = store.users.load_user(ANA)
+    assert loaded.memberships == {}
+    assert set(loaded.sends) == {"t-1", "t-2"}
+    assert loaded.sends["t-1"] == fired[0]
+    logged = store.memberships.changes_on_day("top", 20_000, older_than=None, limit=10)
+    assert [(c.change, c.at) for c in logged] == [("exited", 1_728_000_050.0), ("entered", 1_728_000_000.0)]
+    assert store.campaigns.pending(2_000_000_000.0) == [(ANA, "t-1")]
+    # An entry that is refused for its membership writes none of its triggers either.
+    assert store.memberships.record_change(change(ANA, "entered", 1_728_000_200.0))
+    late = [a_send("t-4", 1_728_000_300.0, status="queued", pending_at=1_728_000_420.0)]
+    assert not store.memberships.record_change(change(ANA, "entered", 1_728_000_300.0), new_records=late)
+    assert "t-4" not in store.users.load_user(ANA).sends
+
+
+def test_instants_finer_than_a_millisecond_order_sends_as_the_sort_keys_do(store: Any) -> None:
+    # Clocks give microseconds; the indexes' sort keys keep milliseconds, then the send id.
+    base = 1_728_000_000.0
+    made = [
+        (ANA, a_send("b", base + 0.0001, status="queued", pending_at=base + 60.0001)),
+        (DEVICE, a_send("a", base + 0.0004, status="queued", pending_at=base + 60.0004)),
+        (ALIAS, a_send("c", base + 0.0012, status="queued", pending_at=base + 60.0012)),
+    ]
+    for user, send in made:
+        assert store.users.save(user, send)
+    by_key = [made[1], made[0], made[2]]  # a, b in the same millisecond; c in the next
+    assert store.campaigns.sends("thanks", limit=10) == list(reversed(by_key))
+    assert store.campaigns.sends("thanks", limit=10, older_than=made[0][1]) == [made[1]]
+    assert list(store.campaigns.all_sends("thanks", base, base + 1)) == by_key
+    assert store.campaigns.pending(base + 61) == [(user, send.send_id) for user, send in by_key]
+    # Pending to the millisecond: a send due later within `until`'s millisecond is taken too (the
+    # sweep queues it again a fraction of a millisecond early, which the sender checks anyway).
+    assert store.campaigns.pending(base + 60) == [(DEVICE, "a"), (ANA, "b")]
+
+
+def test_a_range_of_sends_is_bounded_by_the_exact_instants(store: Any) -> None:
+    base = 1_728_000_000.0
+    for n, offset in enumerate([-0.0004, 0.0, 9.9996, 10.0]):
+        assert store.users.save(UserKey.of_user(f"u-{n}"), a_send(f"s-{n}", base + offset))
+    found = store.campaigns.all_sends("thanks", base, base + 10)
+    assert [send.send_id for _, send in found] == ["s-1", "s-2"]

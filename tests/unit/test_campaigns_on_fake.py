@@ -3,16 +3,21 @@ the sender publishes it once, and each rule of campaigns.md stops what it should
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from kudos.campaigns.rules import holdout_position
+from kudos.campaigns.sender import deliver
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.identity import UserKey
+from kudos.core.records import UserRecords
 from kudos.core.timeutil import SECONDS_PER_DAY, parse_instant
 from kudos.ingest.push import register_token
 from kudos.ingest.track import track_users
 from kudos.ingest.users import delete_users, identify_users
 from kudos.segments.sweep import run_sweep
-from kudos.store.ports import QueuedSend
+from kudos.store.ports import MembershipChange, PushMessage, PushRefused, QueuedSend
 from tests.campaign_world import NOW, RULES, SETTINGS, World, rules
 
 
@@ -193,3 +198,128 @@ def test_deleting_a_user_dismisses_its_queued_send_and_keeps_the_figures(world: 
     ((user, kept),) = world.store.campaigns.sends("thank_vips", limit=10)
     assert user is None
     assert (kept.status, kept.reason, kept.title) == ("dismissed", "the user was deleted", None)
+
+
+class ProcessDied(BaseException):
+    """The process died (no handler of the code under test runs)."""
+
+
+def test_a_sender_that_dies_making_an_endpoint_leaves_the_send_queued(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.token("u-9")
+    world.track("u-9", vip=True)
+    (message,) = world.store.send_queue.take()
+
+    def dies(platform: str, token: str) -> str:
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.push, "endpoint", dies)
+        with pytest.raises(ProcessDied):
+            deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
+    (send,) = world.sends("u-9")
+    assert send.status == "queued"  # not `sent`, unconfirmed, with nothing pushed
+    world.store.send_queue.enqueue([message])  # SQS redelivers it
+    (sent,) = world.drain()
+    assert sent is not None
+    assert (sent.status, sent.reason) == ("sent", None)
+    assert len(world.push.published) == 1
+
+
+def test_a_publish_whose_answer_is_lost_is_never_published_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.token("u-10")
+    world.track("u-10", vip=True)
+    (message,) = world.store.send_queue.take()
+    publish = world.push.publish
+
+    def times_out(endpoint: str, platform: str, push: PushMessage) -> str:
+        publish(endpoint, platform, push)  # it went out; the answer did not come back
+        raise TimeoutError("read timeout")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.push, "publish", times_out)
+        with pytest.raises(TimeoutError):
+            deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
+    world.store.send_queue.enqueue([message])  # SQS redelivers it
+    world.drain()
+    (send,) = world.sends("u-10")
+    assert (send.status, send.reason) == ("sent", "unconfirmed")
+    assert len(world.push.published) == 1
+
+
+def test_a_refused_publish_is_given_back_and_sent_on_redelivery(world: World) -> None:
+    world.token("u-11")
+    world.track("u-11", vip=True)
+    (message,) = world.store.send_queue.take()
+    world.push.failing = True
+    with pytest.raises(PushRefused):
+        deliver(world.store, world.push, world.segments, message, world.clock, world.reevaluate)
+    (send,) = world.sends("u-11")
+    assert send.status == "queued"
+    world.push.failing = False
+    world.store.send_queue.enqueue([message])
+    (sent,) = world.drain()
+    assert sent is not None
+    assert (sent.status, sent.reason) == ("sent", None)
+    assert len(world.push.published) == 1
+
+
+def test_a_redelivery_re_evaluates_a_user_the_crashed_sender_did_not() -> None:
+    segments = rules(RULES + 'segment thanked "Thanked" { received("thank_vips") }\n')
+    world = World(segments)
+    world.token("u-12")
+    world.track("u-12", vip=True)
+    (message,) = world.store.send_queue.take()
+
+    def dies(user: UserRecords, at: float) -> None:
+        raise ProcessDied  # after the send was recorded, before the user was re-evaluated
+
+    with pytest.raises(ProcessDied):
+        deliver(world.store, world.push, world.segments, message, world.clock, dies)
+    assert "thanked" not in world.store.users.load_user(UserKey.of_user("u-12")).memberships
+    world.store.send_queue.enqueue([message])  # SQS redelivers it
+    world.drain()
+    assert "thanked" in world.store.users.load_user(UserKey.of_user("u-12")).memberships
+    assert len(world.push.published) == 1
+
+
+DAILY = """
+segment vips "VIPs" { attr.vip = true }
+segment control "Control" { in_control("daily_vips") }
+campaign daily_vips "Daily" {
+    audience vips
+    send daily at 18:00 UTC
+    holdout 50%
+    push { title "t" body "b" }
+}
+"""
+
+
+def test_a_sweep_re_run_after_a_crash_re_evaluates_the_users_it_held_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World(rules(DAILY))
+    user = next(
+        f"u-{n}" for n in range(100) if holdout_position("daily_vips", UserKey.of_user(f"u-{n}")) < 0.5
+    )
+    world.token(user)
+    world.track(user, vip=True)
+    world.now = parse_instant("2026-11-22T18:05:00Z")
+    record_change = world.store.memberships.record_change
+
+    def dies(change: MembershipChange, *args: Any, **kwargs: Any) -> bool:
+        if change.segment == "control":
+            raise ProcessDied  # the sweep dies as it records the held-out user's entry
+        return record_change(change, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.store.memberships, "record_change", dies)
+        with pytest.raises(ProcessDied):
+            run_sweep(world.store, world.segments, world.now, world.clock)
+    run_sweep(world.store, world.segments, world.now, world.clock)  # the scheduler's retry
+    (send,) = world.sends(user)
+    assert send.status == "held_out"
+    assert "control" in world.store.users.load_user(UserKey.of_user(user)).memberships
