@@ -102,6 +102,7 @@ def every_route(url: str) -> list[tuple[str, Reply]]:
         get(f"/v1/campaigns/thank_top_users/sends?user_id={USER}"),
         get(f"/v1/campaigns/thank_top_users/explain?user_id={USER}"),
         get(f"/v1/campaigns/thank_top_users/explain?device_id={OTHER_DEVICE}"),
+        get("/v1/campaigns/thank_top_users/report?from=2026-11-01"),
         post("/v1/campaigns/thank_top_users/pause", {"reason": f"complaint from {EMAIL}"}, server),
         post("/v1/campaigns/thank_top_users/resume", {}, server),
         # Refused keys, wrong methods, unknown paths that hold ids.
