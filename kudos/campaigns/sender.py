@@ -18,13 +18,14 @@ from typing import Protocol
 from dsl import SegmentSet
 from dsl.campaigns import CompiledCampaign, RenderedPush, template_values
 from dsl.templates import TemplateRenderError
-from kudos.campaigns.results import influence_window
+from kudos.campaigns.guardrail import check_guardrails
+from kudos.campaigns.results import PushSignal, Signals, influence_window, new_opt_outs, result_changes
 from kudos.campaigns.rules import Stop, send_stop
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.clock import Clock
 from kudos.core.records import UNCONFIRMED, SendRecord, TokenRecord, UserRecords
 from kudos.core.timeutil import day_of
-from kudos.ingest.updates import ConcurrentUpdateError
+from kudos.ingest.updates import ConcurrentUpdateError, apply_updates
 from kudos.store.ports import PushEvent, PushMessage, PushPort, PushRefused, QueuedSend, Storage
 
 MAX_ATTEMPTS = 4
@@ -84,7 +85,10 @@ def deliver(
         )
         if not store.users.save(user.key, claimed):
             continue
-        return _publish(store, push, user, campaign, claimed, rendered, targets, at, reevaluate)
+        final = _publish(store, push, user, campaign, claimed, rendered, targets, at, reevaluate)
+        if any(not token.valid for token, _ in targets):
+            _attribute_gone_tokens(store, segments, user, at)
+        return final
     # The message is retried (SQS redelivers it): nothing was published.
     raise ConcurrentUpdateError(f"send {message.send_id} kept changing under the sender")
 
@@ -195,6 +199,19 @@ def _publish(
         user.add(final)
     reevaluate(user, at)
     return final
+
+
+def _attribute_gone_tokens(store: Storage, segments: SegmentSet, user: UserRecords, at: float) -> None:
+    """A token found gone is an opt-out of the user's most recent *earlier* send (campaigns.md
+    "Results"), not of the send that found it; and it may trip that campaign's guardrail."""
+    signals = Signals(push=[PushSignal("token_invalid", at)])
+    changes = result_changes(user, segments.campaigns, signals)
+    if not changes:
+        return
+    before = dict(user.sends)
+    for outcome in apply_updates(store.users, changes).values():
+        user.add(outcome.after)
+    check_guardrails(store, segments.campaigns, new_opt_outs(before, user.sends), at)
 
 
 def _token_gone(store: Storage, user: UserRecords, token: TokenRecord, at: float) -> None:

@@ -183,3 +183,29 @@ def test_results_do_not_depend_on_the_order_or_repetition_of_what_arrives(
     assert in_order == (base + 5, base + 900, True, base + 1000)
     shuffled, _ = replayed([*order, *repeats])
     assert shuffled == in_order
+
+
+def test_a_token_found_gone_counts_against_the_earlier_send_not_the_one_that_found_it() -> None:
+    world = World(rules(CAMPAIGN.replace("holdout 0%", "holdout 0%\n    reeligible after 1 hour")))
+    first = sent_to(world, "u-8")
+    world.track("u-8", vip=False)
+    world.now += 7200
+    world.push.gone.add("tok-u-8")
+    world.track("u-8", vip=True)
+    (found_it,) = [send for send in world.drain() if send is not None]
+    assert found_it.status == "unreachable"  # its only token is gone
+    sends = {send.send_id: send for send in world.sends("u-8")}
+    assert sends[first.send_id].opted_out_at == world.now
+    assert sends[found_it.send_id].opted_out_at is None
+
+
+def test_an_event_naming_a_send_the_user_does_not_hold_changes_no_send(world: World) -> None:
+    send = sent_to(world, "u-9")
+    world.now += 60
+    # The sender records a send before it publishes, so a device cannot open a push whose send is not
+    # recorded yet; an event naming another send id (another profile's, a made-up one) is kept in the
+    # push event log and counts for nothing in the campaign's results.
+    push_events(
+        world, {"type": "opened", "user_id": "u-9", "campaign_id": "thank_vips", "send_id": "not-a-send"}
+    )
+    assert stored(world, "u-9") == send
