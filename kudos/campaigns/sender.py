@@ -18,8 +18,7 @@ from typing import Protocol
 from dsl import SegmentSet
 from dsl.campaigns import CompiledCampaign, RenderedPush, template_values
 from dsl.templates import TemplateRenderError
-from kudos.campaigns.guardrail import check_guardrails
-from kudos.campaigns.results import PushSignal, Signals, influence_window, new_opt_outs, result_changes
+from kudos.campaigns.results import PushSignal, Signals, influence_window, result_changes
 from kudos.campaigns.rules import Stop, send_stop
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
 from kudos.core.clock import Clock
@@ -203,15 +202,12 @@ def _publish(
 
 def _attribute_gone_tokens(store: Storage, segments: SegmentSet, user: UserRecords, at: float) -> None:
     """A token found gone is an opt-out of the user's most recent *earlier* send (campaigns.md
-    "Results"), not of the send that found it; and it may trip that campaign's guardrail."""
-    signals = Signals(push=[PushSignal("token_invalid", at)])
-    changes = result_changes(user, segments.campaigns, signals)
-    if not changes:
-        return
-    before = dict(user.sends)
+    "Results"), not of the send that found it: recorded on that send now. Its campaign's guardrail
+    counts it at the next opt-out the ingest path records for the campaign (the sender reads no
+    campaign-wide figures, so it holds no grant on the sends index)."""
+    changes = result_changes(user, segments.campaigns, Signals(push=[PushSignal("token_invalid", at)]))
     for outcome in apply_updates(store.users, changes).values():
         user.add(outcome.after)
-    check_guardrails(store, segments.campaigns, new_opt_outs(before, user.sends), at)
 
 
 def _token_gone(store: Storage, user: UserRecords, token: TokenRecord, at: float) -> None:
