@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from kudos.core.records import SendStatus
 
 DOCUMENT = Path(__file__).resolve().parent / "openapi.json"
 
@@ -191,21 +193,7 @@ def read(
 
 CAMPAIGN = {**NAME, "example": "thank_top_users"}
 CAMPAIGN_STATUS = {"enum": ["active", "paused", "paused_by_guardrail"]}
-SEND_STATUS = {
-    "enum": [
-        "queued",
-        "held",
-        "paused",
-        "not_eligible",
-        "unreachable",
-        "held_out",
-        "expired",
-        "dismissed",
-        "capped",
-        "failed",
-        "sent",
-    ]
-}
+SEND_STATUS = {"enum": list(get_args(SendStatus))}
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_INSTANT = {**INSTANT, "type": ["string", "null"]}
 SCHEMAS["Campaign"] = {

@@ -10,9 +10,8 @@ from kudos.core.identity import UserKey
 from kudos.core.settings import Settings
 from kudos.store.clients import LazyClient, lazy_client
 from kudos.store.ports import QueuedSend
+from kudos.store.sqs_batches import send_in_batches
 
-SEND_BATCH_LIMIT = 10
-SEND_ATTEMPTS = 3
 MAX_DELAY_SECONDS = 900  # SQS's limit
 
 
@@ -45,16 +44,7 @@ class SqsSendQueue:
             {"Id": str(index), "MessageBody": json.dumps(send_message(send)), "DelaySeconds": delay}
             for index, send in enumerate(sends)
         ]
-        for start in range(0, len(entries), SEND_BATCH_LIMIT):
-            pending = entries[start : start + SEND_BATCH_LIMIT]
-            for _ in range(SEND_ATTEMPTS):
-                response = self.client.send_message_batch(
-                    QueueUrl=self._settings.send_queue_url, Entries=pending
-                )
-                failed = {failure["Id"] for failure in response.get("Failed", [])}
-                pending = [entry for entry in pending if entry["Id"] in failed]
-                if not pending:
-                    break
-            if pending:
-                # Not lost: each send stays pending in its record, and the sweep queues it again.
-                raise RuntimeError(f"could not queue {len(pending)} send(s)")
+        unsent = send_in_batches(self.client, self._settings.send_queue_url, entries)
+        if unsent:
+            # Not lost: each send stays pending in its record, and the sweep queues it again.
+            raise RuntimeError(f"could not queue {len(unsent)} send(s)")

@@ -7,9 +7,7 @@ from typing import Any
 
 from kudos.core.settings import Settings
 from kudos.store.clients import LazyClient, lazy_client
-
-SEND_BATCH_LIMIT = 10
-SEND_ATTEMPTS = 3
+from kudos.store.sqs_batches import send_in_batches
 
 
 def part_message(at: float, part: int, parts: int) -> dict[str, Any]:
@@ -32,17 +30,8 @@ class SqsSweepQueue:
             {"Id": str(part), "MessageBody": json.dumps(part_message(at, part, parts))}
             for part in range(parts)
         ]
-        for start in range(0, len(entries), SEND_BATCH_LIMIT):
-            pending = entries[start : start + SEND_BATCH_LIMIT]
-            for _ in range(SEND_ATTEMPTS):
-                response = self.client.send_message_batch(
-                    QueueUrl=self._settings.sweep_queue_url, Entries=pending
-                )
-                failed = {failure["Id"] for failure in response.get("Failed", [])}
-                pending = [entry for entry in pending if entry["Id"] in failed]
-                if not pending:
-                    break
-            if pending:
-                # A part never sent would leave the full sweep unfinished: fail the invocation, so
-                # that the schedule's retry plans it again.
-                raise RuntimeError(f"could not queue sweep parts {[entry['Id'] for entry in pending]}")
+        unsent = send_in_batches(self.client, self._settings.sweep_queue_url, entries)
+        if unsent:
+            # A part never sent would leave the full sweep unfinished: fail the invocation, so
+            # that the schedule's retry plans it again.
+            raise RuntimeError(f"could not queue sweep parts {[entry['Id'] for entry in unsent]}")
