@@ -14,14 +14,13 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
 from bench import stats
+from bench.bench_sweep import fresh_tables
 from dsl import SegmentSet, compile_sources
 from kudos.campaigns.rules import send_id_for
 from kudos.campaigns.sender import deliver
@@ -30,7 +29,7 @@ from kudos.core.records import AttributesRecord, MembershipRecord, SendRecord, T
 from kudos.core.settings import Settings
 from kudos.core.timeutil import parse_instant
 from kudos.ingest.activity import fresh_activity
-from kudos.local.dynamodb import create_local_tables, dynamodb_local
+from kudos.local.dynamodb import dynamodb_local
 from kudos.segments.membership import reevaluate
 from kudos.store.codec import encode
 from kudos.store.dynamo import Store
@@ -59,22 +58,6 @@ campaign thank_vips "Thank you" {
     }
 }
 """
-
-
-@contextmanager
-def _tables(url: str) -> Iterator[Settings]:
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings(
-        users_table=f"bench-send-users-{suffix}",
-        activity_table=f"bench-send-activity-{suffix}",
-        dynamodb_endpoint_url=url,
-    )
-    client = create_local_tables(url, settings)
-    try:
-        yield settings
-    finally:
-        for table in (settings.users_table, settings.activity_table):
-            client.delete_table(TableName=table)
 
 
 def _platform_application(sns: Any) -> str:
@@ -135,7 +118,7 @@ def run(url: str, users: int, rounds: int) -> dict[str, stats.Samples]:
             return stats.Timed(time.perf_counter() - started)
 
         def sender() -> stats.Timed:
-            with _tables(url) as settings:
+            with fresh_tables(url, "send") as settings:
                 store = Store(settings)
                 store.send_queue = MemorySendQueue()  # type: ignore[assignment]  # rate re-queues stay here
                 queue = _users(store, push, segments, users)

@@ -108,7 +108,8 @@ def bench_decoding(recorded: list[Recorded], table: str, users: int, rounds: int
 
 
 @contextmanager
-def _tables(url: str, name: str) -> Iterator[Settings]:
+def fresh_tables(url: str, name: str) -> Iterator[Settings]:
+    """Tables of their own on DynamoDB Local for one round, deleted after it."""
     suffix = uuid.uuid4().hex[:8]
     settings = Settings(
         users_table=f"bench-{name}-users-{suffix}",
@@ -249,7 +250,7 @@ def demo_pair(url: str, users: int, days: int, segments: SegmentSet, rounds: int
 
     population = generate(users, days=days)
     template = load_template(find_template())
-    with _tables(url, "demo-steady") as steady, _tables(url, "demo-full") as full:
+    with fresh_tables(url, "demo-steady") as steady, fresh_tables(url, "demo-full") as full:
         started = time.perf_counter()
         with local_runtime(
             endpoint_url=url, settings=steady, template_environment=template.globals_environment
@@ -276,7 +277,7 @@ def random_pair(url: str, users: int, segments: SegmentSet, rounds: int, seed: i
 
     rng = random.Random(seed)
     table = swept_users([random_user(rng, index) for index in range(users)], segments, NOW)
-    with _tables(url, "steady") as steady, _tables(url, "full") as full:
+    with fresh_tables(url, "steady") as steady, fresh_tables(url, "full") as full:
         started = time.perf_counter()
         steady_store, audit, full_store = _twin_stores(url, steady, full)
         for store in (steady_store, full_store):
