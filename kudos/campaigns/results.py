@@ -21,7 +21,7 @@ Attribution reads the sends in hand:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dsl.campaigns import CompiledCampaign
@@ -79,7 +79,8 @@ def _earliest(current: float | None, candidate: float) -> float:
     return candidate if current is None else min(current, candidate)
 
 
-def _sent(send: SendRecord) -> bool:
+def is_sent(send: SendRecord) -> bool:
+    """Whether the sender made this push (sent, with its instant)."""
     return send.status == "sent" and send.sent_at is not None
 
 
@@ -88,15 +89,15 @@ def _target_of_push(sends: list[SendRecord], signal: PushSignal) -> SendRecord |
         earlier = [
             send
             for send in sends
-            if _sent(send)
+            if is_sent(send)
             and send.sent_at is not None
             and send.sent_at < signal.time <= send.sent_at + OPT_OUT_ATTRIBUTION_SECONDS
         ]
         return max(earlier, key=lambda send: (send.sent_at or 0.0, send.send_id), default=None)
     if signal.send_id is not None:
         named = next((send for send in sends if send.send_id == signal.send_id), None)
-        return named if named is not None and _sent(named) else None
-    of_campaign = [send for send in sends if send.campaign == signal.campaign_id and _sent(send)]
+        return named if named is not None and is_sent(named) else None
+    of_campaign = [send for send in sends if send.campaign == signal.campaign_id and is_sent(send)]
     before = [send for send in of_campaign if (send.sent_at or 0.0) <= signal.time]
     return max(before or of_campaign, key=lambda send: (send.sent_at or 0.0, send.send_id), default=None)
 
@@ -105,7 +106,7 @@ def _conversion_start(send: SendRecord) -> float | None:
     """The instant a conversion is counted from: the send, or a held-out trigger's would-be send."""
     if send.status == "held_out":
         return send.triggered_at
-    return send.sent_at if _sent(send) else None
+    return send.sent_at if is_sent(send) else None
 
 
 def _converts(
@@ -122,14 +123,13 @@ def _converts(
 
 
 def attribute(
-    send: SendRecord, campaign: CompiledCampaign | None, signals: Signals, sends: list[SendRecord]
+    send: SendRecord, campaign: CompiledCampaign | None, signals: Signals, targets: Sequence[str | None]
 ) -> SendRecord:
     """``send`` with what ``signals`` add to its results (a copy; equal when they add nothing).
-    ``sends`` are all the user's sends, for the attributions that pick one among them."""
+    ``targets``: the send id each push signal was attributed to (``push_targets``)."""
     result = replace(send)
-    for signal in signals.push:
-        target = _target_of_push(sends, signal)
-        if target is None or target.send_id != send.send_id:
+    for signal, target in zip(signals.push, targets, strict=True):
+        if target != send.send_id:
             continue
         if signal.type == "delivered":
             result.delivered_at = _earliest(result.delivered_at, signal.time)
@@ -143,7 +143,7 @@ def attribute(
         else:
             result.opted_out_at = _earliest(result.opted_out_at, signal.time)
     if (
-        _sent(send)
+        is_sent(send)
         and not result.direct_open
         and send.sent_at is not None
         and send.influence_until is not None
@@ -171,25 +171,26 @@ def result_changes(
     if not signals or not user.sends:
         return {}
     sends = list(user.sends.values())
+    # Which send each push signal is about is decided once, on the sends as read.
+    targets = [_target_of_push(sends, signal) for signal in signals.push]
+    target_ids = [target.send_id if target is not None else None for target in targets]
     changes: dict[Slot, Change] = {}
     for send in sends:
         campaign = campaigns.get(send.campaign)
-        if attribute(send, campaign, signals, sends) == send:
+        if attribute(send, campaign, signals, target_ids) == send:
             continue
-        changes[(user.key, send_key(send.send_id))] = _recompute(send.send_id, campaign, signals, sends)
+        changes[(user.key, send_key(send.send_id))] = _recompute(campaign, signals, target_ids)
     return changes
 
 
 def _recompute(
-    send_id: str, campaign: CompiledCampaign | None, signals: Signals, sends: list[SendRecord]
+    campaign: CompiledCampaign | None, signals: Signals, targets: Sequence[str | None]
 ) -> Callable[[Record | None], Record | None]:
     def change(stored: Record | None) -> Record | None:
         if not isinstance(stored, SendRecord):
             return None
-        # Attribution was decided on the sends as read; the figures merge into the send as stored.
-        chosen = {send.send_id: send for send in sends}
-        chosen[send_id] = stored
-        updated = attribute(stored, campaign, signals, [chosen[s.send_id] for s in sends])
+        # The figures merge into the send as stored (a concurrent writer's are kept).
+        updated = attribute(stored, campaign, signals, targets)
         return None if updated == stored else updated
 
     return change

@@ -67,7 +67,7 @@ def deliver(
             if store.users.save(user.key, outcome):
                 return outcome
             continue  # another sender or a sweep changed it: look again
-        campaign, rendered = outcome
+        campaign, rendered, influence_until = outcome
         # Endpoints are made before the claim, so that nothing but the publish itself lies between
         # the claim and the publish: a sender that dies making one leaves the send queued, not
         # `unconfirmed` with nothing pushed.
@@ -80,7 +80,7 @@ def deliver(
             pending_at=None,
             title=rendered.title,
             body=rendered.body,
-            influence_until=at + influence_window(user.to_profile(), at),
+            influence_until=influence_until,
         )
         if not store.users.save(user.key, claimed):
             continue
@@ -103,9 +103,9 @@ def _load(store: Storage, message: QueuedSend) -> UserRecords | None:
 
 def _decide(
     store: Storage, segments: SegmentSet, user: UserRecords, send: SendRecord, at: float
-) -> SendRecord | tuple[CompiledCampaign, RenderedPush] | None:
-    """The send with its final status when a rule stops it; the push to publish when none does;
-    None when the campaign's rate makes it wait (it was queued again)."""
+) -> SendRecord | tuple[CompiledCampaign, RenderedPush, float] | None:
+    """The send with its final status when a rule stops it; the push to publish, and the end of its
+    influence window, when none does; None when the campaign's rate makes it wait (queued again)."""
     campaign = segments.campaigns.get(send.campaign)
     profile = user.to_profile()
     stop = send_stop(campaign, store.campaigns.state(send.campaign), segments, user, profile, send, at)
@@ -121,7 +121,7 @@ def _decide(
         wait = math.ceil(60 - at % 60)
         store.send_queue.enqueue([QueuedSend(user.key, send.send_id, at + wait)], delay_seconds=wait)
         return None
-    return campaign, rendered
+    return campaign, rendered, at + influence_window(profile, at)
 
 
 def _stopped(send: SendRecord, stop: Stop) -> SendRecord:

@@ -93,18 +93,20 @@ class FiringResult:
 Reevaluate = Callable[[UserRecords], object]
 
 
-def fire_campaigns(store: Storage, segments: SegmentSet, at: float, reevaluate: Reevaluate) -> FiringResult:
+def fire_campaigns(
+    store: Storage, segments: SegmentSet, at: float, reevaluate: Reevaluate, previous_sweep: float | None
+) -> FiringResult:
     """A sweep's part in triggers: note newly deployed campaigns, give a `send on entry` campaign's
     current members their first trigger, and fire the scheduled instants that have come.
-    ``reevaluate`` re-evaluates a user whose messaging history a trigger changed (held out)."""
+    ``reevaluate`` re-evaluates a user whose messaging history a trigger changed (held out);
+    ``previous_sweep``: the last recorded sweep's instant (None: this is the first)."""
     result = FiringResult()
     states = store.campaigns.states()
-    last_sweep = store.figures.last_sweep()
     for name, campaign in segments.campaigns.items():
         state = states.get(name)
         if state is None:
             # Deployed since the last sweep, at the latest now: scheduled instants from then on fire.
-            first_seen = min(last_sweep.at, at) if last_sweep is not None else at
+            first_seen = min(previous_sweep, at) if previous_sweep is not None else at
             state = _saved(store, CampaignState(name, first_seen=first_seen))
         trigger = campaign.trigger
         if isinstance(trigger, SendOnEntry):

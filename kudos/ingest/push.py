@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from dsl import SegmentSet
-from kudos.campaigns.results import PushSignal, Signals, record_results
+from kudos.campaigns.results import PushSignal, Signals, is_sent, record_results
 from kudos.core.errors import BadRequest
 from kudos.core.identity import UserKey
 from kudos.core.records import (
@@ -24,7 +24,6 @@ from kudos.core.records import (
     CampaignRecord,
     Record,
     RecordKind,
-    SendRecord,
     TokenRecord,
     UserRecords,
     campaign_key,
@@ -288,10 +287,6 @@ def _apply_push_events(slot: Slot, events: list[PushEventIn], user: UserRecords)
     return change
 
 
-def _sent(send: SendRecord) -> bool:
-    return send.status == "sent" and send.sent_at is not None
-
-
 def _other_push(event: PushEventIn, campaign: CampaignRecord, user: UserRecords) -> str | None:
     """The push a delivered or opened event is about when the user holds no send of it (another
     tool made it), else None: the send it names, or with `campaign_id` alone a send of that
@@ -301,8 +296,8 @@ def _other_push(event: PushEventIn, campaign: CampaignRecord, user: UserRecords)
     time, and an open is of the latest push delivered (as campaigns.md reads `campaign_id` alone)."""
     if event.send_id is not None:
         named = user.sends.get(event.send_id)
-        return None if named is not None and _sent(named) else event.send_id
-    if any(_sent(send) for send in user.sends_of(campaign.campaign_id)):
+        return None if named is not None and is_sent(named) else event.send_id
+    if any(is_sent(send) for send in user.sends_of(campaign.campaign_id)):
         return None
     if event.type == "opened" and campaign.last_received is not None:
         return f"@{campaign.last_received!r}"

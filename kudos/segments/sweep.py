@@ -91,7 +91,13 @@ def run_sweep(
     else:
         assert last is not None
         result = sweep_due(store, segments, min(last.at, at), at)
-    firing = fire_campaigns(store, segments, at, lambda user: reevaluate(store, segments, user, at, "sweep"))
+    firing = fire_campaigns(
+        store,
+        segments,
+        at,
+        lambda user: reevaluate(store, segments, user, at, "sweep"),
+        last.at if last is not None else None,
+    )
     requeued = sweep_pending(store, at)
     run = SweepRun(
         kind="full" if needs_full else "steady",
