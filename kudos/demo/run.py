@@ -311,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
     # they would bury the report. A POWERTOOLS_LOG_LEVEL of the developer's still wins.
     environment = {**template.globals_environment, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     base = Settings.from_env()
+    staging: Path | None = None
     data_dir = None if args.embedded or args.endpoint_url is not None else args.data or DEFAULT_DATA_DIR
     if data_dir is not None and args.data is None and data_dir.is_dir():
         # The demo's own directory: last run's data would double every figure.
@@ -335,15 +336,39 @@ def run(args: argparse.Namespace) -> int:
     else:
         assert data_dir is not None
         data_dir.mkdir(parents=True, exist_ok=True)
-        runtime = local_runtime(data_dir=data_dir, settings=base, template_environment=environment)
-    with runtime as settings:
-        context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
-        print_summary(context)
-        # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
-        for report in REPORTS:
-            report(context)
+        staging = memory_staging(data_dir)
+        runtime = local_runtime(data_dir=staging or data_dir, settings=base, template_environment=environment)
+    try:
+        with runtime as settings:
+            context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
+            print_summary(context)
+            # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
+            for report in REPORTS:
+                report(context)
+    finally:
+        if staging is not None:
+            assert data_dir is not None
+            # DynamoDB Local has stopped: its database is complete, and moves where make serve reads it.
+            for database in staging.iterdir():
+                shutil.move(database, data_dir / database.name)
+            staging.rmdir()
     summary = context.summary
     return 1 if summary.failures or summary.unexpected_item_errors or summary.sweep_failures else 0
+
+
+# Where DynamoDB Local keeps the demo's database while it runs, when the machine has one: a file
+# system in memory (tmpfs), on which its writes take 2 ms instead of 3 on a disk.
+MEMORY_FILESYSTEM = Path("/dev/shm")
+
+
+def memory_staging(data_dir: Path) -> Path | None:
+    """A new directory in memory for the database that will end in ``data_dir``; None when there is
+    no such file system, or ``data_dir`` already holds a database (it is then used in place)."""
+    if any(data_dir.glob("*.db")) or not (
+        MEMORY_FILESYSTEM.is_dir() and os.access(MEMORY_FILESYSTEM, os.W_OK)
+    ):
+        return None
+    return Path(tempfile.mkdtemp(prefix="kudos-demo-", dir=MEMORY_FILESYSTEM))
 
 
 # The demo's own campaign files, added to the shipped rules (segments/) for its run only.

@@ -52,6 +52,12 @@ def run_demo() -> tuple[int, str, dict[str, Any]]:
             patch.setattr(demo_run, "REPORT_FILE", Path(data) / "report.html")
             code = cli.main(["demo", "--users", str(USERS), "--days", str(DAYS), "--data", data])
             seen["html"] = (Path(data) / "report.html").read_text()
+            # The data outlives the demo, where the CLI and make serve read it (the demo may have
+            # kept it in memory while it ran).
+            stored = io.StringIO()
+            with contextlib.redirect_stdout(stored), contextlib.redirect_stderr(stored):
+                seen["members_code"] = cli.main(["segments", "members", "top_users", "--data", data])
+            seen["members_after"] = stored.getvalue()
     return code, out.getvalue(), seen
 
 
@@ -153,6 +159,11 @@ def test_the_demo_prints_api_md_applied_to_the_requests_it_sent() -> None:
 
     check_membership_section(output, seen)
     check_campaign_sections(output, seen)
+
+    printed = re.search(r"│ top_users\s+│[^│]+│\s+(\d+) │", output)
+    assert printed is not None, output
+    assert seen["members_code"] == 0
+    assert f"top_users: {printed.group(1)} member(s), stored membership" in seen["members_after"]
 
 
 def check_campaign_sections(output: str, seen: dict[str, Any]) -> None:
