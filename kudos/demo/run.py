@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from kudos.core.timeutil import SECONDS_PER_DAY, format_day, format_instant, parse_instant
+from kudos.demo.parallel import MAX_WORKERS, worker_count
 from kudos.demo.population import (
     DEFAULT_DAYS,
     DEFAULT_NOW,
@@ -53,10 +54,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kudos.core.settings import Settings
-    from kudos.demo.reactions import Reactions
+    from kudos.demo.parallel import Workers
     from kudos.local.routes import Template
     from kudos.store.dynamo import Store
-    from kudos.store.ports import QueuedSend
+    from kudos.store.ports import PushMessage, QueuedSend
 
 TABLE_DAYS = 30
 ACTIVE_USERS_PATH = "/v1/metrics/active-users"
@@ -86,6 +87,17 @@ class Reply:
     body: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one request (or sweep, or send) led to at its instant ``at``: the reply, the sends
+    held for later with their instants, and the pushes published (endpoint, message)."""
+
+    at: float
+    reply: Reply | None = None
+    delayed: tuple[tuple[float, QueuedSend], ...] = ()
+    published: tuple[tuple[str, PushMessage], ...] = ()
+
+
 class DemoApi:
     """The local gateway (API Gateway and Lambda in this process), on a server clock the demo sets.
 
@@ -107,12 +119,23 @@ class DemoApi:
         self.send_queue = MemorySendQueue()
         store.send_queue = self.send_queue  # type: ignore[assignment]
         self.push = RecordingPush()
+        self._published = 0  # pushes already handed on by follow_up
         install(Services(settings=settings, store=store, clock=lambda: self.now, push=self.push))
 
-    def take_sends(self) -> tuple[list[QueuedSend], list[tuple[QueuedSend, int]]]:
-        """The sends queued so far: (due now, delayed with their delay in seconds)."""
-        queued, self.send_queue.messages = self.send_queue.messages, []
-        return [send for send, delay in queued if delay <= 0], [(s, d) for s, d in queued if d > 0]
+    def follow_up(self) -> Step:
+        """Make the sends queued since the last call (SendFunction, as the queue's event source
+        would at once); the step at the clock: the sends delayed, and the pushes published."""
+        delayed: list[tuple[float, QueuedSend]] = []
+        while True:
+            queued, self.send_queue.messages = self.send_queue.messages, []
+            delayed += [(self.now + delay, send) for send, delay in queued if delay > 0]
+            due = [send for send, delay in queued if delay <= 0]
+            if not due:
+                break
+            self.send(due, at=self.now)
+        published = self.push.published[self._published :]
+        self._published = len(self.push.published)
+        return Step(self.now, delayed=tuple(delayed), published=tuple(published))
 
     def send(self, sends: list[QueuedSend], *, at: float) -> None:
         """SendFunction on an SQS event holding ``sends``, the clock at ``at``."""
@@ -280,7 +303,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument(
         "--embedded",
         action="store_true",
-        help="moto's DynamoDB in this process: no Java needed, slower, and gone when the demo ends",
+        help="moto's DynamoDB in this process: no Java needed, slower, gone when the demo ends, "
+        "and no --workers",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_at_least(0),
+        default=None,
+        help="processes that replay requests of other users at the same time, beside this one, as "
+        f"several Lambda instances would (default: one per further core, at most {MAX_WORKERS}; "
+        "0: one request at a time)",
     )
     parser.set_defaults(run=run)
 
@@ -340,7 +372,16 @@ def run(args: argparse.Namespace) -> int:
         runtime = local_runtime(data_dir=staging or data_dir, settings=base, template_environment=environment)
     try:
         with runtime as settings:
-            context = run_demo(settings, template, console, users=args.users, seed=args.seed, days=args.days)
+            context = run_demo(
+                settings,
+                template,
+                console,
+                users=args.users,
+                seed=args.seed,
+                days=args.days,
+                # moto in this process is not shared with others.
+                workers=0 if args.embedded else worker_count() if args.workers is None else args.workers,
+            )
             print_summary(context)
             # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
             for report in REPORTS:
@@ -391,8 +432,10 @@ def run_demo(
     users: int = DEFAULT_USERS,
     seed: int = DEFAULT_SEED,
     days: int = DEFAULT_DAYS,
+    workers: int = 0,
 ) -> DemoContext:
-    """Generate the population and replay it; the handlers' environment must be set (local_runtime)."""
+    """Generate the population and replay it (``workers``: processes beside this one, see
+    ``replay``); the handlers' environment must be set (local_runtime)."""
     from kudos.store.dynamo import Store
 
     started = time.perf_counter()
@@ -400,7 +443,7 @@ def run_demo(
     _require_empty_tables(store, settings)
     population = generate(users, days=days, seed=seed)
     api = DemoApi(template, settings, store)
-    summary = replay(api, population, console)
+    summary = replay(api, population, console, workers=workers)
     summary.elapsed = time.perf_counter() - started
     api.now = population.now
     return DemoContext(population, api, settings, store, population.now, console, summary)
@@ -429,18 +472,36 @@ def demo_console() -> Console:
     return Console(width=PIPED_WIDTH, no_color=True, highlight=False)
 
 
-def replay(api: DemoApi, population: Population, console: Console) -> Summary:
-    """Send every request at its receive instant, in order; tally what the API answered.
+def replay(api: DemoApi, population: Population, console: Console, *, workers: int = 0) -> Summary:
+    """Send every request at its receive instant, in order; tally what the API answered. With
+    ``workers``, waves of requests of distinct users run at once in that many more processes
+    (kudos.demo.parallel): the same state, sooner.
 
     On a terminal a progress bar shows how far it got; piped (make demo | tee, CI logs), a plain
     line per simulated day, as it happens."""
-    with _progress(console, population) as advance:
-        return _replay(api, population, advance)
+    from kudos.demo.parallel import Workers
+
+    with contextlib.ExitStack() as stack:
+        pool = Workers(api.settings, workers) if workers else None
+        if pool is not None:
+            stack.callback(pool.close)
+        advance = stack.enter_context(_progress(console, population))
+        return _replay(api, population, advance, pool)
 
 
-def _replay(api: DemoApi, population: Population, advance: Callable[[Request], None]) -> Summary:
+def run_request(api: DemoApi, request: Request) -> Step:
+    """``request`` at its receive instant, and what follows at once (the sends it queued)."""
+    reply = api.request(request.method, request.path, request.body, at=request.received_at)
+    follows = api.follow_up()
+    return Step(follows.at, reply, follows.delayed, follows.published)
+
+
+def _replay(
+    api: DemoApi, population: Population, advance: Callable[[Request], None], pool: Workers | None
+) -> Summary:
     """Population requests in order, interleaved with what happens at other instants: the scheduled
-    sweeps, sends that wait for their campaign's `rate`, and the users' answers to their pushes."""
+    sweeps, sends that wait for quiet hours to end, and the users' answers to their pushes."""
+    from kudos.demo.parallel import identity_groups, wave_end
     from kudos.demo.reactions import Reactions
 
     summary = Summary(users=len(population.users))
@@ -450,48 +511,60 @@ def _replay(api: DemoApi, population: Population, advance: Callable[[Request], N
         (at, next(order), "sweep", None) for at in sweep_instants(population)
     ]
     heapq.heapify(later)
-    requests = iter(population.requests)
-    request = next(requests, None)
-    while request is not None or later:
-        if request is None or (later and later[0][0] <= request.received_at):
+
+    def follow(step: Step) -> None:
+        """Sends held for later, and the answers of the users who got a push, into ``later``."""
+        for at, send in step.delayed:
+            heapq.heappush(later, (at, next(order), "send", [send]))
+        for endpoint, message in step.published:
+            token = endpoint.rpartition("/")[2]
+            for answer in reactions.to(token, message, step.at):
+                if answer.received_at <= population.now:
+                    heapq.heappush(later, (answer.received_at, next(order), "answer", answer))
+        summary.pushes += len(step.published)
+
+    requests = population.requests
+    groups = identity_groups(requests) if pool is not None else []
+    position = 0
+    while position < len(requests) or later:
+        if position == len(requests) or (later and later[0][0] <= requests[position].received_at):
             at, _, kind, payload = heapq.heappop(later)
             if kind == "sweep":
                 run_sweep(api, at, summary)
+                follow(api.follow_up())
             elif kind == "send":
                 api.send(payload, at=at)
+                follow(api.follow_up())
             else:
-                _tally(summary, payload, api.request(payload.method, payload.path, payload.body, at=at))
-        else:
-            reply = api.request(request.method, request.path, request.body, at=request.received_at)
-            _tally(summary, request, reply)
+                step = run_request(api, payload)
+                assert step.reply is not None
+                _tally(summary, payload, step.reply)
+                follow(step)
+            continue
+        end = position + 1
+        if pool is not None:
+            end = wave_end(requests, position, groups, later[0][0] if later else None, len(pool) + 1)
+        wave = requests[position:end]
+        for request, step in zip(wave, _run_wave(api, pool, wave), strict=True):
+            assert step.reply is not None
+            _tally(summary, request, step.reply)
             advance(request)
-            request = next(requests, None)
-        for at, kind, payload in _what_follows(api, reactions, summary, population.now):
-            heapq.heappush(later, (at, next(order), kind, payload))
+            follow(step)
+        position = end
     return summary
 
 
-def _what_follows(
-    api: DemoApi, reactions: Reactions, summary: Summary, end: float
-) -> list[tuple[float, str, Any]]:
-    """Make the sends queued by the last step (SendFunction, as the queue's event source would at
-    once); what comes of them later: delayed sends, and the answers of users who got a push."""
-    follows: list[tuple[float, str, Any]] = []
-    while True:
-        due, delayed = api.take_sends()
-        follows += [(api.now + delay, "send", [send]) for send, delay in delayed]
-        if not due:
-            break
-        api.send(due, at=api.now)
-    for endpoint, message in api.push.published[summary.pushes :]:
-        token = endpoint.rpartition("/")[2]
-        follows += [
-            (answer.received_at, "answer", answer)
-            for answer in reactions.to(token, message, api.now)
-            if answer.received_at <= end
-        ]
-    summary.pushes = len(api.push.published)
-    return follows
+def _run_wave(api: DemoApi, pool: Workers | None, wave: Sequence[Request]) -> list[Step]:
+    """The wave's requests dealt round-robin, the workers first (this process has the sweeps and
+    the answers to do as well); steps in wave order."""
+    if pool is None or len(wave) == 1:
+        return [run_request(api, request) for request in wave]
+    hands = len(pool) + 1
+    for worker in range(len(pool)):
+        pool.submit(worker, list(wave[worker::hands]))
+    mine = [run_request(api, request) for request in wave[len(pool) :: hands]]
+    dealt = [*(pool.results(worker) for worker in range(len(pool))), mine]
+    return [dealt[index % hands][index // hands] for index in range(len(wave))]
 
 
 @contextlib.contextmanager

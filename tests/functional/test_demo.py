@@ -218,3 +218,21 @@ def check_membership_section(output: str, seen: dict[str, Any]) -> None:
     who = ", ".join(f"{kind} {value}" for kind, value in explained.user.items())
     assert f"{who} entered {explained.segment} at {explained.entered['at']}" in section
     assert "<- flipped" in section
+
+
+def demo_report(workers: int) -> str:
+    """What the demo prints after its replay, with ``workers`` processes beside its own."""
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setenv("COLUMNS", "160")
+        with tempfile.TemporaryDirectory() as data:
+            patch.setattr(demo_run, "REPORT_FILE", Path(data) / "report.html")
+            arguments = ["--users", str(USERS), "--days", str(DAYS), "--data", data]
+            assert cli.main(["demo", *arguments, "--workers", str(workers)]) == 0, out.getvalue()
+    printed = out.getvalue().replace(data, "DATA")
+    return printed.split("to generate and replay", 1)[1]
+
+
+def test_requests_replayed_at_once_by_several_processes_leave_what_one_at_a_time_leaves() -> None:
+    # Every figure, segment, change, send and answer the demo prints; only the timing differs.
+    assert demo_report(workers=2) == demo_report(workers=0)

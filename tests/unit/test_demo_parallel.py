@@ -1,0 +1,71 @@
+"""Which requests the demo may replay at once: never two that touch one user, never past what
+runs alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kudos.demo.parallel import identity_groups, wave_end
+from kudos.demo.population import Request
+
+
+def request(at: float, body: dict[str, Any], path: str = "/v1/sessions") -> Request:
+    return Request("POST", path, body, at, "test")
+
+
+def sessions(at: float, device: str, user: str | None = None) -> Request:
+    item = {"session_id": f"s-{at}", "device_id": device, **({"user_id": user} if user else {})}
+    return request(at, {"sent_at": "x", "sessions": [item]})
+
+
+def test_a_device_and_its_user_are_one_group_once_anything_names_them_together() -> None:
+    requests = [
+        sessions(1, "d-1"),  # anonymous at first
+        sessions(2, "d-2", "u-2"),
+        request(
+            3, {"aliases_to_identify": [{"external_id": "u-1", "device_id": "d-1"}]}, "/v1/users/identify"
+        ),
+        request(4, {"events": [{"external_id": "u-1", "name": "x"}]}, "/v1/users/track"),
+    ]
+    groups = identity_groups(requests)
+    assert groups[0] == groups[2] == groups[3]
+    first, second = groups[0], groups[1]
+    assert first is not None
+    assert second is not None
+    assert first.isdisjoint(second)
+
+
+def test_users_of_one_backend_batch_are_not_tied_together() -> None:
+    batch = request(1, {"attributes": [{"external_id": "u-1"}, {"external_id": "u-2"}]}, "/v1/users/track")
+    groups = identity_groups([batch, sessions(2, "d-1", "u-1"), sessions(3, "d-2", "u-2")])
+    both, one, other = groups
+    assert both is not None
+    assert one is not None
+    assert other is not None
+    assert len(both) == 2
+    assert one.isdisjoint(other)
+    # The batch touches both: neither may run beside it.
+    assert wave_end([batch, *[sessions(2, "d-1", "u-1")]], 0, groups[:2], None, 2) == 1
+
+
+def test_a_wave_stops_at_a_user_already_in_it_at_what_runs_alone_and_at_its_limit() -> None:
+    requests = [
+        sessions(1, "d-1"),
+        sessions(2, "d-2"),
+        sessions(3, "d-3"),
+        sessions(4, "d-1"),
+        sessions(5, "d-4"),
+    ]
+    groups = identity_groups(requests)
+    assert wave_end(requests, 0, groups, None, 2) == 3  # d-1 again at index 3
+    assert wave_end(requests, 0, groups, 3.0, 2) == 2  # a sweep at 3 comes first
+    assert wave_end(requests, 3, groups, None, 2) == 5
+    assert wave_end(requests, 0, groups, None, 1, limit=2) == 2
+
+
+def test_a_request_that_names_nobody_runs_alone() -> None:
+    requests = [sessions(1, "d-1"), request(2, {"note": "nobody"}), sessions(3, "d-3")]
+    groups = identity_groups(requests)
+    assert groups[1] is None
+    assert wave_end(requests, 0, groups, None, 2) == 1
+    assert wave_end(requests, 1, groups, None, 2) == 2
