@@ -18,6 +18,7 @@ import contextlib
 import io
 import multiprocessing
 import os
+import signal
 import traceback
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -151,14 +152,23 @@ class Workers:
 
 
 def _work(connection: Connection, settings: Settings) -> None:
-    """A worker's life: the demo's API on its own store, then the requests it gets, until None."""
+    """A worker's life: the demo's API on its own store, then the requests it gets, until None (or
+    until the demo is gone: its end of the pipe closed)."""
     from kudos.demo.run import DemoApi, run_request
     from kudos.local.routes import find_template, load_template
     from kudos.store.dynamo import Store
 
+    # Ctrl-C reaches the whole process group: the demo stops its workers itself (Workers.close).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.redirect_stdout(io.StringIO()) as ignored:
         api = DemoApi(load_template(find_template()), settings, Store(settings))
-        while (requests := connection.recv()) is not None:
+        while True:
+            try:
+                requests = connection.recv()
+            except EOFError:
+                return
+            if requests is None:
+                return
             try:
                 steps = [run_request(api, request) for request in requests]
             except Exception:

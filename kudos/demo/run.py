@@ -402,14 +402,32 @@ def run(args: argparse.Namespace) -> int:
 MEMORY_FILESYSTEM = Path("/dev/shm")
 
 
-def memory_staging(data_dir: Path) -> Path | None:
+STAGING_PREFIX = "kudos-demo-"
+
+
+def memory_staging(data_dir: Path, memory: Path = MEMORY_FILESYSTEM) -> Path | None:
     """A new directory in memory for the database that will end in ``data_dir``; None when there is
-    no such file system, or ``data_dir`` already holds a database (it is then used in place)."""
-    if any(data_dir.glob("*.db")) or not (
-        MEMORY_FILESYSTEM.is_dir() and os.access(MEMORY_FILESYSTEM, os.W_OK)
-    ):
+    no such file system, or ``data_dir`` already holds a database (it is then used in place).
+
+    Its name holds this process's id: what a demo killed before it could move its database (a
+    SIGKILL) would hold memory until reboot, and is removed here once that process is gone."""
+    if any(data_dir.glob("*.db")) or not (memory.is_dir() and os.access(memory, os.W_OK)):
         return None
-    return Path(tempfile.mkdtemp(prefix="kudos-demo-", dir=MEMORY_FILESYSTEM))
+    for left in memory.glob(f"{STAGING_PREFIX}*-*"):
+        owner = left.name.removeprefix(STAGING_PREFIX).partition("-")[0]
+        if owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(left, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=memory))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 # The demo's own campaign files, added to the shipped rules (segments/) for its run only.

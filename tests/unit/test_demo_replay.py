@@ -1,12 +1,16 @@
-"""Which requests the demo may replay at once: never two that touch one user, never past what
-runs alone."""
+"""How the demo replays quickly: which requests may run at once (never two that touch one user),
+and where its database lives meanwhile."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from kudos.demo.parallel import identity_groups, wave_end
 from kudos.demo.population import Request
+from kudos.demo.run import STAGING_PREFIX, memory_staging
 
 
 def request(at: float, body: dict[str, Any], path: str = "/v1/sessions") -> Request:
@@ -69,3 +73,40 @@ def test_a_request_that_names_nobody_runs_alone() -> None:
     assert groups[1] is None
     assert wave_end(requests, 0, groups, None, 2) == 1
     assert wave_end(requests, 1, groups, None, 2) == 2
+
+
+def test_a_worker_ends_quietly_when_the_demo_is_gone() -> None:
+    from kudos.core.settings import Settings
+    from kudos.demo.parallel import Workers
+
+    workers = Workers(Settings(), 1)
+    # The demo killed: its end of the pipe closes without the None that Workers.close sends.
+    workers._connections[0].close()
+    process = workers._processes[0]
+    process.join(timeout=30)
+    assert process.exitcode == 0
+
+
+def test_the_demo_stages_its_database_in_memory_and_clears_what_killed_demos_left(tmp_path: Path) -> None:
+    memory, data = tmp_path / "shm", tmp_path / "data"
+    memory.mkdir()
+    data.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    left_by_dead = memory / f"{STAGING_PREFIX}{finished.pid}-x1"
+    left_by_live = memory / f"{STAGING_PREFIX}{os.getpid()}-x2"
+    for left in (left_by_dead, left_by_live):
+        left.mkdir()
+        (left / "shared-local-instance.db").write_bytes(b"")
+
+    staging = memory_staging(data, memory)
+
+    assert staging is not None
+    assert staging.parent == memory
+    assert staging.name.startswith(f"{STAGING_PREFIX}{os.getpid()}-")
+    assert not left_by_dead.exists()
+    assert left_by_live.exists()
+    # A directory that already holds a database is used in place.
+    (data / "shared-local-instance.db").write_bytes(b"")
+    assert memory_staging(data, memory) is None
+    assert memory_staging(tmp_path / "elsewhere", tmp_path / "no-such-memory") is None
