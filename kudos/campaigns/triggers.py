@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from dsl import SegmentSet
 from dsl.campaigns import CompiledCampaign
 from dsl.model import SendDaily, SendOnce, SendOnEntry
-from kudos.campaigns.rules import send_id_for, trigger_stop
+from kudos.campaigns.rules import Stop, paused, send_id_for, trigger_stop
 from kudos.core.identity import UserKey
 from kudos.core.records import SendRecord, TriggerKind, UserRecords
 from kudos.core.timeutil import SECONDS_PER_DAY
@@ -39,8 +39,14 @@ def new_trigger(
 ) -> SendRecord:
     """The record of one trigger, its outcome decided at ``at`` from the records in hand."""
     stop = trigger_stop(campaign, state, user, user.to_profile(), at)
+    return _trigger(campaign, user.key, kind, instant, at, stop)
+
+
+def _trigger(
+    campaign: CompiledCampaign, user: UserKey, kind: TriggerKind, instant: float, at: float, stop: Stop | None
+) -> SendRecord:
     send = SendRecord(
-        send_id=send_id_for(campaign.name, user.key, instant),
+        send_id=send_id_for(campaign.name, user, instant),
         campaign=campaign.name,
         trigger=kind,
         triggered_at=at,
@@ -160,6 +166,9 @@ def _fire(
     result: FiringResult,
     reevaluate: Reevaluate,
 ) -> None:
+    # A paused campaign's scheduled trigger is `paused` whoever the member is (the first trigger
+    # rule): it is written without reading the member, unless one is there already.
+    stop = paused(campaign, state) if kind == "scheduled" else None
     after: UserKey | None = None
     while True:
         page = store.memberships.members(campaign.audience, _MEMBERS_PAGE, after)
@@ -168,6 +177,12 @@ def _fire(
         after = page[-1]
         made: list[tuple[UserKey, SendRecord]] = []
         for key in page:
+            if stop is not None:
+                send = _trigger(campaign, key, kind, instant, at, stop)
+                if store.users.save(key, send):
+                    made.append((key, send))
+                    continue
+                # One is there already, from a sweep that did not finish: it decides, as below.
             user = store.users.load_user(key)
             earlier = user.sends.get(send_id_for(campaign.name, key, instant))
             if earlier is not None:
@@ -181,11 +196,12 @@ def _fire(
             if not store.users.save(key, send):
                 continue  # fired at the same time by an overlapping sweep
             made.append((key, send))
-            result.triggers += 1
-            result.by_status[send.status] = result.by_status.get(send.status, 0) + 1
             if send.status == "held_out":
                 user.add(send)
                 reevaluate(user)
+        for _, send in made:
+            result.triggers += 1
+            result.by_status[send.status] = result.by_status.get(send.status, 0) + 1
         queue_sends(store, made, at)
         result.queued += sum(1 for _, send in made if send.status == "queued")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kudos.campaigns import queries
 from kudos.campaigns.rules import holdout_position
 from kudos.campaigns.sender import deliver
 from kudos.campaigns.triggers import REQUEUE_AFTER_SECONDS
@@ -19,6 +20,7 @@ from kudos.ingest.users import delete_users, identify_users
 from kudos.segments.sweep import run_sweep
 from kudos.store.ports import MembershipChange, PushMessage, PushRefused, QueuedSend
 from tests.campaign_world import NOW, RULES, SETTINGS, World, rules
+from tests.faults import Calls
 
 
 @pytest.fixture
@@ -320,6 +322,55 @@ def test_a_sweep_re_run_after_a_crash_re_evaluates_the_users_it_held_out(
         with pytest.raises(ProcessDied):
             run_sweep(world.store, world.segments, world.now, world.clock)
     run_sweep(world.store, world.segments, world.now, world.clock)  # the scheduler's retry
+    (send,) = world.sends(user)
+    assert send.status == "held_out"
+    assert "control" in world.store.users.load_user(UserKey.of_user(user)).memberships
+
+
+def test_a_paused_daily_campaign_records_a_paused_trigger_per_member_without_reading_them() -> None:
+    world = World(rules(DAILY))
+    members = [f"u-{n}" for n in range(5)]
+    for user in members:
+        world.track(user, vip=True)
+    queries.pause_campaign(world.store, world.segments, world.now, "daily_vips", {"reason": "too eager"})
+    calls = Calls(world.store, world.push)
+    world.now = parse_instant("2026-11-22T18:05:00Z")
+
+    run_sweep(world.store, world.segments, world.now, world.clock)
+
+    assert "users.load_user" not in calls.log
+    for user in members:
+        (send,) = world.sends(user)
+        assert (send.status, send.reason) == ("paused", "paused by hand: too eager")
+    assert world.store.send_queue.take() == []
+
+
+def test_a_paused_campaign_re_fired_after_a_crash_still_re_evaluates_whom_it_held_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sweep held a member out, died before re-evaluating them, and the campaign was paused
+    # before the scheduler's retry: the trigger already there decides, not the pause.
+    world = World(rules(DAILY))
+    user = next(
+        f"u-{n}" for n in range(100) if holdout_position("daily_vips", UserKey.of_user(f"u-{n}")) < 0.5
+    )
+    world.token(user)
+    world.track(user, vip=True)
+    world.now = parse_instant("2026-11-22T18:05:00Z")
+    record_change = world.store.memberships.record_change
+
+    def dies(change: MembershipChange, *args: Any, **kwargs: Any) -> bool:
+        if change.segment == "control":
+            raise ProcessDied
+        return record_change(change, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(world.store.memberships, "record_change", dies)
+        with pytest.raises(ProcessDied):
+            run_sweep(world.store, world.segments, world.now, world.clock)
+    queries.pause_campaign(world.store, world.segments, world.now, "daily_vips", {})
+    run_sweep(world.store, world.segments, world.now, world.clock)
+
     (send,) = world.sends(user)
     assert send.status == "held_out"
     assert "control" in world.store.users.load_user(UserKey.of_user(user)).memberships
