@@ -111,6 +111,24 @@ def wave_end(
     return end
 
 
+def work_of(request: Request) -> int:
+    """A request's work, roughly: the items it carries (sessions, attributes, events...), plus one."""
+    return 1 + sum(len(value) for value in request.body.values() if isinstance(value, list))
+
+
+def deal(wave: Sequence[Request], hands: int) -> list[list[int]]:
+    """The wave's requests (their indexes, in wave order) for each of ``hands`` processes, so that
+    each has about the same work: the largest first, each to the least loaded so far (hand 0 is
+    this process's, and takes ties)."""
+    loads = [0] * hands
+    dealt: list[list[int]] = [[] for _ in range(hands)]
+    for index in sorted(range(len(wave)), key=lambda index: -work_of(wave[index])):
+        hand = loads.index(min(loads))
+        loads[hand] += work_of(wave[index])
+        dealt[hand].append(index)
+    return [sorted(indexes) for indexes in dealt]
+
+
 class Workers:
     """Worker processes, each replaying the requests it is given with handlers of its own."""
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from kudos.core.timeutil import SECONDS_PER_DAY, format_day, format_instant, parse_instant
-from kudos.demo.parallel import MAX_WORKERS, worker_count
+from kudos.demo.parallel import MAX_WORKERS, deal, worker_count
 from kudos.demo.population import (
     DEFAULT_DAYS,
     DEFAULT_NOW,
@@ -573,16 +573,16 @@ def _replay(
 
 
 def _run_wave(api: DemoApi, pool: Workers | None, wave: Sequence[Request]) -> list[Step]:
-    """The wave's requests dealt round-robin, the workers first (this process has the sweeps and
-    the answers to do as well); steps in wave order."""
+    """The wave's requests dealt to this process and the workers by their work; steps in wave order."""
     if pool is None or len(wave) == 1:
         return [run_request(api, request) for request in wave]
-    hands = len(pool) + 1
-    for worker in range(len(pool)):
-        pool.submit(worker, list(wave[worker::hands]))
-    mine = [run_request(api, request) for request in wave[len(pool) :: hands]]
-    dealt = [*(pool.results(worker) for worker in range(len(pool))), mine]
-    return [dealt[index % hands][index // hands] for index in range(len(wave))]
+    mine, *theirs = deal(wave, len(pool) + 1)
+    for worker, indexes in enumerate(theirs):
+        pool.submit(worker, [wave[index] for index in indexes])
+    steps: dict[int, Step] = {index: run_request(api, wave[index]) for index in mine}
+    for worker, indexes in enumerate(theirs):
+        steps.update(zip(indexes, pool.results(worker), strict=True))
+    return [steps[index] for index in range(len(wave))]
 
 
 @contextlib.contextmanager

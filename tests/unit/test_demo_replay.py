@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from kudos.demo.parallel import identity_groups, wave_end
+from kudos.demo.parallel import deal, identity_groups, wave_end, work_of
 from kudos.demo.population import Request
 from kudos.demo.run import STAGING_PREFIX, memory_staging
 
@@ -110,3 +110,18 @@ def test_the_demo_stages_its_database_in_memory_and_clears_what_killed_demos_lef
     (data / "shared-local-instance.db").write_bytes(b"")
     assert memory_staging(data, memory) is None
     assert memory_staging(tmp_path / "elsewhere", tmp_path / "no-such-memory") is None
+
+
+def test_a_wave_is_dealt_so_that_each_process_has_about_the_same_work() -> None:
+    backend = request(1, {"attributes": [{"external_id": f"u-{n}"} for n in range(6)]}, "/v1/users/track")
+    small = [sessions(2 + n, f"d-{n}") for n in range(6)]  # work 2 each
+    wave = [small[0], backend, *small[1:]]  # the backend batch: work 7
+    mine, theirs = deal(wave, 2)
+    assert 1 in mine  # the biggest, to this process
+    assert sorted(mine + theirs) == list(range(len(wave)))
+    assert mine == sorted(mine)
+    assert theirs == sorted(theirs)  # each in wave order
+    work = [sum(work_of(wave[index]) for index in hand) for hand in (mine, theirs)]
+    assert work == [9, 10]
+    assert deal(wave[:1], 3) == [[0], [], []]
+    assert work_of(backend) == 7
