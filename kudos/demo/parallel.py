@@ -130,24 +130,38 @@ def deal(wave: Sequence[Request], hands: int) -> list[list[int]]:
 
 
 class Workers:
-    """Worker processes, each replaying the requests it is given with handlers of its own."""
+    """Worker processes, each replaying the requests it is given with handlers of its own.
 
-    def __init__(self, settings: Settings, count: int) -> None:
-        # Spawned, not forked: this process has threads (the local SQS and SNS), and a fork copies
+    Spawned at once, so that their imports overlap what the demo does before it needs them
+    (starting DynamoDB Local); ``start`` then tells them where it runs."""
+
+    def __init__(self, count: int) -> None:
+        # Spawned, not forked: the demo has threads (the local SQS and SNS), and a fork copies
         # their locks in whatever state they are.
         context = multiprocessing.get_context("spawn")
         self._connections: list[Connection] = []
         self._processes = []
         for _ in range(count):
             mine, theirs = context.Pipe()
-            process = context.Process(target=_work, args=(theirs, settings), daemon=True)
+            process = context.Process(target=_work, args=(theirs,), daemon=True)
             process.start()
             theirs.close()
             self._connections.append(mine)
             self._processes.append(process)
 
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return len(self._connections)
+
+    def start(self, settings: Settings) -> None:
+        """Settings and environment as the handlers here see them (local_runtime's)."""
+        for connection in self._connections:
+            connection.send((settings, dict(os.environ)))
 
     def submit(self, index: int, requests: list[Request]) -> None:
         self._connections[index].send(requests)
@@ -169,26 +183,33 @@ class Workers:
                 process.kill()
 
 
-def _work(connection: Connection, settings: Settings) -> None:
-    """A worker's life: the demo's API on its own store, then the requests it gets, until None (or
-    until the demo is gone: its end of the pipe closed)."""
+def _work(connection: Connection) -> None:
+    """A worker's life: its settings, the demo's API on its own store, then the requests it gets,
+    until None (or until the demo is gone: its end of the pipe closed)."""
     from kudos.demo.run import DemoApi, run_request
     from kudos.local.routes import find_template, load_template
     from kudos.store.dynamo import Store
 
     # Ctrl-C reaches the whole process group: the demo stops its workers itself (Workers.close).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    template = load_template(find_template())
     with contextlib.redirect_stdout(io.StringIO()) as ignored:
-        api = DemoApi(load_template(find_template()), settings, Store(settings))
+        api: DemoApi | None = None
         while True:
             try:
-                requests = connection.recv()
+                message = connection.recv()
             except EOFError:
                 return
-            if requests is None:
+            if message is None:
                 return
+            if api is None:
+                settings, environment = message
+                os.environ.clear()
+                os.environ.update(environment)
+                api = DemoApi(template, settings, Store(settings))
+                continue
             try:
-                steps = [run_request(api, request) for request in requests]
+                steps = [run_request(api, request) for request in message]
             except Exception:
                 connection.send(("failed", traceback.format_exc()))
                 return

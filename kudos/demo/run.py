@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from kudos.core.timeutil import SECONDS_PER_DAY, format_day, format_instant, parse_instant
-from kudos.demo.parallel import MAX_WORKERS, deal, worker_count
+from kudos.demo.parallel import MAX_WORKERS, Workers, deal, worker_count
 from kudos.demo.population import (
     DEFAULT_DAYS,
     DEFAULT_NOW,
@@ -370,17 +370,15 @@ def run(args: argparse.Namespace) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         staging = memory_staging(data_dir)
         runtime = local_runtime(data_dir=staging or data_dir, settings=base, template_environment=environment)
+    # moto in this process is not shared with others.
+    workers = 0 if args.embedded else worker_count() if args.workers is None else args.workers
     try:
-        with runtime as settings:
+        # Spawned before DynamoDB Local starts: their imports overlap its start.
+        with Workers(workers) if workers else contextlib.nullcontext() as pool, runtime as settings:
+            if pool is not None:
+                pool.start(settings)
             context = run_demo(
-                settings,
-                template,
-                console,
-                users=args.users,
-                seed=args.seed,
-                days=args.days,
-                # moto in this process is not shared with others.
-                workers=0 if args.embedded else worker_count() if args.workers is None else args.workers,
+                settings, template, console, users=args.users, seed=args.seed, days=args.days, pool=pool
             )
             print_summary(context)
             # Each report is one call on the context, inside the runtime (the API needs its DynamoDB).
@@ -450,9 +448,9 @@ def run_demo(
     users: int = DEFAULT_USERS,
     seed: int = DEFAULT_SEED,
     days: int = DEFAULT_DAYS,
-    workers: int = 0,
+    pool: Workers | None = None,
 ) -> DemoContext:
-    """Generate the population and replay it (``workers``: processes beside this one, see
+    """Generate the population and replay it (``pool``: processes beside this one, see
     ``replay``); the handlers' environment must be set (local_runtime)."""
     from kudos.store.dynamo import Store
 
@@ -461,7 +459,7 @@ def run_demo(
     _require_empty_tables(store, settings)
     population = generate(users, days=days, seed=seed)
     api = DemoApi(template, settings, store)
-    summary = replay(api, population, console, workers=workers)
+    summary = replay(api, population, console, pool=pool)
     summary.elapsed = time.perf_counter() - started
     api.now = population.now
     return DemoContext(population, api, settings, store, population.now, console, summary)
@@ -490,20 +488,14 @@ def demo_console() -> Console:
     return Console(width=PIPED_WIDTH, no_color=True, highlight=False)
 
 
-def replay(api: DemoApi, population: Population, console: Console, *, workers: int = 0) -> Summary:
+def replay(api: DemoApi, population: Population, console: Console, *, pool: Workers | None = None) -> Summary:
     """Send every request at its receive instant, in order; tally what the API answered. With
-    ``workers``, waves of requests of distinct users run at once in that many more processes
+    ``pool`` (started), waves of requests of distinct users run at once in its processes too
     (kudos.demo.parallel): the same state, sooner.
 
     On a terminal a progress bar shows how far it got; piped (make demo | tee, CI logs), a plain
     line per simulated day, as it happens."""
-    from kudos.demo.parallel import Workers
-
-    with contextlib.ExitStack() as stack:
-        pool = Workers(api.settings, workers) if workers else None
-        if pool is not None:
-            stack.callback(pool.close)
-        advance = stack.enter_context(_progress(console, population))
+    with _progress(console, population) as advance:
         return _replay(api, population, advance, pool)
 
 

@@ -76,10 +76,9 @@ def test_a_request_that_names_nobody_runs_alone() -> None:
 
 
 def test_a_worker_ends_quietly_when_the_demo_is_gone() -> None:
-    from kudos.core.settings import Settings
     from kudos.demo.parallel import Workers
 
-    workers = Workers(Settings(), 1)
+    workers = Workers(1)
     # The demo killed: its end of the pipe closes without the None that Workers.close sends.
     workers._connections[0].close()
     process = workers._processes[0]
