@@ -2,9 +2,9 @@
 
 Requests of different users commute: each reads and writes its own users' partitions, and
 concurrent requests leave the state of some serial order (docs/data-model.md). So the replay sends
-a *wave* of consecutive requests of distinct users at once, split between itself and worker
-processes (each with its own handlers and DynamoDB client, on the same DynamoDB), then goes on in
-order. The sweeps, the sends held for later and the users' answers to pushes run alone, between
+a *wave* of consecutive requests of distinct users at once, dealt by the work they carry between
+itself and worker processes (each with its own handlers and DynamoDB client, on the same
+DynamoDB), then goes on in order. The sweeps, the sends held for later and the users' answers to pushes run alone, between
 waves, as in the serial replay: a wave never reaches past the next of them.
 
 Who a request is about comes from its body: every object that names a user (``user_id``,
