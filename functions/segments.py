@@ -5,7 +5,6 @@ from aws_lambda_powertools.event_handler import Response
 from functions.http import build_app, json_response, lambda_handler, query_parameter
 from kudos.runtime import services
 from kudos.segments.queries import (
-    deployed_segments,
     explain_membership,
     list_segments,
     segment_changes,
@@ -18,17 +17,15 @@ app = build_app("server")
 @app.get("/v1/segments")
 def get_segments() -> Response:
     svc = services()
-    directory = svc.settings.segments_dir
-    return json_response(200, list_segments(svc.store, deployed_segments(directory), directory))
+    return json_response(200, list_segments(svc.store, svc.segments(), svc.settings.segments_dir))
 
 
 @app.get("/v1/segments/<name>/members")
 def get_members(name: str) -> Response:
     svc = services()
-    segments = deployed_segments(svc.settings.segments_dir)
     page = segment_members(
         svc.store,
-        segments,
+        svc.segments(),
         svc.clock(),
         name,
         query_parameter(app, "at"),
@@ -57,10 +54,9 @@ def get_changes(name: str) -> Response:
 @app.get("/v1/segments/<name>/explain")
 def get_explain(name: str) -> Response:
     svc = services()
-    segments = deployed_segments(svc.settings.segments_dir)
     explanation = explain_membership(
         svc.store,
-        segments,
+        svc.segments(),
         svc.clock(),
         name,
         query_parameter(app, "user_id"),

@@ -36,6 +36,7 @@ from kudos.segments.queries import (
     instant_parameter,
     page_limit,
     source_name,
+    user_parameters,
 )
 from kudos.store.ports import CampaignState, CampaignStatus, Storage
 
@@ -150,19 +151,6 @@ def _newest_first(sends: list[SendRecord]) -> list[SendRecord]:
     return sorted(sends, key=lambda send: (send.triggered_at, send.send_id), reverse=True)
 
 
-def _user_parameters(user_id: str | None, device_id: str | None, *, required: bool) -> UserKey | None:
-    if user_id is not None and device_id is not None:
-        raise BadRequest("user_id: give exactly one of user_id and device_id")
-    if user_id is None and device_id is None:
-        if required:
-            raise BadRequest("user_id: give exactly one of user_id and device_id")
-        return None
-    for field, value in (("user_id", user_id), ("device_id", device_id)):
-        if value is not None and not value:
-            raise BadRequest(f"{field}: must not be empty")
-    return UserKey(user_id, device_id)
-
-
 def find_user(store: Storage, key: UserKey) -> UserRecords:
     """The user's records; an anonymous profile that identify merged into a user answers as that user
     (its messaging history went with it, campaigns.md "Identity"). NotFound when there is none."""
@@ -204,7 +192,7 @@ def campaign_sends(
     only that user's."""
     _known(store, segments, name)
     limit = page_limit(limit_text)
-    key = _user_parameters(user_id, device_id, required=False)
+    key = user_parameters(user_id, device_id, required=False)
     user = find_user(store, key) if key is not None else None
     owner = user.key if user is not None else None
     cursor = _send_cursor(next_token, name, key) if next_token else None
@@ -298,7 +286,7 @@ def explain_campaign(
     """GET /v1/campaigns/{name}/explain: the user's sends of the campaign, and whether a trigger at
     ``at`` (default now) would send: every rule in order, the first that stops it, and the push."""
     campaign, state = _known(store, segments, name)
-    key = _user_parameters(user_id, device_id, required=True)
+    key = user_parameters(user_id, device_id, required=True)
     assert key is not None
     at = instant_parameter("at", at_text, now)
     user = find_user(store, key)

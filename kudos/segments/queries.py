@@ -282,6 +282,21 @@ def page_limit(text: str | None) -> int:
     return int(text)
 
 
+def user_parameters(user_id: str | None, device_id: str | None, *, required: bool) -> UserKey | None:
+    """The user a route's ``user_id`` or ``device_id`` parameter names (exactly one, not empty); None
+    when neither is given and ``required`` is False."""
+    if user_id is not None and device_id is not None:
+        raise BadRequest("user_id: give exactly one of user_id and device_id")
+    if user_id is None and device_id is None:
+        if required:
+            raise BadRequest("user_id: give exactly one of user_id and device_id")
+        return None
+    for field, value in (("user_id", user_id), ("device_id", device_id)):
+        if value is not None and not value:
+            raise BadRequest(f"{field}: must not be empty")
+    return UserKey(user_id, device_id)
+
+
 def explain_membership(
     store: Storage,
     segments: SegmentSet,
@@ -293,10 +308,9 @@ def explain_membership(
 ) -> dict[str, Any]:
     """GET /v1/segments/{name}/explain: in or out, and for each clause the value, threshold, result."""
     _require_segment(segments, name)
-    if (user_id is None) == (device_id is None):
-        raise BadRequest("user_id: give exactly one of user_id and device_id")
+    key = user_parameters(user_id, device_id, required=True)
+    assert key is not None
     at = instant_parameter("at", at_text, now)
-    key = UserKey(user_id, device_id)
     user = store.users.load_user(key)
     if not user.exists:
         raise NotFound(f"no user with {key.describe()}")

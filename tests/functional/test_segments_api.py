@@ -129,6 +129,7 @@ def forged_token(**fields):
         ("/v1/segments/top_users/explain", {"user_id": "u-missing"}, 404),
         ("/v1/segments/top_users/explain", {}, 400),
         ("/v1/segments/top_users/explain", {"user_id": "a", "device_id": "b"}, 400),
+        ("/v1/segments/top_users/explain", {"user_id": ""}, 400),
         ("/v1/segments/top_users/members", {"at": "yesterday"}, 400),
         ("/v1/segments/top_users/members", {"at": "2026-11-22T10:00:00"}, 400),
         ("/v1/segments/top_users/members", {"limit": "0"}, 400),

@@ -300,9 +300,8 @@ campaign daily_vips "Daily" {
 """
 
 
-def test_a_sweep_re_run_after_a_crash_re_evaluates_the_users_it_held_out(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def crashed_daily_sweep(monkeypatch: pytest.MonkeyPatch) -> tuple[World, str]:
+    """A daily sweep that held a member out and died as it recorded their entry into `control`."""
     world = World(rules(DAILY))
     user = next(
         f"u-{n}" for n in range(100) if holdout_position("daily_vips", UserKey.of_user(f"u-{n}")) < 0.5
@@ -314,13 +313,20 @@ def test_a_sweep_re_run_after_a_crash_re_evaluates_the_users_it_held_out(
 
     def dies(change: MembershipChange, *args: Any, **kwargs: Any) -> bool:
         if change.segment == "control":
-            raise ProcessDied  # the sweep dies as it records the held-out user's entry
+            raise ProcessDied
         return record_change(change, *args, **kwargs)
 
     with monkeypatch.context() as patched:
         patched.setattr(world.store.memberships, "record_change", dies)
         with pytest.raises(ProcessDied):
             run_sweep(world.store, world.segments, world.now, world.clock)
+    return world, user
+
+
+def test_a_sweep_re_run_after_a_crash_re_evaluates_the_users_it_held_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world, user = crashed_daily_sweep(monkeypatch)
     run_sweep(world.store, world.segments, world.now, world.clock)  # the scheduler's retry
     (send,) = world.sends(user)
     assert send.status == "held_out"
@@ -350,24 +356,7 @@ def test_a_paused_campaign_re_fired_after_a_crash_still_re_evaluates_whom_it_hel
 ) -> None:
     # The sweep held a member out, died before re-evaluating them, and the campaign was paused
     # before the scheduler's retry: the trigger already there decides, not the pause.
-    world = World(rules(DAILY))
-    user = next(
-        f"u-{n}" for n in range(100) if holdout_position("daily_vips", UserKey.of_user(f"u-{n}")) < 0.5
-    )
-    world.token(user)
-    world.track(user, vip=True)
-    world.now = parse_instant("2026-11-22T18:05:00Z")
-    record_change = world.store.memberships.record_change
-
-    def dies(change: MembershipChange, *args: Any, **kwargs: Any) -> bool:
-        if change.segment == "control":
-            raise ProcessDied
-        return record_change(change, *args, **kwargs)
-
-    with monkeypatch.context() as patched:
-        patched.setattr(world.store.memberships, "record_change", dies)
-        with pytest.raises(ProcessDied):
-            run_sweep(world.store, world.segments, world.now, world.clock)
+    world, user = crashed_daily_sweep(monkeypatch)
     queries.pause_campaign(world.store, world.segments, world.now, "daily_vips", {})
     run_sweep(world.store, world.segments, world.now, world.clock)
 
